@@ -1,0 +1,145 @@
+"""The ``pipetrack`` command: look at tasks and projects in the store (agent and pipelines
+subcommands are registered by their packages)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Callable, Optional, Sequence
+
+from .errors import PipetrackError
+
+# subcommand registrars added by other packages: name -> (help, add_arguments, run)
+EXTRA_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def _when(ts: Optional[float]) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _duration(row: dict) -> str:
+    if not row.get("started"):
+        return "-"
+    seconds = (row.get("completed") or time.time()) - row["started"]
+    return f"{seconds:.1f}s"
+
+
+def cmd_tasks_list(args: argparse.Namespace) -> int:
+    from .tracking.query import find_tasks
+    from .tracking.store import default_store
+    task_filter = {"status": args.status} if args.status else None
+    rows = find_tasks(default_store(), project_name=args.project, task_name=args.name, task_filter=task_filter,
+                      limit=args.limit)
+    if args.json:
+        print(json.dumps([{k: r[k] for k in ("id", "project_name", "name", "type", "status", "created", "tags")}
+                          for r in rows], indent=2))
+        return 0
+    print(f"{'ID':32}  {'STATUS':11}  {'TYPE':15}  {'STARTED':19}  {'DURATION':>9}  PROJECT / NAME")
+    for r in rows:
+        print(f"{r['id']:32}  {r['status']:11}  {r['type']:15}  {_when(r['started']):19}  {_duration(r):>9}  "
+              f"{r['project_name']} / {r['name']}")
+    return 0
+
+
+def cmd_tasks_show(args: argparse.Namespace) -> int:
+    from .tracking.task import Task
+    task = Task.get_task(task_id=args.task_id)
+    data = task.data
+    print(f"Task {task.id}: {data['project_name']} / {data['name']}")
+    for key in ("type", "status", "status_message", "parent", "comment", "last_worker", "output_uri", "progress",
+                "last_iteration"):
+        if data.get(key) not in (None, ""):
+            print(f"  {key:15} {data[key]}")
+    print(f"  {'created':15} {_when(data['created'])}")
+    print(f"  {'duration':15} {_duration(data)}")
+    if data["tags"]:
+        print(f"  {'tags':15} {', '.join(data['tags'])}")
+    params = task.get_parameters()
+    if params:
+        print("Parameters:")
+        for key, value in params.items():
+            print(f"  {key} = {value}")
+    for name, text in task.get_configuration_objects().items():
+        print(f"Configuration {name}:\n  " + "\n  ".join(text.splitlines()[:20]))
+    metrics = task.get_last_scalar_metrics()
+    if metrics:
+        print("Scalars (last / min / max):")
+        for title, series in metrics.items():
+            for name, v in series.items():
+                print(f"  {title} / {name}: {v['last']:g} / {v['min']:g} / {v['max']:g}")
+    artifacts = task.artifacts
+    if artifacts:
+        print("Artifacts:")
+        for name, a in artifacts.items():
+            print(f"  {name} [{a.type}] {a.size or 0} bytes {a.url}")
+    models = task.get_models()
+    for role in ("input", "output"):
+        for model in models[role]:
+            print(f"Model ({role}): {model.name} {model.url}")
+    console = task.get_reported_console_output(number_of_reports=args.console) if args.console else []
+    if console:
+        print(f"Console (last {len(console)} lines):")
+        for line in console:
+            print(f"  {line}")
+    return 0
+
+
+def cmd_projects(args: argparse.Namespace) -> int:
+    from .tracking.store import default_store
+    rows = default_store().query(
+        "SELECT p.name, COUNT(t.id) AS tasks, MAX(t.last_update) AS last FROM projects p "
+        "LEFT JOIN tasks t ON t.project_id=p.id GROUP BY p.id ORDER BY p.name")
+    for r in rows:
+        print(f"{r['name']:40}  {r['tasks']:6} tasks  last update {_when(r['last'])}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipetrack", description="Inspect the pipetrack task store "
+                                     "(PIPETRACK_HOME, default ~/.pipetrack).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tasks = sub.add_parser("tasks", help="list or show tasks").add_subparsers(dest="tasks_command", required=True)
+    lst = tasks.add_parser("list", help="list tasks, newest first")
+    lst.add_argument("--project", help="project name (sub-projects included)")
+    lst.add_argument("--status", action="append", help="filter by status (repeatable)")
+    lst.add_argument("--name", help="task name regex")
+    lst.add_argument("--limit", type=int, default=100)
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(func=cmd_tasks_list)
+    show = tasks.add_parser("show", help="show one task")
+    show.add_argument("task_id")
+    show.add_argument("--console", type=int, default=20, help="console lines to show (0: none)")
+    show.set_defaults(func=cmd_tasks_show)
+    sub.add_parser("projects", help="list projects").set_defaults(func=cmd_projects)
+    for name, (help_text, add_arguments, run) in EXTRA_COMMANDS.items():
+        extra = sub.add_parser(name, help=help_text)
+        add_arguments(extra)
+        extra.set_defaults(func=run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    _register_optional_commands()
+    parser = build_parser()
+    parser._pipetrack_inner = True  # type: ignore[attr-defined]  # don't record our own CLI args
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PipetrackError as exc:
+        print(f"pipetrack: {exc}", file=sys.stderr)
+        return 2
+
+
+def _register_optional_commands() -> None:
+    import importlib
+    for module in ("pipetrack.agent.command",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""One exception hierarchy for every public entry point.
+
+Each exception's message names the offending value and what would be accepted.
+``ValidationError`` is also a ``ValueError`` and ``NotFoundError`` a ``LookupError`` so code
+written for ClearML (which raises ValueError in those places) keeps working.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+class PipetrackError(Exception):
+    """Root of all pipetrack errors."""
+
+
+class ValidationError(PipetrackError, ValueError):
+    """A bad argument: wrong type, unknown choice, malformed name or reference."""
+
+    @classmethod
+    def choice(cls, what: str, value: Any, accepted: Iterable[Any]) -> "ValidationError":
+        """Build the standard 'bad choice' message listing the accepted values."""
+        options = ", ".join(repr(a) for a in accepted)
+        return cls(f"invalid {what} {value!r}; accepted values are: {options}")
+
+
+class StateError(PipetrackError):
+    """An illegal lifecycle transition, or an edit of a task that is not editable."""
+
+
+class NotFoundError(PipetrackError, LookupError):
+    """An unknown task id, project, artifact, model or queue."""
+
+
+class StorageError(PipetrackError, OSError):
+    """A storage read or write failed; the message carries the URL."""
+
+
+class StepFailed(PipetrackError):
+    """A pipeline step failed; carries the step name and the original error text."""
+
+    def __init__(self, message: str, step: str | None = None, original: BaseException | None = None):
+        super().__init__(message)
+        self.step = step
+        self.original = original
+
+
+class PipelineAborted(PipetrackError):
+    """A pipeline was stopped (abort_on_failure, time limit or stop())."""
+
+
+__all__ = [
+    "PipetrackError", "ValidationError", "StateError", "NotFoundError", "StorageError",
+    "StepFailed", "PipelineAborted",
+]

@@ -1,0 +1,1 @@
+"""The Task model: store, Task, Logger, artifacts, models, capture, offline sessions."""

@@ -1,0 +1,172 @@
+"""Automatic capture: console streams and argparse results.
+
+Console: ``sys.stdout``/``sys.stderr`` are replaced by tees that write through to the original
+stream (the user still sees everything) and hand complete lines to the task's report buffer.
+``logging`` handlers that were created before the tee keep writing to the original stream, so
+with ``auto_connect_streams={'logging': True}`` a handler is added to the root logger instead.
+
+argparse: ``ArgumentParser.parse_known_args`` is wrapped when this module is imported, so
+arguments parsed before *or* after ``Task.init`` are recorded under ``Args/``. When the task
+is run by an agent (``task._remote``), stored ``Args/`` values replace the parsed ones.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from typing import Any, Mapping, Optional
+
+from .parameters import cast_like
+
+
+class StreamTee:
+    """A text stream that forwards to ``original`` and records complete lines."""
+
+    def __init__(self, original: Any, sink: Any, level: str):
+        self._original = original
+        self._sink = sink  # callable(text, level)
+        self._level = level
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        written = self._original.write(text)
+        if text:
+            with self._lock:
+                data = self._partial + text
+                head, sep, tail = data.rpartition("\n")
+                self._partial = tail
+                if sep:
+                    self._sink(head, self._level)
+        return written if written is not None else len(text)
+
+    def flush_partial(self) -> None:
+        with self._lock:
+            if self._partial:
+                self._sink(self._partial, self._level)
+                self._partial = ""
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, buffer, ...
+        return getattr(self._original, name)
+
+
+class _LogHandler(logging.Handler):
+    def __init__(self, sink: Any):
+        super().__init__()
+        self._sink = sink
+        self.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._sink(self.format(record), record.levelname.lower())
+        except Exception:
+            self.handleError(record)
+
+
+class ConsoleCapture:
+    """Install/uninstall the stream tees for one task."""
+
+    def __init__(self, task: Any, streams: bool | Mapping[str, bool]):
+        if isinstance(streams, Mapping):
+            self.want = {k: bool(streams.get(k, False)) for k in ("stdout", "stderr", "logging")}
+        else:
+            self.want = {"stdout": bool(streams), "stderr": bool(streams), "logging": False}
+        self._task_id = task.id
+        self._buffer = task._reports
+        self._tees: list[tuple[str, StreamTee]] = []
+        self._handler: Optional[logging.Handler] = None
+
+    def _sink(self, text: str, level: str) -> None:
+        self._buffer.add_console(self._task_id, text, level)
+
+    def start(self) -> None:
+        for name, level in (("stdout", "info"), ("stderr", "error")):
+            if self.want[name]:
+                tee = StreamTee(getattr(sys, name), self._sink, level)
+                setattr(sys, name, tee)
+                self._tees.append((name, tee))
+        if self.want["logging"] and not self.want["stderr"]:
+            self._handler = _LogHandler(self._sink)
+            logging.getLogger().addHandler(self._handler)
+
+    def stop(self) -> None:
+        for name, tee in reversed(self._tees):
+            tee.flush_partial()
+            if getattr(sys, name) is tee:
+                setattr(sys, name, tee._original)
+        self._tees = []
+        if self._handler is not None:
+            logging.getLogger().removeHandler(self._handler)
+            self._handler = None
+
+
+# ------------------------------------------------------------------------- argparse
+_state: dict[str, Any] = {"namespace": None, "parser": None, "filter": True}
+_original_parse_known_args = argparse.ArgumentParser.parse_known_args
+
+
+def _arg_allowed(name: str, filt: bool | Mapping[str, bool]) -> bool:
+    if isinstance(filt, Mapping):
+        if not filt:
+            return False
+        return bool(filt.get(name, filt.get("*", True)))
+    return bool(filt)
+
+
+def _patched_parse_known_args(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None):
+    parsed, extra = _original_parse_known_args(self, args, namespace)
+    if getattr(self, "_pipetrack_inner", False):
+        return parsed, extra
+    _state["namespace"], _state["parser"] = parsed, self
+    from .task import Task
+    task = Task._main_task
+    if task is not None and not task._closed and _state["filter"] is not False:
+        record_namespace(task, parsed, self)
+    return parsed, extra
+
+
+def record_namespace(task: Any, namespace: argparse.Namespace, parser: Optional[argparse.ArgumentParser]) -> None:
+    """Record parsed arguments under ``Args/``; when run remotely, apply stored values first."""
+    filt = _state["filter"]
+    values = {k: v for k, v in vars(namespace).items() if _arg_allowed(k, filt)}
+    if task._remote:
+        stored = {r["name"]: r for r in task._param_rows() if r["section"] == "Args"}
+        for key, row in stored.items():
+            if key in values:
+                default = values[key]
+                action = _find_action(parser, key)
+                if action is not None and action.type is not None and callable(action.type) and row["value"] != "":
+                    try:
+                        new = action.type(row["value"])
+                    except (TypeError, ValueError):
+                        new = cast_like(row["value"], default)
+                else:
+                    new = cast_like(row["value"], default)
+                setattr(namespace, key, new)
+                values[key] = new
+    task._write_params({f"Args/{k}": v for k, v in values.items()}, check=False)
+
+
+def _find_action(parser: Optional[argparse.ArgumentParser], dest: str) -> Optional[argparse.Action]:
+    if parser is None:
+        return None
+    for action in parser._actions:
+        if action.dest == dest:
+            return action
+    return None
+
+
+def install_argparse_hook(task: Any, auto_connect_arg_parser: bool | Mapping[str, bool]) -> None:
+    """Enable argparse recording for ``task``; record arguments parsed before Task.init too."""
+    _state["filter"] = auto_connect_arg_parser
+    if auto_connect_arg_parser is False:
+        return
+    if _state["namespace"] is not None:
+        record_namespace(task, _state["namespace"], _state["parser"])
+
+
+argparse.ArgumentParser.parse_known_args = _patched_parse_known_args  # type: ignore[method-assign]

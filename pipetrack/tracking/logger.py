@@ -1,0 +1,374 @@
+"""``Logger``: scalars, single values, text, plots (plotly-compatible dicts) and debug samples.
+
+Scalars and console text only append to the report buffer (see ``reporting.py``). Every plot
+kind is converted here to a plotly figure dict ``{"data": [...], "layout": {...}}`` so that any
+plotly renderer (the UI, a notebook) can draw it unchanged. Debug samples (images, media) are
+files uploaded through ``pipetrack.storage`` under the task's output destination.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from ..errors import ValidationError
+
+_LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
+                logging.ERROR: "error", logging.CRITICAL: "critical"}
+
+
+@dataclass
+class SeriesInfo:
+    """One line of ``report_line_plot``: name, data as [[x, y], ...], optional point labels."""
+
+    name: str
+    data: Any
+    labels: Optional[Sequence[str]] = None
+
+
+def _to_list(values: Any) -> list:
+    if hasattr(values, "tolist"):
+        return values.tolist()
+    return list(values)
+
+
+def _layout(title: str, series: str, xaxis: Optional[str] = None, yaxis: Optional[str] = None,
+            extra: Optional[dict] = None, **more: Any) -> dict:
+    layout: dict[str, Any] = {"title": {"text": f"{title} - {series}"}}
+    if xaxis:
+        layout["xaxis"] = {"title": {"text": xaxis}}
+    if yaxis:
+        layout["yaxis"] = {"title": {"text": yaxis}}
+    layout.update(more)
+    if extra:
+        layout.update(extra)
+    return layout
+
+
+class Logger:
+    """Reporting interface of one task (``task.get_logger()`` / ``Logger.current_logger()``)."""
+
+    def __init__(self, task: Any):
+        self._task = task
+        self._task_id = task.id
+        self._buffer = task._reports
+        self._offset = int(task._row.get("initial_iteration") or 0)
+        self._default_upload: Optional[str] = None
+        self._sample_counters: dict[tuple[str, str], int] = {}
+
+    @classmethod
+    def current_logger(cls) -> Optional["Logger"]:
+        from .task import Task
+        task = Task.current_task()
+        return task.get_logger() if task is not None else None
+
+    def _check_writable(self) -> None:
+        if self._task._row.get("status") == "published":
+            from ..errors import StateError
+            raise StateError(f"task {self._task_id} is published (read-only); cannot report to it")
+
+    # ------------------------------------------------------------------ scalars / text
+    def report_scalar(self, title: str, series: str, value: float, iteration: int) -> None:
+        """Record one scalar point (buffered; written by the background flusher)."""
+        self._buffer.add_scalar(self._task_id, title, series, int(iteration) + self._offset, float(value))
+
+    def report_single_value(self, name: str, value: float) -> None:
+        self._buffer.add_single_value(self._task_id, str(name), float(value))
+
+    def report_text(self, msg: Any, level: int = logging.INFO, print_console: bool = True, *args: Any, **_: Any) -> None:
+        """Add a line to the task's console log (and print it, unless ``print_console=False``)."""
+        text = str(msg)
+        if print_console:
+            stream = sys.stdout
+            # when stdout is our tee the line is captured by it; do not record it twice
+            if hasattr(stream, "_sink") and getattr(stream, "_sink", None) is not None:
+                print(text, file=getattr(stream, "_original", sys.__stdout__))
+            else:
+                print(text)
+        self._buffer.add_console(self._task_id, text, _LEVEL_NAMES.get(level, str(level)))
+
+    # ------------------------------------------------------------------ plots
+    def report_plotly(self, title: str, series: str, figure: Any, iteration: Optional[int] = None) -> None:
+        """Store a plotly figure (a dict or a plotly ``Figure``) as is."""
+        if hasattr(figure, "to_plotly_json"):
+            figure = figure.to_plotly_json()
+        elif hasattr(figure, "to_dict"):
+            figure = figure.to_dict()
+        if not isinstance(figure, dict) or "data" not in figure:
+            raise ValidationError(f"report_plotly expects a plotly figure or a dict with 'data', got {type(figure).__name__}")
+        self._add_plot(title, series, iteration, figure)
+
+    def _add_plot(self, title: str, series: str, iteration: Optional[int], figure: dict) -> None:
+        self._check_writable()
+        it = None if iteration is None else int(iteration) + self._offset
+        self._buffer.add_plot(self._task_id, str(title), str(series), it, figure)
+
+    def report_histogram(self, title: str, series: str, values: Any, iteration: Optional[int] = None,
+                         labels: Optional[Sequence[str]] = None, xlabels: Optional[Sequence[str]] = None,
+                         xaxis: Optional[str] = None, yaxis: Optional[str] = None, mode: Optional[str] = None,
+                         data_args: Optional[dict] = None, extra_layout: Optional[dict] = None) -> None:
+        """A bar chart of ``values`` (one bar per value); ``mode`` is group, stack or relative."""
+        if mode not in (None, "group", "stack", "relative"):
+            raise ValidationError.choice("histogram mode", mode, ("group", "stack", "relative"))
+        y = _to_list(values)
+        trace = {"type": "bar", "name": series, "y": y, "x": list(xlabels) if xlabels else list(range(len(y)))}
+        if labels:
+            trace["text"] = list(labels)
+        trace.update(data_args or {})
+        self._add_plot(title, series, iteration,
+                       {"data": [trace], "layout": _layout(title, series, xaxis, yaxis, extra_layout,
+                                                           barmode=mode or "group")})
+
+    def report_vector(self, title: str, series: str, values: Any, iteration: Optional[int] = None,
+                      labels: Optional[Sequence[str]] = None, xlabels: Optional[Sequence[str]] = None,
+                      xaxis: Optional[str] = None, yaxis: Optional[str] = None, mode: Optional[str] = None,
+                      extra_layout: Optional[dict] = None) -> None:
+        self.report_histogram(title, series, values, iteration, labels=labels, xlabels=xlabels, xaxis=xaxis,
+                              yaxis=yaxis, mode=mode, extra_layout=extra_layout)
+
+    def report_line_plot(self, title: str, series: Sequence[SeriesInfo], xaxis: str, yaxis: str,
+                         mode: str = "lines", iteration: Optional[int] = None, reverse_xaxis: bool = False,
+                         comment: Optional[str] = None, extra_layout: Optional[dict] = None) -> None:
+        if mode not in ("lines", "markers", "lines+markers"):
+            raise ValidationError.choice("line plot mode", mode, ("lines", "markers", "lines+markers"))
+        traces = []
+        for item in series:
+            points = _to_list(item.data)
+            traces.append({"type": "scatter", "mode": mode, "name": item.name,
+                           "x": [p[0] for p in points], "y": [p[1] for p in points],
+                           **({"text": list(item.labels)} if item.labels else {})})
+        layout = _layout(title, "", xaxis, yaxis, extra_layout)
+        if reverse_xaxis:
+            layout.setdefault("xaxis", {})["autorange"] = "reversed"
+        if comment:
+            layout["comment"] = comment
+        self._add_plot(title, ", ".join(s.name for s in series) or title, iteration, {"data": traces, "layout": layout})
+
+    def report_scatter2d(self, title: str, series: str, scatter: Any, iteration: Optional[int] = None,
+                         xaxis: Optional[str] = None, yaxis: Optional[str] = None,
+                         labels: Optional[Sequence[str]] = None, mode: str = "lines", comment: Optional[str] = None,
+                         extra_layout: Optional[dict] = None) -> None:
+        if mode not in ("lines", "markers", "lines+markers"):
+            raise ValidationError.choice("scatter2d mode", mode, ("lines", "markers", "lines+markers"))
+        points = _to_list(scatter)
+        trace = {"type": "scatter", "mode": mode, "name": series, "x": [p[0] for p in points],
+                 "y": [p[1] for p in points]}
+        if labels:
+            trace["text"] = list(labels)
+        self._add_plot(title, series, iteration, {"data": [trace], "layout": _layout(title, series, xaxis, yaxis, extra_layout)})
+
+    def report_scatter3d(self, title: str, series: str, scatter: Any, iteration: Optional[int] = None,
+                         xaxis: Optional[str] = None, yaxis: Optional[str] = None, zaxis: Optional[str] = None,
+                         labels: Optional[Sequence[str]] = None, mode: str = "markers", fill: bool = False,
+                         comment: Optional[str] = None, extra_layout: Optional[dict] = None) -> None:
+        points = _to_list(scatter)
+        trace = {"type": "scatter3d", "mode": mode, "name": series, "x": [p[0] for p in points],
+                 "y": [p[1] for p in points], "z": [p[2] for p in points]}
+        if labels:
+            trace["text"] = list(labels)
+        if fill:
+            trace["surfaceaxis"] = 2
+        scene = {"xaxis": {"title": {"text": xaxis or "x"}}, "yaxis": {"title": {"text": yaxis or "y"}},
+                 "zaxis": {"title": {"text": zaxis or "z"}}}
+        self._add_plot(title, series, iteration, {"data": [trace], "layout": _layout(title, series, extra=extra_layout, scene=scene)})
+
+    def report_confusion_matrix(self, title: str, series: str, matrix: Any, iteration: Optional[int] = None,
+                                xaxis: Optional[str] = None, yaxis: Optional[str] = None,
+                                xlabels: Optional[Sequence[str]] = None, ylabels: Optional[Sequence[str]] = None,
+                                yaxis_reversed: bool = False, comment: Optional[str] = None,
+                                extra_layout: Optional[dict] = None) -> None:
+        z = _to_list(matrix)
+        trace = {"type": "heatmap", "name": series, "z": z}
+        if xlabels:
+            trace["x"] = list(xlabels)
+        if ylabels:
+            trace["y"] = list(ylabels)
+        layout = _layout(title, series, xaxis, yaxis, extra_layout)
+        if yaxis_reversed:
+            layout.setdefault("yaxis", {})["autorange"] = "reversed"
+        self._add_plot(title, series, iteration, {"data": [trace], "layout": layout})
+
+    def report_matrix(self, title: str, series: str, matrix: Any, iteration: Optional[int] = None, **kwargs: Any) -> None:
+        self.report_confusion_matrix(title, series, matrix, iteration, **kwargs)
+
+    def report_surface(self, title: str, series: str, matrix: Any, iteration: Optional[int] = None,
+                       xaxis: Optional[str] = None, yaxis: Optional[str] = None, zaxis: Optional[str] = None,
+                       xlabels: Optional[Sequence[str]] = None, ylabels: Optional[Sequence[str]] = None,
+                       camera: Optional[Sequence[float]] = None, comment: Optional[str] = None,
+                       extra_layout: Optional[dict] = None) -> None:
+        trace = {"type": "surface", "name": series, "z": _to_list(matrix)}
+        if xlabels:
+            trace["x"] = list(xlabels)
+        if ylabels:
+            trace["y"] = list(ylabels)
+        scene: dict[str, Any] = {"xaxis": {"title": {"text": xaxis or "x"}}, "yaxis": {"title": {"text": yaxis or "y"}},
+                                 "zaxis": {"title": {"text": zaxis or "z"}}}
+        if camera:
+            scene["camera"] = {"eye": dict(zip("xyz", camera))}
+        self._add_plot(title, series, iteration, {"data": [trace], "layout": _layout(title, series, extra=extra_layout, scene=scene)})
+
+    def report_table(self, title: str, series: str, iteration: Optional[int] = None, table_plot: Any = None,
+                     csv: Optional[str] = None, url: Optional[str] = None, extra_layout: Optional[dict] = None,
+                     extra_data: Optional[dict] = None) -> None:
+        """A table from a DataFrame, a list of rows (first row = header), a CSV file or CSV URL."""
+        if sum(x is not None for x in (table_plot, csv, url)) != 1:
+            raise ValidationError("report_table needs exactly one of table_plot (DataFrame or list of rows), csv or url")
+        if csv is not None or url is not None:
+            from ..storage import get_local_copy
+            import csv as csv_module
+            path = get_local_copy(url) if url else csv
+            with open(path, newline="") as fh:
+                rows = list(csv_module.reader(fh))
+            header, body = (rows[0], rows[1:]) if rows else ([], [])
+        elif type(table_plot).__module__.split(".")[0] == "pandas":
+            frame = table_plot
+            header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
+            body = [[idx, *vals] for idx, vals in zip(frame.index.tolist(), frame.values.tolist())]
+        elif isinstance(table_plot, (list, tuple)) and table_plot and all(isinstance(r, (list, tuple)) for r in table_plot):
+            header, body = [str(c) for c in table_plot[0]], [list(r) for r in table_plot[1:]]
+        else:
+            raise ValidationError(f"report_table table_plot must be a pandas DataFrame or a list of rows, "
+                                  f"got {type(table_plot).__name__}")
+        columns = [[row[i] if i < len(row) else "" for row in body] for i in range(len(header))]
+        trace = {"type": "table", "header": {"values": header}, "cells": {"values": columns}}
+        trace.update(extra_data or {})
+        self._add_plot(title, series, iteration, {"data": [trace], "layout": _layout(title, series, extra=extra_layout)})
+
+    def report_matplotlib_figure(self, title: str, series: str, figure: Any, iteration: Optional[int] = None,
+                                 report_image: bool = False, report_interactive: bool = True) -> None:
+        """A matplotlib figure, rendered to PNG: a debug sample, or a plot embedding the image."""
+        fig = figure.gcf() if hasattr(figure, "gcf") else figure
+        data = io.BytesIO()
+        fig.savefig(data, format="png", bbox_inches="tight")
+        url = self._upload_sample(title, series, iteration, data.getvalue(), ".png", None)
+        if report_image:
+            return
+        width, height = fig.get_size_inches() * fig.dpi
+        figure_dict = {"data": [], "layout": _layout(
+            title, series, images=[{"source": url, "xref": "paper", "yref": "paper", "x": 0, "y": 1,
+                                    "sizex": 1, "sizey": 1, "layer": "below"}],
+            width=int(width), height=int(height), xaxis={"visible": False}, yaxis={"visible": False})}
+        figure_dict["layout"]["matplotlib_png"] = url
+        self._add_plot(title, series, iteration, figure_dict)
+
+    # ------------------------------------------------------------------ debug samples
+    def _upload_sample(self, title: str, series: str, iteration: Optional[int], data: bytes | None,
+                       extension: str, max_history: Optional[int], local_path: Optional[str] = None) -> str:
+        from ..storage import join_url, upload_bytes, upload_file
+        from .task import _safe
+        self._check_writable()
+        key = (title, series)
+        count = self._sample_counters.get(key, 0)
+        self._sample_counters[key] = count + 1
+        slot = count % max_history if max_history and max_history > 0 else count
+        it = 0 if iteration is None else int(iteration) + self._offset
+        name = f"{_safe(title)}/{_safe(series)}/{slot:08d}{extension}"
+        base = self._default_upload or self._task.get_output_destination("debug_samples")
+        url = join_url(base, name)
+        if local_path is not None:
+            upload_file(local_path, url)
+        else:
+            upload_bytes(data or b"", url)
+        # a cache-busting query keeps browsers from showing a recycled slot's old file
+        self._buffer.add_sample(self._task_id, title, series, it, f"{url}")
+        return url
+
+    def report_image(self, title: str, series: str, iteration: Optional[int] = None, local_path: Optional[str] = None,
+                     image: Any = None, matrix: Any = None, max_image_history: Optional[int] = None,
+                     delete_after_upload: bool = False, url: Optional[str] = None) -> None:
+        """A debug image from a file, a numpy array / PIL image, or an existing URL."""
+        image = image if image is not None else matrix
+        given = sum(x is not None for x in (local_path, image, url))
+        if given != 1:
+            raise ValidationError("report_image needs exactly one of local_path, image (ndarray/PIL) or url")
+        if url is not None:
+            it = 0 if iteration is None else int(iteration) + self._offset
+            self._buffer.add_sample(self._task_id, title, series, it, url)
+            return
+        if local_path is not None:
+            if not os.path.isfile(local_path):
+                raise ValidationError(f"report_image local_path {local_path!r} is not an existing file")
+            ext = os.path.splitext(local_path)[1] or ".png"
+            self._upload_sample(title, series, iteration, None, ext, max_image_history, local_path=local_path)
+            if delete_after_upload:
+                os.remove(local_path)
+            return
+        self._upload_sample(title, series, iteration, _encode_png(image), ".png", max_image_history)
+
+    def report_media(self, title: str, series: str, iteration: Optional[int] = None, local_path: Optional[str] = None,
+                     stream: Any = None, file_extension: Optional[str] = None, max_history: Optional[int] = None,
+                     delete_after_upload: bool = False, url: Optional[str] = None) -> None:
+        """A debug media file (audio, video, html, ...) from a path, a binary/text stream or a URL."""
+        if sum(x is not None for x in (local_path, stream, url)) != 1:
+            raise ValidationError("report_media needs exactly one of local_path, stream or url")
+        if url is not None:
+            it = 0 if iteration is None else int(iteration) + self._offset
+            self._buffer.add_sample(self._task_id, title, series, it, url)
+            return
+        if local_path is not None:
+            if not os.path.isfile(local_path):
+                raise ValidationError(f"report_media local_path {local_path!r} is not an existing file")
+            ext = file_extension or os.path.splitext(local_path)[1]
+            self._upload_sample(title, series, iteration, None, _dot(ext), max_history, local_path=local_path)
+            if delete_after_upload:
+                os.remove(local_path)
+            return
+        if not file_extension:
+            raise ValidationError("report_media(stream=...) needs file_extension (e.g. '.mp4', '.wav', '.html')")
+        data = stream.read()
+        self._upload_sample(title, series, iteration, data.encode() if isinstance(data, str) else data,
+                            _dot(file_extension), max_history)
+
+    # ------------------------------------------------------------------ misc
+    def flush(self, wait: bool = False) -> bool:
+        self._buffer.flush()
+        return True
+
+    def set_default_upload_destination(self, uri: str) -> None:
+        from ..storage import normalize_url
+        self._default_upload = normalize_url(uri)
+
+    def get_default_upload_destination(self) -> str:
+        return self._default_upload or self._task.get_output_destination("debug_samples")
+
+    def get_flush_period(self) -> float:
+        from .reporting import FLUSH_INTERVAL_SECONDS
+        return FLUSH_INTERVAL_SECONDS
+
+    def set_flush_period(self, period: float) -> None:
+        from . import reporting
+        if not isinstance(period, (int, float)) or period <= 0 or math.isnan(period):
+            raise ValidationError(f"flush period must be a positive number of seconds, got {period!r}")
+        reporting.FLUSH_INTERVAL_SECONDS = float(period)
+
+
+def _dot(ext: str) -> str:
+    return ext if ext.startswith(".") else f".{ext}"
+
+
+def _encode_png(image: Any) -> bytes:
+    """PNG bytes of a PIL image or a numpy array (HxW, HxWx3, HxWx4; floats in [0, 1] are scaled)."""
+    module = type(image).__module__.split(".")[0]
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ValidationError("report_image(image=...) needs Pillow: pip install pillow") from None
+    if module == "numpy":
+        import numpy as np
+        array = image
+        if array.dtype.kind == "f":
+            array = (np.clip(array, 0, 1) * 255).astype("uint8") if array.max(initial=0) <= 1.0 else array.astype("uint8")
+        elif array.dtype != np.uint8:
+            array = array.astype("uint8")
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        image = Image.fromarray(array)
+    elif not hasattr(image, "save"):
+        raise ValidationError(f"report_image image must be a numpy array or a PIL image, got {type(image).__name__}")
+    data = io.BytesIO()
+    image.save(data, format="PNG")
+    return data.getvalue()

@@ -1,0 +1,164 @@
+"""Task queries: the filters of ``Task.get_tasks`` / ``Task.query_tasks`` as SQL plus Python.
+
+Cheap, indexed conditions (project, status, type, parent, archived) go into SQL; name regexes,
+tag expressions and ``_all_``/``_any_`` field patterns are applied in Python to the rows SQL
+returns.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..errors import ValidationError
+from .states import STATUSES, TASK_TYPES
+from .store import Store, decode_task_row
+
+ARCHIVED_TAG = "archived"
+TASK_FILTER_KEYS = ("status", "type", "parent", "search_text", "order_by", "_all_", "_any_", "user",
+                    "page", "page_size", "tags", "system_tags", "id", "name", "project")
+ORDERABLE = ("created", "last_update", "name", "started", "completed", "status", "type", "progress",
+             "last_iteration", "id")
+
+
+def tag_matcher(tags: Sequence[str]):
+    """Compile ClearML's tag filter language into ``predicate(task_tags) -> bool``.
+
+    Plain tags are OR-ed by default; ``-tag`` and ``__$not tag`` negate one tag;
+    ``__$all``/``__$and`` switch following tags to AND, ``__$or`` back to OR. Groups
+    introduced by an operator are AND-ed together, as in the seed's example.
+    """
+    if isinstance(tags, str):
+        tags = [tags]
+    groups: list[tuple[str, list[tuple[bool, str]]]] = [("or", [])]
+    negate_next = False
+    for raw in tags:
+        if raw in ("__$all", "__$and"):
+            groups.append(("and", []))
+        elif raw == "__$or":
+            groups.append(("or", []))
+        elif raw == "__$not":
+            negate_next = True
+        else:
+            negated = negate_next or raw.startswith("-")
+            groups[-1][1].append((negated, raw[1:] if raw.startswith("-") and not negate_next else raw))
+            negate_next = False
+    groups = [g for g in groups if g[1]]
+
+    def match(task_tags: Iterable[str]) -> bool:
+        have = set(task_tags)
+        for mode, terms in groups:
+            results = [(tag in have) != negated for negated, tag in terms]
+            if not (all(results) if mode == "and" else any(results)):
+                return False
+        return True
+
+    return match
+
+
+def _field(row: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = row
+    for part in dotted.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        else:
+            return None
+    return value
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        return [value]
+    return [v.value if hasattr(v, "value") else v for v in value]
+
+
+def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
+               project_name: str | Sequence[str] | None = None, task_name: str | None = None,
+               tags: Sequence[str] | None = None, allow_archived: bool = True,
+               task_filter: Mapping[str, Any] | None = None, limit: int | None = None,
+               exact_project: bool = False) -> list[dict[str, Any]]:
+    """Rows of tasks matching the filters, most recently created first unless ``order_by``."""
+    task_filter = dict(task_filter or {})
+    unknown = set(task_filter) - set(TASK_FILTER_KEYS)
+    if unknown:
+        raise ValidationError(f"unknown task_filter key(s) {sorted(unknown)}; accepted: {list(TASK_FILTER_KEYS)}")
+    where, params = [], []
+    if task_ids is not None:
+        ids = _as_list(task_ids)
+        if not ids:
+            return []
+        where.append(f"t.id IN ({', '.join('?' * len(ids))})")
+        params += ids
+    else:
+        projects = _as_list(project_name)
+        if projects:
+            clauses = []
+            for name in projects:
+                if exact_project:
+                    clauses.append("p.name = ?")
+                    params.append(name)
+                else:  # the project itself and its sub-projects
+                    clauses.append("(p.name = ? OR p.name LIKE ? ESCAPE '\\')")
+                    params += [name, name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
+            where.append("(" + " OR ".join(clauses) + ")")
+    statuses = [str(s) for s in _as_list(task_filter.get("status"))]
+    for status in statuses:
+        if status not in STATUSES:
+            raise ValidationError.choice("task_filter status", status, STATUSES)
+    if statuses:
+        where.append(f"t.status IN ({', '.join('?' * len(statuses))})")
+        params += statuses
+    types = [str(t) for t in _as_list(task_filter.get("type"))]
+    for task_type in types:
+        if task_type not in TASK_TYPES:
+            raise ValidationError.choice("task_filter type", task_type, TASK_TYPES)
+    if types:
+        where.append(f"t.type IN ({', '.join('?' * len(types))})")
+        params += types
+    if task_filter.get("parent"):
+        parent = task_filter["parent"]
+        where.append("t.parent = ?")
+        params.append(getattr(parent, "id", parent))
+    order = []
+    for key in _as_list(task_filter.get("order_by")) or ["-created"]:
+        column = key.lstrip("-+").replace("last_updated", "last_update")
+        if column not in ORDERABLE:
+            raise ValidationError.choice("task_filter order_by field", key, ORDERABLE)
+        order.append(f"t.{column} {'DESC' if key.startswith('-') else 'ASC'}")
+    sql = ("SELECT t.*, p.name AS project_name FROM tasks t JOIN projects p ON p.id = t.project_id"
+           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY " + ", ".join(order))
+    rows = store.query(sql, params)
+
+    name_re = None
+    if task_name and task_ids is None:
+        try:
+            name_re = re.compile(task_name)
+        except re.error as exc:
+            raise ValidationError(f"task_name {task_name!r} is not a valid regular expression: {exc}") from None
+    tag_match = tag_matcher(tags) if tags else None
+    search = task_filter.get("search_text")
+    patterns = []
+    for key, need_all in (("_all_", True), ("_any_", False)):
+        spec = task_filter.get(key)
+        if spec:
+            patterns.append((re.compile(spec.get("pattern", "")), list(spec.get("fields", [])), need_all))
+    out = []
+    for row in rows:
+        row = decode_task_row(row)
+        if not allow_archived and ARCHIVED_TAG in row["system_tags"]:
+            continue
+        if name_re and not name_re.search(row["name"]):
+            continue
+        if tag_match and not tag_match(row["tags"]):
+            continue
+        if search and not any(search.lower() in str(row.get(f) or "").lower() for f in ("name", "comment", "id")):
+            continue
+        if patterns and not all(
+                (all if need_all else any)(pat.search(str(_field(row, f) or "")) for f in fields)
+                for pat, fields, need_all in patterns):
+            continue
+        out.append(row)
+        if limit and len(out) >= limit:
+            break
+    return out

@@ -1,0 +1,821 @@
+"""The ``Task``: one tracked execution (an experiment, a pipeline step or a controller).
+
+A ``Task`` object is a handle on one row of the store plus its records. Reads of fields that
+other processes may change (status, progress) go to the store; the rest is served from a row
+cached at load time and refreshed by :meth:`Task.reload`.
+
+Who may edit what (ClearML's rule): the process running a task (its *owner*: the one that
+called ``Task.init`` or was handed the task by an agent/executor) edits it freely while it
+runs; any other process may only edit Draft (``created``) tasks. Published tasks are
+read-only for everybody. Tags, comments, archive flag and user properties are metadata and
+may be changed on any non-published task, as in ClearML.
+
+The parameter, artifact, model and reporting methods live in mixins next to this module
+(``task_params.py``, ``task_artifacts.py``, ``task_outputs.py``) so that each file stays one concern.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Optional, Sequence
+
+from .. import config
+from ..errors import NotFoundError, StateError, ValidationError
+from . import query as _query
+from .records import export_config, import_config
+from .reporting import buffer_for, flush_all
+from .states import (FINISHED, TaskStatusEnum, TaskTypes, check_transition, normalise_status,
+                     normalise_task_type)
+from .store import TASK_OUTPUT_TABLES, Store, default_store, new_id
+from .task_artifacts import ArtifactsMixin
+from .task_outputs import OutputsMixin
+from .task_params import ParametersMixin
+
+_PRIVATE = object()
+TASK_ID_ENV = "PIPETRACK_TASK_ID"
+
+
+def _resolve_task_id(task: Any) -> str:
+    task_id = getattr(task, "id", task)
+    if not isinstance(task_id, str) or not task_id:
+        raise ValidationError(f"expected a Task or a task id string, got {task!r}")
+    return task_id
+
+
+def _check_name(kind: str, value: Any, allow_none: bool = True) -> Optional[str]:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{kind} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+class Task(ParametersMixin, ArtifactsMixin, OutputsMixin):
+    """A tracked execution. Use :meth:`Task.init`, :meth:`Task.create` or :meth:`Task.get_task`."""
+
+    TaskTypes = TaskTypes
+    TaskStatusEnum = TaskStatusEnum
+
+    _main_task: ClassVar[Optional["Task"]] = None
+    _current_task_override: ClassVar[Optional["Task"]] = None
+    _offline_mode: ClassVar[bool] = False
+
+    def __init__(self, private: Any = None, *, store: Store | None = None, task_id: str | None = None,
+                 row: dict | None = None, owner: bool = False):
+        if private is not _PRIVATE:
+            raise StateError("Task() is not for users: use Task.init(), Task.create() or Task.get_task()")
+        self._store = store or default_store()
+        self._id = task_id
+        self._row = row if row is not None else self._load_row()
+        self._owner = owner
+        self._closed = False
+        self._logger = None
+        self._reports = buffer_for(self._store)
+        self._init_outputs()
+
+    # ---------------------------------------------------------------- loading
+    def _load_row(self) -> dict:
+        row = self._store.task_row(self._id)
+        if row is None:
+            raise NotFoundError(f"no task with id {self._id!r} in store {self._store.path}")
+        return row
+
+    def reload(self) -> None:
+        """Re-read the task's fields from the store."""
+        self._row = self._load_row()
+
+    @classmethod
+    def _from_row(cls, store: Store, row: dict, owner: bool = False) -> "Task":
+        return cls(_PRIVATE, store=store, task_id=row["id"], row=row, owner=owner)
+
+    @property
+    def data(self) -> dict:
+        """The task's stored fields (a fresh read)."""
+        self.reload()
+        return dict(self._row)
+
+    # ---------------------------------------------------------------- identity
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def task_id(self) -> str:
+        return self._id
+
+    @property
+    def name(self) -> str:
+        return self._row["name"]
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.set_name(value)
+
+    @property
+    def comment(self) -> str:
+        return self._row.get("comment") or ""
+
+    @comment.setter
+    def comment(self, value: str) -> None:
+        self.set_comment(value)
+
+    @property
+    def task_type(self) -> str:
+        return self._row["type"]
+
+    @property
+    def project(self) -> str:
+        """The project id."""
+        return self._row["project_id"]
+
+    @property
+    def parent(self) -> Optional[str]:
+        return self._row.get("parent")
+
+    @property
+    def status(self) -> str:
+        return self.get_status()
+
+    @property
+    def output_uri(self) -> str:
+        return self._row.get("output_uri") or config.default_output_uri()
+
+    @output_uri.setter
+    def output_uri(self, value: str) -> None:
+        self._set_fields(output_uri=_normalise_output_uri(value))
+
+    @property
+    def last_worker(self) -> Optional[str]:
+        return self.data.get("last_worker")
+
+    @property
+    def cache_dir(self):
+        return config.cache_dir()
+
+    def __repr__(self) -> str:
+        return f"<Task id={self._id} name={self.name!r} status={self._row.get('status')}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and other._id == self._id
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    def get_project_name(self) -> str:
+        return self._store.project_name(self._row["project_id"]) or ""
+
+    # ---------------------------------------------------------------- edit guards
+    def _check_editable(self, what: str, metadata: bool = False) -> None:
+        status = self._store.query_one("SELECT status FROM tasks WHERE id=?", (self._id,))
+        if status is None:
+            raise NotFoundError(f"task {self._id} was deleted")
+        status = status["status"]
+        if status == "published":
+            raise StateError(f"cannot change {what} of task {self._id}: it is published (read-only)")
+        if not metadata and not self._owner and status != "created":
+            raise StateError(f"cannot change {what} of task {self._id}: it is {status!r}; only Draft "
+                             "('created') tasks can be edited by a process that is not running them "
+                             "(clone or reset it first)")
+
+    def _set_fields(self, what: str | None = None, metadata: bool = False, **fields: Any) -> None:
+        self._check_editable(what or ", ".join(fields), metadata=metadata)
+        self._store.update_task(self._id, **fields)
+        self._row.update(fields)
+
+    # ---------------------------------------------------------------- creation
+    @classmethod
+    def init(cls, project_name: Optional[str] = None, task_name: Optional[str] = None,
+             task_type: Any = TaskTypes.training, tags: Optional[Sequence[str]] = None,
+             reuse_last_task_id: bool | str = True, continue_last_task: bool | str | int = False,
+             output_uri: Optional[str | bool] = None, auto_connect_arg_parser: bool | Mapping = True,
+             auto_connect_frameworks: bool | Mapping = True, auto_resource_monitoring: bool | type = True,
+             auto_connect_streams: bool | Mapping = True, deferred_init: bool = False) -> "Task":
+        """Create (or reuse) the main task of this process and start tracking it."""
+        from . import session
+        if cls._main_task is not None and not cls._main_task._closed:
+            return cls._main_task
+        task_type = normalise_task_type(task_type)
+        _check_name("project_name", project_name)
+        _check_name("task_name", task_name)
+        if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
+            raise ValidationError(f"tags must be a list of strings, got {tags!r}")
+        if output_uri is not None and not isinstance(output_uri, (str, bool)):
+            raise ValidationError(f"output_uri must be a URL string or a bool, got {output_uri!r}")
+        store = session.store_for_init(cls._offline_mode)
+        task = None
+        attach_id = os.environ.get(TASK_ID_ENV)
+        if attach_id and not cls._offline_mode:
+            task = cls._attach_remote(store, attach_id)
+        if task is None:
+            if cls._offline_mode and output_uri is None:
+                from .offline import offline_output_uri
+                output_uri = offline_output_uri(store)
+            defaults = session.default_names()
+            project_name = project_name or defaults[0]
+            task_name = task_name or defaults[1]
+            task = cls._create_or_reuse(store, project_name, task_name, task_type, tags, reuse_last_task_id,
+                                        continue_last_task, output_uri)
+        cls._main_task = task
+        session.start_session(task, auto_connect_arg_parser=auto_connect_arg_parser,
+                              auto_connect_streams=auto_connect_streams,
+                              auto_resource_monitoring=auto_resource_monitoring,
+                              auto_connect_frameworks=auto_connect_frameworks)
+        return task
+
+    @classmethod
+    def _attach_remote(cls, store: Store, task_id: str) -> "Task":
+        """Inside an agent/executor subprocess: run the task we were handed instead of a new one."""
+        row = store.task_row(task_id)
+        if row is None:
+            raise NotFoundError(f"{TASK_ID_ENV}={task_id!r} names no task in store {store.path}")
+        task = cls._from_row(store, row, owner=True)
+        task._remote = True
+        if row["status"] != "in_progress":
+            task.mark_started(force=True)
+        return task
+
+    @classmethod
+    def _create_or_reuse(cls, store: Store, project_name: str, task_name: str, task_type: str,
+                         tags: Optional[Sequence[str]], reuse_last_task_id: bool | str,
+                         continue_last_task: bool | str | int, output_uri: Any) -> "Task":
+        reuse_id: Optional[str] = None
+        if isinstance(continue_last_task, str):
+            reuse_id, continue_last_task = continue_last_task, True
+        elif isinstance(reuse_last_task_id, str):
+            reuse_id = reuse_last_task_id
+        initial_iteration = None
+        if isinstance(continue_last_task, int) and not isinstance(continue_last_task, bool):
+            initial_iteration, continue_last_task = continue_last_task, True
+        candidate = None
+        if reuse_id:
+            candidate = store.task_row(reuse_id)
+            if candidate is None:
+                raise NotFoundError(f"reuse_last_task_id/continue_last_task names unknown task {reuse_id!r}")
+        elif reuse_last_task_id or continue_last_task:
+            candidate = _reusable_task(store, project_name, task_name, task_type, continue_last_task)
+        now = time.time()
+        running = dict(status="in_progress", started=now, completed=None, host=socket.gethostname(),
+                       pid=os.getpid(), heartbeat=now, status_message="", status_reason="")
+        if output_uri is not None:
+            running["output_uri"] = _normalise_output_uri(output_uri)
+        if candidate is not None:
+            if candidate["status"] == "published":
+                raise StateError(f"cannot continue task {candidate['id']}: it is published (read-only)")
+            if continue_last_task:
+                if initial_iteration is None:
+                    last = store.query_one("SELECT MAX(iteration) AS it FROM scalars WHERE task_id=?",
+                                           (candidate["id"],))["it"]
+                    initial_iteration = 0 if last is None else int(last) + 1
+                running["initial_iteration"] = initial_iteration
+            else:
+                store.delete_task_records(candidate["id"], TASK_OUTPUT_TABLES + ("params", "configs"))
+                store.execute("DELETE FROM task_models WHERE task_id=?", (candidate["id"],))
+                running.update(last_iteration=0, initial_iteration=0, progress=0,
+                               tags=list(tags or candidate["tags"]), type=task_type)
+            store.update_task(candidate["id"], **running)
+            return cls._from_row(store, store.task_row(candidate["id"]), owner=True)
+        task_id = _insert_task(store, project_name, task_name, task_type, tags=tags, created_by="init",
+                               **running)
+        return cls._from_row(store, store.task_row(task_id), owner=True)
+
+    @classmethod
+    def create(cls, project_name: Optional[str] = None, task_name: Optional[str] = None,
+               task_type: Any = None, repo: Optional[str] = None, branch: Optional[str] = None,
+               commit: Optional[str] = None, script: Optional[str] = None,
+               working_directory: Optional[str] = None, packages: bool | Sequence[str] | None = None,
+               requirements_file: Optional[str] = None, docker: Optional[str] = None,
+               docker_args: Optional[str] = None, docker_bash_setup_script: Optional[str] = None,
+               argparse_args: Optional[Sequence[tuple[str, str]]] = None, base_task_id: Optional[str] = None,
+               add_task_init_call: bool = True, force_single_script_file: bool = False,
+               binary: Optional[str] = None, module: Optional[str] = None, detect_repository: bool = True,
+               output_uri: Optional[str] = None, parent: Optional[str] = None, tags=None,
+               comment: Optional[str] = None) -> "Task":
+        """Create a new Draft task (no auto-logging), e.g. a script task for an agent to run."""
+        task_type = normalise_task_type(task_type or TaskTypes.training)
+        _check_name("project_name", project_name)
+        _check_name("task_name", task_name)
+        store = default_store() if not cls._offline_mode else cls._main_store()
+        if base_task_id:
+            base = cls.get_task(task_id=base_task_id)
+            task = cls.clone(base, name=task_name, project=store.project_id(project_name, create=True)
+                             if project_name else None)
+        else:
+            from .environment import script_info_for_create
+            script_info = script_info_for_create(repo=repo, branch=branch, commit=commit, script=script,
+                                                 working_directory=working_directory, packages=packages,
+                                                 requirements_file=requirements_file, binary=binary,
+                                                 module=module, detect_repository=detect_repository)
+            task_id = _insert_task(store, project_name or "default", task_name or
+                                   os.path.splitext(os.path.basename(script or module or "task"))[0],
+                                   task_type, status="created", tags=tags, created_by="create",
+                                   script=script_info, parent=parent, comment=comment or "",
+                                   output_uri=_normalise_output_uri(output_uri) if output_uri else None)
+            task = cls._from_row(store, store.task_row(task_id))
+        if docker or docker_args or docker_bash_setup_script:
+            task.set_base_docker(docker_image=docker, docker_arguments=docker_args,
+                                 docker_setup_bash_script=docker_bash_setup_script)
+        if argparse_args:
+            try:
+                task.set_parameters({f"Args/{k.lstrip('-')}": v for k, v in argparse_args})
+            except (TypeError, ValueError):
+                raise ValidationError(f"argparse_args must be a list of (name, value) pairs, got "
+                                      f"{argparse_args!r}") from None
+        return task
+
+    @classmethod
+    def _main_store(cls) -> Store:
+        return cls._main_task._store if cls._main_task is not None else default_store()
+
+    # ---------------------------------------------------------------- lookup
+    @classmethod
+    def current_task(cls) -> Optional["Task"]:
+        """The task this code runs under: the step task inside a pipeline step, else the main task."""
+        if cls._current_task_override is not None:
+            return cls._current_task_override
+        if cls._main_task is not None and not cls._main_task._closed:
+            return cls._main_task
+        return None
+
+    def is_main_task(self) -> bool:
+        return Task._main_task is not None and Task._main_task._id == self._id
+
+    def is_current_task(self) -> bool:
+        current = Task.current_task()
+        return current is not None and current._id == self._id
+
+    @classmethod
+    def get_task(cls, task_id: Optional[str] = None, project_name: Optional[str] = None,
+                 task_name: Optional[str] = None, tags: Optional[Sequence[str]] = None,
+                 allow_archived: bool = True, task_filter: Optional[Mapping] = None) -> "Task":
+        """A task by id, or the most recent one matching project + name (+ tags/filter)."""
+        store = cls._main_store()
+        if task_id is not None:
+            task_id = _resolve_task_id(task_id)
+            row = store.task_row(task_id)
+            if row is None:
+                raise NotFoundError(f"no task with id {task_id!r}")
+            return cls._from_row(store, row)
+        if project_name is None and task_name is None:
+            raise ValidationError("Task.get_task needs task_id, or project_name and/or task_name")
+        name_re = None if task_name is None else "^" + _re_escape(task_name) + "$"
+        rows = _query.find_tasks(store, project_name=project_name, task_name=name_re, tags=tags,
+                                 allow_archived=allow_archived, task_filter=task_filter, limit=1,
+                                 exact_project=True)
+        if not rows:
+            raise NotFoundError(f"no task named {task_name!r} in project {project_name!r}")
+        return cls._from_row(store, rows[0])
+
+    @classmethod
+    def get_tasks(cls, task_ids: Optional[Sequence[str]] = None, project_name: Optional[str | Sequence[str]] = None,
+                  task_name: Optional[str] = None, tags: Optional[Sequence[str]] = None,
+                  allow_archived: bool = True, task_filter: Optional[Mapping] = None) -> list["Task"]:
+        """Tasks matching the filters (name is a regex; ``^name$`` for exact); at most 500."""
+        store = cls._main_store()
+        rows = _query.find_tasks(store, task_ids=[_resolve_task_id(t) for t in task_ids] if task_ids else None,
+                                 project_name=project_name, task_name=task_name, tags=tags,
+                                 allow_archived=allow_archived, task_filter=task_filter, limit=500)
+        return [cls._from_row(store, row) for row in rows]
+
+    @classmethod
+    def get_by_name(cls, task_name: str) -> "Task":
+        return cls.get_task(task_name=task_name)
+
+    @classmethod
+    def query_tasks(cls, project_name: Optional[str | Sequence[str]] = None, task_name: Optional[str] = None,
+                    tags: Optional[Sequence[str]] = None, additional_return_fields: Optional[Sequence[str]] = None,
+                    task_filter: Optional[Mapping] = None) -> list:
+        """Ids of matching tasks, or dicts with ``id`` plus the requested (dotted) fields."""
+        rows = _query.find_tasks(cls._main_store(), project_name=project_name, task_name=task_name,
+                                 tags=tags, task_filter=task_filter)
+        if not additional_return_fields:
+            return [row["id"] for row in rows]
+        return [{"id": row["id"], **{f: _query._field(row, f) for f in additional_return_fields}} for row in rows]
+
+    @classmethod
+    def get_projects(cls, **kwargs: Any) -> list:
+        """All projects, most recently updated first (objects with id, name, created)."""
+        from types import SimpleNamespace
+        rows = cls._main_store().query(
+            "SELECT p.*, MAX(t.last_update) AS last_update FROM projects p LEFT JOIN tasks t "
+            "ON t.project_id = p.id GROUP BY p.id ORDER BY COALESCE(MAX(t.last_update), p.created) DESC")
+        return [SimpleNamespace(**row) for row in rows]
+
+    @classmethod
+    def get_project_id(cls, project_name: str, search_hidden: bool = True) -> Optional[str]:
+        return cls._main_store().project_id(project_name)
+
+    @staticmethod
+    def running_locally() -> bool:
+        """False when an agent or executor is running this process for a stored task."""
+        return not os.environ.get(TASK_ID_ENV)
+
+    # ---------------------------------------------------------------- status
+    def get_status(self) -> str:
+        row = self._store.query_one("SELECT status FROM tasks WHERE id=?", (self._id,))
+        if row is None:
+            raise NotFoundError(f"task {self._id} was deleted")
+        self._row["status"] = row["status"]
+        return row["status"]
+
+    def get_status_message(self) -> str:
+        row = self._store.query_one("SELECT status_message FROM tasks WHERE id=?", (self._id,))
+        return (row or {}).get("status_message") or ""
+
+    def _transition(self, target: str, force: bool = False, ignore_errors: bool = False, **fields: Any) -> bool:
+        """Move to ``target`` atomically (checked against the current status inside one transaction)."""
+        flush_all()
+        with self._store.write() as conn:
+            row = conn.execute("SELECT status FROM tasks WHERE id=?", (self._id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"task {self._id} was deleted")
+            try:
+                check_transition(self._id, row["status"], target, force=force)
+            except StateError:
+                if ignore_errors and target != "published":
+                    return False
+                raise
+            fields.update(status=target, last_update=time.time())
+            conn.execute(f"UPDATE tasks SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?",
+                         [*fields.values(), self._id])
+        self._row.update(fields)
+        return True
+
+    def mark_started(self, force: bool = False) -> None:
+        now = time.time()
+        self._transition("in_progress", force=force, started=now, heartbeat=now, host=socket.gethostname(),
+                         pid=os.getpid(), completed=None)
+
+    def started(self, ignore_errors: bool = True, force: bool = False) -> None:
+        self._transition("in_progress", force=force, ignore_errors=ignore_errors, started=time.time())
+
+    def mark_completed(self, ignore_errors: bool = True, status_message: Optional[str] = None,
+                       force: bool = False) -> None:
+        publish = bool(self._store.query_one("SELECT publish_on_completion FROM tasks WHERE id=?",
+                                             (self._id,))["publish_on_completion"])
+        self._transition("completed", force=force, ignore_errors=False, completed=time.time(),
+                         status_message=status_message or "", progress=100.0)
+        if publish:
+            self.publish()
+
+    def completed(self, ignore_errors: bool = True) -> None:
+        self.mark_completed(ignore_errors=ignore_errors)
+
+    def mark_failed(self, ignore_errors: bool = True, status_reason: Optional[str] = None,
+                    status_message: Optional[str] = None, force: bool = False) -> None:
+        self._transition("failed", force=force, ignore_errors=ignore_errors, completed=time.time(),
+                         status_reason=status_reason or "", status_message=status_message or "")
+
+    def mark_stopped(self, force: bool = False, status_message: Optional[str] = None) -> None:
+        self._transition("stopped", force=force, completed=time.time(), status_message=status_message or "")
+
+    def stopped(self, ignore_errors: bool = True, force: bool = False, status_reason: Optional[str] = None,
+                status_message: Optional[str] = None) -> None:
+        self._transition("stopped", force=force, ignore_errors=ignore_errors, completed=time.time(),
+                         status_reason=status_reason or "", status_message=status_message or "")
+
+    def publish(self, ignore_errors: bool = True) -> None:
+        """Make the task read-only (from completed/stopped)."""
+        self._transition("published", ignore_errors=False)
+
+    def publish_on_completion(self, enable: bool = True) -> None:
+        self._store.update_task(self._id, publish_on_completion=int(bool(enable)))
+
+    def reset(self, set_started_on_success: bool = False, force: bool = False) -> None:
+        """Back to Draft: delete outputs (console, scalars, plots, artifacts, output models)."""
+        status = self.get_status()
+        if status == "published":
+            raise StateError(f"cannot reset task {self._id}: it is published (read-only); clone it instead")
+        if status in ("in_progress",) and not force:
+            raise StateError(f"cannot reset task {self._id} while it is running; stop it first or pass force=True")
+        self._delete_artifact_files()
+        self._store.delete_task_records(self._id, TASK_OUTPUT_TABLES)
+        self._store.execute("DELETE FROM task_models WHERE task_id=? AND role='output'", (self._id,))
+        self._store.update_task(self._id, status="created", started=None, completed=None, last_iteration=0,
+                                progress=0, status_message="", status_reason="", queue=None, enqueued=None,
+                                last_worker=None)
+        self.reload()
+        if set_started_on_success:
+            self.mark_started()
+
+    def close(self) -> None:
+        """Flush everything and stop tracking; the main task is marked completed if still running."""
+        if self._closed:
+            return
+        from . import session
+        self.flush(wait_for_uploads=True)
+        if self.is_main_task():
+            session.end_session(self)
+            Task._main_task = None
+        self._closed = True
+
+    def wait_for_status(self, status: Iterable = ("completed", "stopped", "closed"),
+                        raise_on_status: Optional[Iterable] = ("failed",), check_interval_sec: float = 60.0) -> None:
+        """Block until the task reaches one of ``status``; RuntimeError on ``raise_on_status``."""
+        wanted = {normalise_status(s) for s in status}
+        failing = {normalise_status(s) for s in (raise_on_status or ())}
+        while True:
+            current = self.get_status()
+            if current in failing:
+                raise RuntimeError(f"task {self._id} reached status {current!r}: {self.get_status_message()}")
+            if current in wanted:
+                self.reload()
+                return
+            time.sleep(min(check_interval_sec, 0.2) if check_interval_sec > 0 else 0.05)
+
+    def set_progress(self, progress: int | float) -> None:
+        if not isinstance(progress, (int, float)) or isinstance(progress, bool) or not 0 <= progress <= 100:
+            raise ValidationError(f"progress must be a number from 0 to 100, got {progress!r}")
+        self._store.update_task(self._id, progress=float(progress))
+
+    def get_progress(self) -> Optional[int]:
+        row = self._store.query_one("SELECT progress FROM tasks WHERE id=?", (self._id,))
+        return None if row is None or row["progress"] is None else int(row["progress"])
+
+    # ---------------------------------------------------------------- queues
+    @classmethod
+    def enqueue(cls, task: Any, queue_name: Optional[str] = None, queue_id: Optional[str] = None,
+                force: bool = False) -> dict:
+        """Put a Draft task on a queue (status queued); ``force`` resets a finished task first."""
+        task_obj = task if isinstance(task, Task) else cls.get_task(task_id=_resolve_task_id(task))
+        queue = _check_name("queue_name", queue_name or queue_id, allow_none=False)
+        if force and task_obj.get_status() not in ("created", "queued"):
+            task_obj.reset(force=True)
+        store = task_obj._store
+        store.execute("INSERT OR IGNORE INTO queues(name, id, created) VALUES (?,?,?)", (queue, queue, time.time()))
+        task_obj._transition("queued", queue=queue, enqueued=time.time(), status_message="")
+        return {"queued": 1, "updated": 1, "fields": {"status": "queued", "execution.queue": queue}}
+
+    @classmethod
+    def dequeue(cls, task: Any) -> dict:
+        """Take a pending task off its queue (back to Draft)."""
+        task_obj = task if isinstance(task, Task) else cls.get_task(task_id=_resolve_task_id(task))
+        task_obj._transition("created", queue=None, enqueued=None)
+        return {"dequeued": 1, "updated": 1, "fields": {"status": "created", "execution.queue": None}}
+
+    @classmethod
+    def get_num_enqueued_tasks(cls, queue_name: Optional[str] = None, queue_id: Optional[str] = None) -> int:
+        queue = _check_name("queue_name", queue_name or queue_id, allow_none=False)
+        row = cls._main_store().query_one("SELECT COUNT(*) AS n FROM tasks WHERE queue=? AND status='queued'",
+                                          (queue,))
+        return int(row["n"])
+
+    # ---------------------------------------------------------------- editing
+    def set_name(self, name: str) -> None:
+        self._set_fields("name", metadata=True, name=_check_name("name", name, allow_none=False))
+
+    def rename(self, new_name: str) -> None:
+        self.set_name(new_name)
+
+    def set_comment(self, comment: str) -> None:
+        self._set_fields("comment", metadata=True, comment=str(comment))
+
+    def set_parent(self, parent: Any) -> None:
+        parent_id = None if parent is None else _resolve_task_id(parent)
+        if parent_id == self._id:
+            raise ValidationError(f"task {self._id} cannot be its own parent")
+        self._set_fields("parent", parent=parent_id)
+
+    def set_task_type(self, task_type: Any) -> None:
+        self._set_fields("task type", type=normalise_task_type(task_type))
+
+    def move_to_project(self, new_project_id: Optional[str] = None, new_project_name: Optional[str] = None,
+                        system_tags: Optional[Sequence[str]] = None) -> bool:
+        if new_project_id is None and new_project_name is None:
+            raise ValidationError("move_to_project needs new_project_id or new_project_name")
+        if new_project_id is not None and self._store.project_name(new_project_id) is None:
+            raise NotFoundError(f"no project with id {new_project_id!r}")
+        project_id = new_project_id or self._store.project_id(
+            _check_name("new_project_name", new_project_name, allow_none=False), create=True)
+        self._set_fields("project", metadata=True, project_id=project_id)
+        return True
+
+    def set_project(self, project_id: Optional[str] = None, project_name: Optional[str] = None) -> None:
+        self.move_to_project(new_project_id=project_id, new_project_name=project_name)
+
+    def add_tags(self, tags: str | Sequence[str]) -> None:
+        tags = [tags] if isinstance(tags, str) else list(tags)
+        self.reload()
+        self._set_fields("tags", metadata=True, tags=list(dict.fromkeys([*self._row["tags"], *map(str, tags)])))
+
+    def set_tags(self, tags: Sequence[str]) -> None:
+        if isinstance(tags, str):
+            raise ValidationError(f"tags must be a list of strings, got the string {tags!r}")
+        self._set_fields("tags", metadata=True, tags=[str(t) for t in tags])
+
+    def get_tags(self) -> list[str]:
+        return list(self.data["tags"])
+
+    def set_system_tags(self, tags: Sequence[str]) -> None:
+        self._set_fields("system tags", metadata=True, system_tags=list(tags))
+
+    def get_system_tags(self) -> list[str]:
+        return list(self.data["system_tags"])
+
+    def set_archived(self, archive: bool) -> None:
+        tags = [t for t in self.get_system_tags() if t != _query.ARCHIVED_TAG]
+        self._set_fields("archive flag", metadata=True, system_tags=tags + ([_query.ARCHIVED_TAG] if archive else []))
+
+    def get_archived(self) -> bool:
+        return _query.ARCHIVED_TAG in self.get_system_tags()
+
+    def set_user_properties(self, *iterables: Any, **properties: Any) -> bool:
+        props = dict(self.data["user_properties"])
+        items: list[tuple[str, Any]] = []
+        for iterable in iterables:
+            if isinstance(iterable, Mapping):
+                items += list(iterable.items())
+            else:
+                for entry in iterable:
+                    if not isinstance(entry, Mapping) or "name" not in entry:
+                        raise ValidationError(f"user property {entry!r} must be a dict with a 'name' field")
+                    items.append((entry["name"], entry))
+        items += list(properties.items())
+        for name, value in items:
+            if isinstance(value, Mapping):
+                if "value" not in value:
+                    raise ValidationError(f"user property {name!r} details must contain 'value', got {value!r}")
+                detail = {"name": name, "value": str(value["value"]),
+                          "description": str(value.get("description", "")),
+                          "type": getattr(value.get("type"), "__name__", value.get("type") or "")}
+            else:
+                detail = {"name": name, "value": str(value), "description": "", "type": ""}
+            props[name] = detail
+        self._set_fields("user properties", metadata=True, user_properties=props)
+        return True
+
+    def get_user_properties(self, value_only: bool = False) -> dict:
+        props = self.data["user_properties"]
+        return {k: v["value"] for k, v in props.items()} if value_only else dict(props)
+
+    def delete_user_properties(self, *iterables: Any) -> bool:
+        props = dict(self.data["user_properties"])
+        for iterable in iterables:
+            for entry in ([iterable] if isinstance(iterable, str) else iterable):
+                props.pop(entry["name"] if isinstance(entry, Mapping) else entry, None)
+        self._set_fields("user properties", metadata=True, user_properties=props)
+        return True
+
+    def set_base_docker(self, docker_cmd: Optional[str] = None, docker_image: Optional[str] = None,
+                        docker_arguments: Optional[str | Sequence[str]] = None,
+                        docker_setup_bash_script: Optional[str | Sequence[str]] = None) -> None:
+        image, _, args = (docker_cmd or "").partition(" ")
+        self._set_fields("container", container={"image": docker_image or image or "",
+                                                 "arguments": docker_arguments or args or "",
+                                                 "setup_shell_script": docker_setup_bash_script or ""})
+
+    def get_base_docker(self) -> str:
+        container = self.data["container"] or {}
+        return " ".join(p for p in (container.get("image"), container.get("arguments")) if p)
+
+    # ---------------------------------------------------------------- copy / export
+    @classmethod
+    def clone(cls, source_task: Any = None, name: Optional[str] = None, comment: Optional[str] = None,
+              parent: Optional[str] = None, project: Optional[str] = None) -> "Task":
+        """A Draft copy with parameters, configuration, script and tags; no outputs."""
+        source = source_task if isinstance(source_task, Task) else cls.get_task(task_id=_resolve_task_id(
+            source_task if source_task is not None else getattr(cls.current_task(), "id", None)))
+        store = source._store
+        if project is not None and store.project_name(project) is None:
+            raise NotFoundError(f"no project with id {project!r}")
+        src = source.data
+        new = new_id()
+        row = {k: src[k] for k in ("type", "tags", "script", "runtime", "labels", "container", "output_uri")}
+        row.update(id=new, project_id=project or src["project_id"], name=name or f"{src['name']} (Clone)",
+                   comment=comment if comment is not None else f"Auto-generated, cloned from {src['id']}",
+                   parent=parent or src.get("parent") or src["id"], status="created", created=time.time(),
+                   last_update=time.time(), system_tags=[t for t in src["system_tags"] if t != "archived"])
+        store.insert_task(row)
+        with store.write() as conn:
+            conn.execute("INSERT INTO params SELECT ?, section, name, value, type, description FROM params "
+                         "WHERE task_id=?", (new, src["id"]))
+            conn.execute("INSERT INTO configs SELECT ?, name, value, type, description FROM configs "
+                         "WHERE task_id=?", (new, src["id"]))
+            conn.execute("INSERT INTO task_models SELECT ?, model_id, role, name, seq FROM task_models "
+                         "WHERE task_id=? AND role='input'", (new, src["id"]))
+        return cls._from_row(store, store.task_row(new))
+
+    def export_task(self) -> dict:
+        """The task's configuration (no outputs) as a JSON-able dict; see :meth:`import_task`."""
+        return export_config(self._store, self._id)
+
+    @classmethod
+    def import_task(cls, task_data: Mapping, target_task: Any = None, update: bool = False) -> Optional["Task"]:
+        """Create a Draft task from :meth:`export_task` data, or update ``target_task`` with it."""
+        store = cls._main_store()
+        if target_task is not None:
+            target = target_task if isinstance(target_task, Task) else cls.get_task(task_id=_resolve_task_id(target_task))
+            target._check_editable("configuration (import_task)")
+            import_config(store, task_data, target._id, update=update)
+            target.reload()
+            return target
+        return cls._from_row(store, store.task_row(import_config(store, task_data, None)))
+
+    def update_task(self, task_data: Mapping) -> bool:
+        self._check_editable("configuration (update_task)")
+        import_config(self._store, task_data, self._id, update=True)
+        self.reload()
+        return True
+
+    def delete(self, delete_artifacts_and_models: bool = True, skip_models_used_by_other_tasks: bool = True,
+               raise_on_error: bool = False, callback: Optional[Callable[[str, str], bool]] = None) -> bool:
+        """Delete the task, its records and (by default) its artifact and model files."""
+        if self.get_status() == "in_progress" and not self._owner:
+            raise StateError(f"cannot delete task {self._id} while it is running; stop it first")
+        if delete_artifacts_and_models or callback:
+            self._delete_artifact_files(callback=callback, raise_on_error=raise_on_error,
+                                        skip_shared_models=skip_models_used_by_other_tasks)
+        with self._store.write() as conn:
+            from .store import TASK_RECORD_TABLES
+            for table in TASK_RECORD_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE task_id=?", (self._id,))
+            conn.execute("DELETE FROM tasks WHERE id=?", (self._id,))
+        if self.is_main_task():
+            Task._main_task = None
+        self._closed = True
+        return True
+
+    # ---------------------------------------------------------------- misc
+    def get_output_destination(self, extra_path: Optional[str] = None, **kwargs: Any) -> str:
+        """Folder URL where this task's artifacts and models are stored."""
+        from ..storage import join_url
+        base = join_url(self.output_uri, _safe(self.get_project_name()), f"{_safe(self.name)}.{self._id}")
+        return join_url(base, extra_path) if extra_path else base
+
+    def setup_aws_upload(self, bucket: str, subdir: Optional[str] = None, host: Optional[str] = None,
+                         key: Optional[str] = None, secret: Optional[str] = None, token: Optional[str] = None,
+                         region: Optional[str] = None, multipart: bool = True, secure: bool = True,
+                         verify: bool = True, profile: Optional[str] = None) -> None:
+        """Register S3 credentials/endpoint for ``bucket`` (used for every s3:// URL of that bucket)."""
+        from ..storage import configure_s3
+        configure_s3(bucket, host=host, key=key, secret=secret, token=token, region=region, secure=secure,
+                     verify=verify, profile=profile, subdir=subdir)
+
+    @classmethod
+    def set_offline(cls, offline_mode: bool = False) -> None:
+        """Offline mode: the next Task.init records into a session folder instead of the store."""
+        if not offline_mode and cls._offline_mode and cls._main_task is not None and not cls._main_task._closed:
+            raise StateError("cannot leave offline mode while the offline task is running; close it first")
+        cls._offline_mode = bool(offline_mode)
+
+    @classmethod
+    def is_offline(cls) -> bool:
+        return cls._offline_mode
+
+
+def _re_escape(text: str) -> str:
+    import re
+    return re.escape(text)
+
+
+def _safe(text: str) -> str:
+    """A path component that can't escape its folder."""
+    cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in text).strip(". ")
+    return cleaned or "_"
+
+
+def _normalise_output_uri(output_uri: Any) -> Optional[str]:
+    if output_uri is True or output_uri is None:
+        return None
+    if output_uri is False:
+        return None
+    from ..storage import normalize_url
+    return normalize_url(output_uri)
+
+
+def _insert_task(store: Store, project_name: str, task_name: str, task_type: str, tags=None,
+                 created_by: str = "", **fields: Any) -> str:
+    now = time.time()
+    task_id = new_id()
+    row = dict(id=task_id, project_id=store.project_id(project_name, create=True), name=task_name,
+               type=task_type, status="created", created=now, last_update=now, tags=list(tags or []),
+               runtime={"created_by": created_by})
+    row.update(fields)
+    store.insert_task(row)
+    return task_id
+
+
+def _reusable_task(store: Store, project_name: str, task_name: str, task_type: str,
+                   continuing: bool) -> Optional[dict]:
+    """The last Task.init-created task of project+name that may be reused (the seeds' rules)."""
+    project_id = store.project_id(project_name)
+    if project_id is None:
+        return None
+    row = store.query_one(
+        "SELECT id FROM tasks WHERE project_id=? AND name=? AND json_extract(runtime, '$.created_by')='init' "
+        "ORDER BY created DESC LIMIT 1", (project_id, task_name))
+    if row is None:
+        return None
+    row = store.task_row(row["id"])
+    if continuing:
+        return row if row["status"] != "published" else None
+    if row["status"] == "published" or _query.ARCHIVED_TAG in row["system_tags"]:
+        return None
+    if row["status"] in ("in_progress", "queued"):
+        return None  # another process is (or should be) running it
+    if row["type"] != task_type:
+        return None
+    has_outputs = store.query_one(
+        "SELECT (SELECT COUNT(*) FROM artifacts WHERE task_id=:t) + "
+        "(SELECT COUNT(*) FROM task_models WHERE task_id=:t AND role='output') AS n", {"t": row["id"]})["n"]
+    return None if has_outputs else row

@@ -1,0 +1,54 @@
+"""Shared fixtures: a fresh PIPETRACK_HOME per test, running user scripts as real subprocesses,
+and (for S3 tests) a moto S3 server on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def pipetrack_home(tmp_path, monkeypatch):
+    """Every test gets its own store; class-level Task state is reset around it."""
+    home = tmp_path / "pipetrack-home"
+    monkeypatch.setenv("PIPETRACK_HOME", str(home))
+    for var in ("PIPETRACK_OUTPUT_URI", "PIPETRACK_TASK_ID", "PIPETRACK_QUEUES", "PIPETRACK_IGNORE_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    from pipetrack.tracking.task import Task
+    Task._main_task = None
+    Task._offline_mode = False
+    Task._current_task_override = None
+    yield home
+    main = Task._main_task
+    if main is not None and not main._closed:
+        main.close()
+    Task._main_task = None
+    Task._offline_mode = False
+    Task._current_task_override = None
+
+
+@pytest.fixture
+def run_script(tmp_path, pipetrack_home):
+    """Write ``code`` to a script file and run it with this interpreter; returns CompletedProcess."""
+
+    def run(code: str, *args: str, name: str = "script.py", cwd: Path | None = None, env: dict | None = None,
+            check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        folder = cwd or tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        path.write_text(textwrap.dedent(code))
+        full_env = {**os.environ, "PIPETRACK_HOME": str(pipetrack_home), "PYTHONPATH": str(ROOT),
+                    **(env or {})}
+        proc = subprocess.run([sys.executable, str(path), *args], cwd=folder, env=full_env, capture_output=True,
+                              text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"script failed ({proc.returncode}):\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}")
+        return proc
+
+    return run
