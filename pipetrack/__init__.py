@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import errors
-from .tracking.logger import Logger
+from .tracking.logger import Logger, SeriesInfo
 from .tracking.states import TaskTypes
 from .tracking.task import Task
 from .tracking.task_artifacts import Artifact
@@ -35,5 +35,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'pipetrack' has no attribute {name!r}")
 
 
-__all__ = ["Task", "TaskTypes", "Logger", "Artifact", "PipelineController", "PipelineDecorator",
+__all__ = ["Task", "TaskTypes", "Logger", "SeriesInfo", "Artifact", "PipelineController", "PipelineDecorator",
            "StorageManager", "OutputModel", "InputModel", "Model", "errors"]

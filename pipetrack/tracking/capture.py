@@ -2,8 +2,10 @@
 
 Console: ``sys.stdout``/``sys.stderr`` are replaced by tees that write through to the original
 stream (the user still sees everything) and hand complete lines to the task's report buffer.
-``logging`` handlers that were created before the tee keep writing to the original stream, so
-with ``auto_connect_streams={'logging': True}`` a handler is added to the root logger instead.
+``logging`` is recorded as a by-product (as in ClearML): stream handlers created before
+``Task.init`` hold the original stream, so they are pointed at the tee while the capture runs.
+With ``auto_connect_streams={'logging': True}`` but stderr off, a handler on the root logger
+records log records instead.
 
 argparse: ``ArgumentParser.parse_known_args`` is wrapped when this module is imported, so
 arguments parsed before *or* after ``Task.init`` are recorded under ``Args/``. When the task
@@ -20,8 +22,22 @@ from typing import Any, Mapping, Optional
 from .parameters import cast_like
 
 
+MAX_PARTIAL_CHARS = 65536  # a "line" longer than this is recorded in pieces
+
+
+def _visible(line: str) -> str:
+    """What a terminal shows of a line redrawn with carriage returns (progress bars): the last part."""
+    if "\r" not in line:
+        return line
+    parts = [p for p in line.split("\r") if p]
+    return parts[-1] if parts else ""
+
+
 class StreamTee:
-    """A text stream that forwards to ``original`` and records complete lines."""
+    """A text stream that forwards to ``original`` and records each complete line as one report.
+
+    A line redrawn with ``\r`` (tqdm and other progress bars) is recorded as it finally looks.
+    """
 
     def __init__(self, original: Any, sink: Any, level: str):
         self._original = original
@@ -36,15 +52,18 @@ class StreamTee:
             with self._lock:
                 data = self._partial + text
                 head, sep, tail = data.rpartition("\n")
+                if len(tail) > MAX_PARTIAL_CHARS:
+                    head, sep, tail = (head + sep + tail), "\n", ""
                 self._partial = tail
                 if sep:
-                    self._sink(head, self._level)
+                    for line in head.split("\n"):
+                        self._sink(_visible(line), self._level)
         return written if written is not None else len(text)
 
     def flush_partial(self) -> None:
         with self._lock:
             if self._partial:
-                self._sink(self._partial, self._level)
+                self._sink(_visible(self._partial), self._level)
                 self._partial = ""
 
     def flush(self) -> None:
@@ -79,6 +98,7 @@ class ConsoleCapture:
         self._buffer = task._reports
         self._tees: list[tuple[str, StreamTee]] = []
         self._handler: Optional[logging.Handler] = None
+        self._redirected: list[tuple[logging.StreamHandler, Any]] = []
 
     def _sink(self, text: str, level: str) -> None:
         self._buffer.add_console(self._task_id, text, level)
@@ -89,9 +109,23 @@ class ConsoleCapture:
                 tee = StreamTee(getattr(sys, name), self._sink, level)
                 setattr(sys, name, tee)
                 self._tees.append((name, tee))
+        self._redirect_log_handlers()
         if self.want["logging"] and not self.want["stderr"]:
             self._handler = _LogHandler(self._sink)
             logging.getLogger().addHandler(self._handler)
+
+    def _redirect_log_handlers(self) -> None:
+        """Point existing console log handlers (made before the tee existed) at the tee."""
+        tees = {id(tee._original): tee for _, tee in self._tees}
+        if not tees:
+            return
+        loggers = [logging.getLogger()] + [lg for lg in list(logging.Logger.manager.loggerDict.values())
+                                           if isinstance(lg, logging.Logger)]
+        for lg in loggers:
+            for handler in list(lg.handlers):
+                if type(handler) is logging.StreamHandler and id(handler.stream) in tees:
+                    self._redirected.append((handler, handler.stream))
+                    handler.setStream(tees[id(handler.stream)])
 
     def stop(self) -> None:
         for name, tee in reversed(self._tees):
@@ -99,6 +133,10 @@ class ConsoleCapture:
             if getattr(sys, name) is tee:
                 setattr(sys, name, tee._original)
         self._tees = []
+        for handler, stream in self._redirected:
+            if isinstance(handler.stream, StreamTee):
+                handler.setStream(stream)
+        self._redirected = []
         if self._handler is not None:
             logging.getLogger().removeHandler(self._handler)
             self._handler = None

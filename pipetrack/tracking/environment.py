@@ -91,35 +91,92 @@ def _is_inside(path: str, root: str) -> bool:
         return False
 
 
+def _index_key() -> list:
+    """sys.path folders with their modification times: installing or removing anything changes one."""
+    key = []
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            continue
+    return key
+
+
+def _build_module_index() -> dict[str, list[list[str]]]:
+    from importlib import metadata
+    index: dict[str, list[list[str]]] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name:
+            continue
+        tops = (dist.read_text("top_level.txt") or "").split()
+        if not tops:
+            tops = {str(f).split("/")[0].removesuffix(".py") for f in (dist.files or ())
+                    if not str(f).startswith("..") and ".dist-info" not in str(f) and "__pycache__" not in str(f)}
+        for top in tops:
+            entries = index.setdefault(top, [])
+            if [name, dist.version] not in entries:
+                entries.append([name, dist.version])
+    return index
+
+
+def module_index() -> dict[str, list[list[str]]]:
+    """``{top-level module: [[distribution, version], ...]}`` of the installed distributions.
+
+    Scanning every distribution's metadata takes ~50 ms, so the index is cached under
+    ``PIPETRACK_HOME/cache`` and reused while sys.path and its folders are unchanged.
+    """
+    import json
+    from .. import config
+    key = _index_key()
+    path = config.cache_dir() / "module-index.json"
+    try:
+        cached = json.loads(path.read_text())
+        if cached.get("key") == key:
+            return cached["index"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    index = _build_module_index()
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"key": key, "index": index}))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return index
+
+
 def imported_requirements() -> dict[str, str]:
     """``{distribution: version}`` of third-party packages imported by this process."""
-    from importlib import metadata
+    index = module_index()
+    found: dict[str, str] = {}
     if _settings["freeze"]:
-        found = {d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}
+        for entries in index.values():
+            found.update((name, version) for name, version in entries)
     else:
         stdlib = set(getattr(sys, "stdlib_module_names", ()))
-        mapping = metadata.packages_distributions()
-        found = {}
-        for module in list(sys.modules):
-            top = module.partition(".")[0]
+        for top in {module.partition(".")[0] for module in list(sys.modules)}:
             if not top or top.startswith("_") or top in stdlib:
                 continue
-            for dist in mapping.get(top, ()):
-                if dist not in found:
-                    try:
-                        found[dist] = metadata.version(dist)
-                    except metadata.PackageNotFoundError:
-                        continue
+            for name, version in index.get(top, ()):
+                found.setdefault(name, version)
     for name, version in _forced_requirements.items():
         if version is None:
-            try:
-                version = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                version = ""
+            version = next((v for entries in index.values() for n, v in entries
+                            if n.lower().replace("_", "-") == name.lower().replace("_", "-")), "")
         found[name] = version
     for name in _ignored_requirements:
         found.pop(name, None)
+        for other in [n for n in found if n.lower().replace("_", "-") == name.lower().replace("_", "-")]:
+            found.pop(other)
     return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def recorded_requirements() -> str:
+    """The requirements text Task.init records: a forced requirements file, else the imports."""
+    if _settings["requirements_file"]:
+        return Path(_settings["requirements_file"]).read_text()
+    return requirements_text(imported_requirements())
 
 
 def requirements_text(reqs: dict[str, str]) -> str:

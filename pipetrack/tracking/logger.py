@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import sys
-from dataclasses import dataclass
+from time import time as _now
 from typing import Any, Optional, Sequence
 
 from ..errors import ValidationError
@@ -21,13 +21,23 @@ _LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "
                 logging.ERROR: "error", logging.CRITICAL: "critical"}
 
 
-@dataclass
 class SeriesInfo:
-    """One line of ``report_line_plot``: name, data as [[x, y], ...], optional point labels."""
+    """One line of ``report_line_plot``: name, data as [[x, y], ...], optional point labels.
 
-    name: str
-    data: Any
-    labels: Optional[Sequence[str]] = None
+    (A plain class rather than a dataclass: ``dataclasses`` costs ~5 ms of ``import pipetrack``.)
+    """
+
+    __slots__ = ("name", "data", "labels")
+
+    def __init__(self, name: str, data: Any, labels: Optional[Sequence[str]] = None):
+        self.name, self.data, self.labels = name, data, labels
+
+    def __repr__(self) -> str:
+        return f"SeriesInfo(name={self.name!r}, data={self.data!r}, labels={self.labels!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SeriesInfo) and (self.name, self.data, self.labels) == \
+            (other.name, other.data, other.labels)
 
 
 def _to_list(values: Any) -> list:
@@ -56,8 +66,11 @@ class Logger:
         self._task = task
         self._task_id = task.id
         self._buffer = task._reports
+        self._buffer._ensure_thread()
+        self._add_scalar = self._buffer.scalars.append  # the list is never replaced (reporting.py)
         self._offset = int(task._row.get("initial_iteration") or 0)
         self._default_upload: Optional[str] = None
+        self._default_history: Optional[int] = None  # None or <= 0: keep every debug sample
         self._sample_counters: dict[tuple[str, str], int] = {}
 
     @classmethod
@@ -74,7 +87,7 @@ class Logger:
     # ------------------------------------------------------------------ scalars / text
     def report_scalar(self, title: str, series: str, value: float, iteration: int) -> None:
         """Record one scalar point (buffered; written by the background flusher)."""
-        self._buffer.add_scalar(self._task_id, title, series, int(iteration) + self._offset, float(value))
+        self._add_scalar((self._task_id, title, series, int(iteration) + self._offset, float(value), _now()))
 
     def report_single_value(self, name: str, value: float) -> None:
         self._buffer.add_single_value(self._task_id, str(name), float(value))
@@ -218,9 +231,11 @@ class Logger:
         if sum(x is not None for x in (table_plot, csv, url)) != 1:
             raise ValidationError("report_table needs exactly one of table_plot (DataFrame or list of rows), csv or url")
         if csv is not None or url is not None:
-            from ..storage import get_local_copy
             import csv as csv_module
-            path = get_local_copy(url) if url else csv
+            path = csv
+            if path is None or not os.path.isfile(path):  # a URL (any fsspec protocol)
+                from ..storage import get_local_copy
+                path = get_local_copy(url or csv)
             with open(path, newline="") as fh:
                 rows = list(csv_module.reader(fh))
             header, body = (rows[0], rows[1:]) if rows else ([], [])
@@ -261,10 +276,13 @@ class Logger:
         from ..storage import join_url, upload_bytes, upload_file
         from .task import _safe
         self._check_writable()
+        if max_history is None:
+            max_history = self._default_history
         key = (title, series)
         count = self._sample_counters.get(key, 0)
         self._sample_counters[key] = count + 1
-        slot = count % max_history if max_history and max_history > 0 else count
+        cycling = bool(max_history and max_history > 0)
+        slot = count % max_history if cycling else count
         it = 0 if iteration is None else int(iteration) + self._offset
         name = f"{_safe(title)}/{_safe(series)}/{slot:08d}{extension}"
         base = self._default_upload or self._task.get_output_destination("debug_samples")
@@ -273,8 +291,8 @@ class Logger:
             upload_file(local_path, url)
         else:
             upload_bytes(data or b"", url)
-        # a cache-busting query keeps browsers from showing a recycled slot's old file
-        self._buffer.add_sample(self._task_id, title, series, it, f"{url}")
+        # a recycled slot's file was just overwritten: its older rows would point at the new image
+        self._buffer.add_sample(self._task_id, title, series, it, url, replace=cycling and count >= max_history)
         return url
 
     def report_image(self, title: str, series: str, iteration: Optional[int] = None, local_path: Optional[str] = None,
@@ -334,6 +352,15 @@ class Logger:
 
     def get_default_upload_destination(self) -> str:
         return self._default_upload or self._task.get_output_destination("debug_samples")
+
+    def set_default_debug_sample_history(self, max_history: int) -> None:
+        """Default ``max_image_history``/``max_history`` of later debug samples (<= 0: keep all)."""
+        if not isinstance(max_history, int) or isinstance(max_history, bool):
+            raise ValidationError(f"debug sample history must be an int, got {max_history!r}")
+        self._default_history = max_history
+
+    def get_default_debug_sample_history(self) -> int:
+        return self._default_history if self._default_history is not None else -1
 
     def get_flush_period(self) -> float:
         from .reporting import FLUSH_INTERVAL_SECONDS

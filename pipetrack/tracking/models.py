@@ -132,7 +132,6 @@ class OutputModel(Model):
                        register_uri: Optional[str] = None, iteration: Optional[int] = None,
                        update_comment: bool = True, is_package: bool = False, weights_path: Optional[str] = None) -> str:
         """Upload a weights file (or a folder, zipped) and register the model on the task."""
-        import json
         from ..storage import join_url, upload_file
         from .task import _safe
         self._task._check_editable("output models")

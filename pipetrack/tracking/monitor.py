@@ -13,7 +13,17 @@ import threading
 import time
 from typing import Any, Optional
 
-SAMPLE_SECONDS = float(os.environ.get("PIPETRACK_MONITOR_SECONDS", "10"))
+DEFAULT_SAMPLE_SECONDS = 10.0
+
+
+def sample_seconds() -> float:
+    """Sampling period: ``PIPETRACK_MONITOR_SECONDS`` (default 10 s), read when a monitor starts."""
+    raw = os.environ.get("PIPETRACK_MONITOR_SECONDS")
+    try:
+        return max(0.05, float(raw)) if raw else DEFAULT_SAMPLE_SECONDS
+    except ValueError:
+        from ..errors import ValidationError
+        raise ValidationError(f"PIPETRACK_MONITOR_SECONDS={raw!r} is not a number of seconds") from None
 
 
 def _meminfo() -> dict[str, float]:
@@ -51,9 +61,11 @@ def _gpu() -> list[tuple[float, float]]:
 
 
 class ResourceMonitor:
-    def __init__(self, task: Any, interval: float = SAMPLE_SECONDS):
+    """A daemon thread sampling this process and machine every ``interval`` seconds."""
+
+    def __init__(self, task: Any, interval: Optional[float] = None):
         self.task = task
-        self.interval = interval
+        self.interval = interval if interval is not None else sample_seconds()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipetrack-monitor", daemon=True)
         self._start = time.time()
@@ -63,7 +75,7 @@ class ResourceMonitor:
         return self
 
     def sample(self) -> None:
-        logger = self.task.get_logger()
+        """Report one sample as ``:monitor:*`` scalars (iteration = seconds since the start)."""
         now = time.time()
         times = os.times()
         cpu = (times.user + times.system - self._last_cpu) / max(now - self._last_wall, 1e-6) * 100
@@ -83,7 +95,6 @@ class ResourceMonitor:
         for index, (util, used) in enumerate(_gpu()):
             buf.add_scalar(tid, ":monitor:gpu", f"gpu_{index}_utilization", it, util)
             buf.add_scalar(tid, ":monitor:gpu", f"gpu_{index}_mem_used_mib", it, used)
-        del logger
 
     def _run(self) -> None:
         times = os.times()
@@ -96,6 +107,8 @@ class ResourceMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
 
 
 def start_resource_monitor(task: Any, option: Any) -> Optional[ResourceMonitor]:

@@ -8,17 +8,19 @@ carries the records of pipeline steps that ran on remote workers.
 """
 from __future__ import annotations
 
-import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Optional
+from urllib.parse import unquote
 
 from .. import config
 from ..errors import NotFoundError, ValidationError
 from .records import export_records, import_records
-from .store import Store, default_store
+from .session import OFFLINE_DB
+from .store import Store, default_store, new_id
 
 
 def _open_session(folder_or_zip: str) -> tuple[Path, Optional[str]]:
@@ -27,39 +29,39 @@ def _open_session(folder_or_zip: str) -> tuple[Path, Optional[str]]:
         tmp = tempfile.mkdtemp(prefix="pipetrack-offline-")
         with zipfile.ZipFile(path) as archive:
             archive.extractall(tmp)
-        candidates = list(Path(tmp).rglob("session.db"))
+        candidates = list(Path(tmp).rglob(OFFLINE_DB))
         if not candidates:
             raise ValidationError(f"{folder_or_zip!r} is a zip without a session.db (not an offline session)")
         return candidates[0].parent, tmp
-    if not (path / "session.db").is_file():
+    if not (path / OFFLINE_DB).is_file():
         raise ValidationError(f"{folder_or_zip!r} is not an offline session folder or zip (no session.db inside)")
     return path, None
 
 
-def _relocate(url: Optional[str], session_dir: Path, new_base: str) -> Optional[str]:
-    """Re-upload a file that lives in the session folder; other URLs are kept."""
-    from ..storage import is_local, join_url, local_path, upload_file
-    if not url or not is_local(url):
+def _relocate(url: Optional[str], old_base: Optional[str], session_dir: Path, new_base: str,
+              source_id: str, target_id: str) -> Optional[str]:
+    """Re-upload a file recorded under the session's artifact folder; other URLs are kept.
+
+    The session may have moved (unzipped elsewhere), so the file is found by its path relative
+    to the output URI the offline task had (``old_base``), below ``<session>/artifacts``.
+    """
+    from ..storage import join_url, upload_file
+    if not url or not old_base or not url.startswith(old_base.rstrip("/") + "/"):
         return url
-    # the session may have moved (zip): find the file by its path below the artifacts folder
-    original = Path(local_path(url))
-    parts = original.parts
-    if "artifacts" in parts:
-        relative = Path(*parts[parts.index("artifacts") + 1:])
-        candidate = session_dir / "artifacts" / relative
-        if candidate.exists():
-            return upload_file(str(candidate), join_url(new_base, *relative.parts))
-    return url if original.exists() else url
+    relative = unquote(url[len(old_base.rstrip("/")) + 1:])  # file:// URLs are percent-encoded
+    candidate = session_dir / "artifacts" / relative
+    if not candidate.exists():
+        return url
+    return upload_file(str(candidate), join_url(new_base, *relative.replace(source_id, target_id).split("/")))
 
 
 def import_session(folder_or_zip: str, previous_task_id: Optional[str] = None, iteration_offset: int = 0) -> str:
     """Replay the session's task(s) into the default store; returns the (main) task id."""
-    from ..storage import normalize_url
-    if not isinstance(iteration_offset, int):
+    if not isinstance(iteration_offset, int) or isinstance(iteration_offset, bool):
         raise ValidationError(f"iteration_offset must be an int, got {iteration_offset!r}")
     session_dir, tmp = _open_session(folder_or_zip)
     try:
-        session_store = Store(session_dir / "session.db")
+        session_store = Store(session_dir / OFFLINE_DB)
         rows = session_store.query("SELECT id FROM tasks ORDER BY created")
         if not rows:
             raise ValidationError(f"offline session {folder_or_zip!r} holds no task")
@@ -67,18 +69,23 @@ def import_session(folder_or_zip: str, previous_task_id: Optional[str] = None, i
         if previous_task_id is not None and target.task_row(previous_task_id) is None:
             raise NotFoundError(f"previous_task_id {previous_task_id!r} names no task in {target.path}")
         main_id = None
+        new_base = config.default_output_uri()
         for row in rows:
             bundle = export_records(session_store, row["id"])
-            new_base = config.default_output_uri()
+            source_id = bundle["task"]["id"]
+            if main_id is None and previous_task_id:
+                target_id = previous_task_id
+            elif target.task_row(source_id) is None:
+                target_id = source_id  # the id the offline run printed stays valid
+            else:
+                target_id = new_id()  # imported before: this import is a new copy, not a duplicate
+            old_base = bundle["task"]["output_uri"]
             bundle["task"]["output_uri"] = None
-            for artifact in bundle["artifacts"]:
-                artifact["uri"] = _relocate(artifact["uri"], session_dir, new_base)
-            for model in bundle["models"]:
-                model["uri"] = _relocate(model["uri"], session_dir, new_base)
-            for sample in bundle["debug_samples"]:
-                sample["url"] = _relocate(sample["url"], session_dir, new_base)
-            task_id = import_records(target, bundle, target_id=previous_task_id if main_id is None else None,
-                                     iteration_offset=iteration_offset)
+            moves = (("artifacts", "uri"), ("models", "uri"), ("debug_samples", "url"))
+            for table, column in moves:
+                for record in bundle[table]:
+                    record[column] = _relocate(record[column], old_base, session_dir, new_base, source_id, target_id)
+            task_id = import_records(target, bundle, target_id=target_id, iteration_offset=iteration_offset)
             main_id = main_id or task_id
         session_store.close()
         return main_id
@@ -87,6 +94,23 @@ def import_session(folder_or_zip: str, previous_task_id: Optional[str] = None, i
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def finish_session(store: Store) -> Path:
+    """Make the session folder self-contained (WAL checkpointed) and zip it next to itself."""
+    folder = store.path.parent
+    try:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except Exception:
+        pass  # another connection still reading: the -wal file goes into the zip instead
+    archive = folder.with_suffix(".zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.endswith("-shm"):
+                zf.write(path, path.relative_to(folder.parent))
+    print(f"pipetrack: offline session stored in {archive} (import it with Task.import_offline_session)",
+          file=sys.__stderr__)
+    return archive
+
+
 def offline_output_uri(store: Store) -> str:
-    from ..storage import normalize_url
-    return normalize_url(str(Path(store.path).parent / "artifacts"))
+    """Where an offline task's artifacts, models and debug samples go: inside its session folder."""
+    return (Path(store.path).parent / "artifacts").resolve().as_uri()

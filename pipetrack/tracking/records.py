@@ -11,7 +11,8 @@ Two formats:
   is a store of its own; importing copies its bundle into the main store) and of steps that ran
   on a remote Dask worker (the worker records into a private store and returns the bundle;
   the controller imports it). Artifact/model files are not inside the bundle: they are already
-  in storage, addressed by URL.
+  in storage, addressed by URL. Scalars travel as one dict of columns per series
+  (``metric, variant, iterations, values, timestamps``); every other table as its rows.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import time
 from typing import Any, Mapping, Optional
 
 from ..errors import ValidationError
+from . import scalars
 from .parameters import encode_value
 from .store import TASK_RECORD_TABLES, Store, new_id
 
@@ -100,7 +102,10 @@ def export_records(store: Store, task_id: str) -> dict:
     bundle: dict[str, Any] = {"version": BUNDLE_VERSION, "task": row,
                               "project_name": store.project_name(row["project_id"])}
     for table in TASK_RECORD_TABLES:
-        bundle[table] = store.query(f"SELECT * FROM {table} WHERE task_id=?", (task_id,))
+        if table == "scalars":  # chunks are a storage detail: the bundle carries plain columns
+            bundle[table] = scalars.export_series(store, task_id)
+        else:
+            bundle[table] = store.query(f"SELECT * FROM {table} WHERE task_id=?", (task_id,))
     model_ids = [m["model_id"] for m in bundle["task_models"]]
     bundle["models"] = store.query(
         f"SELECT * FROM models WHERE id IN ({', '.join('?' * len(model_ids))})", model_ids) if model_ids else []
@@ -146,13 +151,16 @@ def import_records(store: Store, bundle: Mapping[str, Any], target_id: Optional[
             cols = list(model)
             conn.execute(f"INSERT OR REPLACE INTO models({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                          [model[c] for c in cols])
+        scalars.import_series(conn, target_id, bundle.get("scalars") or [], iteration_offset)
         for table in TASK_RECORD_TABLES:
+            if table == "scalars":
+                continue
             rows = bundle.get(table) or []
             for row in rows:
                 row = dict(row)
                 row["task_id"] = target_id
                 row.pop("seq", None) if table in ("console", "plots", "debug_samples") else None
-                if table in ("scalars", "plots", "debug_samples") and row.get("iteration") is not None:
+                if table in ("plots", "debug_samples") and row.get("iteration") is not None:
                     row["iteration"] += iteration_offset
                 cols = list(row)
                 conn.execute(f"INSERT OR REPLACE INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",

@@ -2,15 +2,18 @@
 
 ``report_scalar`` must cost about as much as ``list.append``; a database round trip per call
 would be ~1000x slower. So each :class:`ReportBuffer` (one per store and process) keeps plain
-lists of row tuples. ``list.append`` and swapping a list attribute are atomic under the GIL,
-so producers take no lock; the flusher swaps the lists out and writes each batch with one
-``executemany`` inside one transaction. Everything is flushed on ``flush()``, on task close,
-at interpreter exit (atexit) and from the uncaught-exception hook.
+lists of row tuples. The lists are never replaced, so a producer may bind ``buffer.scalars.append``
+once and call it without any lookup; ``list.append``, slicing and ``del lst[:n]`` are each atomic
+under the GIL, so the flusher takes the first ``n`` rows without a lock and producers never wait.
+Each batch is written in one transaction (scalars packed into chunks, see ``scalars.py``).
+Everything is flushed on ``flush()``, on task close, at interpreter exit (atexit) and from the
+uncaught-exception hook.
 """
 from __future__ import annotations
 
 import atexit
 import json
+import sqlite3
 import threading
 import time
 import weakref
@@ -66,8 +69,10 @@ class ReportBuffer:
         self.plots.append((task_id, metric, variant, iteration, figure, time.time()))
         self._ensure_thread()
 
-    def add_sample(self, task_id: str, metric: str, variant: str, iteration: int, url: str) -> None:
-        self.samples.append((task_id, metric, variant, iteration, url, time.time()))
+    def add_sample(self, task_id: str, metric: str, variant: str, iteration: int, url: str,
+                   replace: bool = False) -> None:
+        """A debug sample; ``replace`` drops earlier rows with the same URL (a recycled history slot)."""
+        self.samples.append((task_id, metric, variant, iteration, url, time.time(), replace))
         self._ensure_thread()
 
     def add_single_value(self, task_id: str, name: str, value: float) -> None:
@@ -78,49 +83,65 @@ class ReportBuffer:
         return bool(self.scalars or self.console or self.plots or self.samples or self.single_values)
 
     # ------------------------------------------------------------- writer
-    def _take(self, attr: str) -> list[tuple]:
-        batch = getattr(self, attr)
-        if batch:
-            setattr(self, attr, [])
+    @staticmethod
+    def _take(rows: list) -> list:
+        n = len(rows)
+        if not n:
+            return []
+        batch = rows[:n]
+        del rows[:n]  # rows appended meanwhile sit after index n and stay for the next flush
         return batch
 
     def flush(self) -> None:
         """Write everything buffered so far (safe to call from any thread)."""
         with self._flush_lock:
-            scalars = self._take("scalars")
-            console = self._take("console")
-            plots = self._take("plots")
-            samples = self._take("samples")
-            singles = self._take("single_values")
+            scalars = self._take(self.scalars)
+            console = self._take(self.console)
+            plots = self._take(self.plots)
+            samples = self._take(self.samples)
+            singles = self._take(self.single_values)
             if not (scalars or console or plots or samples or singles):
                 return
-            last_iter: dict[str, int] = {}
-            for row in scalars:
-                if row[3] > last_iter.get(row[0], -(2 ** 63)):
-                    last_iter[row[0]] = row[3]
-            for row in plots:
-                if row[3] is not None and row[3] > last_iter.get(row[0], -(2 ** 63)):
-                    last_iter[row[0]] = row[3]
-            now = time.time()
-            with self.store.write() as conn:
-                if scalars:
-                    conn.executemany("INSERT INTO scalars(task_id, metric, variant, iteration, value, ts) "
-                                     "VALUES (?,?,?,?,?,?)", scalars)
-                if console:
-                    conn.executemany("INSERT INTO console(task_id, ts, level, text) VALUES (?,?,?,?)", console)
-                if plots:
-                    conn.executemany("INSERT INTO plots(task_id, metric, variant, iteration, figure, ts) "
-                                     "VALUES (?,?,?,?,?,?)",
-                                     [(*r[:4], json.dumps(r[4], default=_json_default), r[5]) for r in plots])
-                if samples:
-                    conn.executemany("INSERT INTO debug_samples(task_id, metric, variant, iteration, url, ts) "
-                                     "VALUES (?,?,?,?,?,?)", samples)
-                if singles:
-                    conn.executemany("INSERT OR REPLACE INTO single_values(task_id, name, value, ts) "
-                                     "VALUES (?,?,?,?)", singles)
-                for task_id, iteration in last_iter.items():
-                    conn.execute("UPDATE tasks SET last_iteration=MAX(COALESCE(last_iteration, 0), ?), "
-                                 "last_update=? WHERE id=?", (iteration, now, task_id))
+            try:
+                self._write(scalars, console, plots, samples, singles)
+            except sqlite3.OperationalError:
+                # the store is unavailable right now (locked past the timeout, disk full): put the
+                # rows back in front so a later flush retries them; nothing is dropped
+                self.scalars[:0], self.console[:0], self.plots[:0] = scalars, console, plots
+                self.samples[:0], self.single_values[:0] = samples, singles
+                raise
+
+    def _write(self, scalars: list, console: list, plots: list, samples: list, singles: list) -> None:
+        from .scalars import pack_rows, INSERT_CHUNK
+        chunks = pack_rows(scalars) if scalars else []
+        last_iter: dict[str, int] = {}
+        for chunk in chunks:
+            if chunk[5] > last_iter.get(chunk[0], -(2 ** 63)):
+                last_iter[chunk[0]] = chunk[5]
+        for row in plots:
+            if row[3] is not None and row[3] > last_iter.get(row[0], -(2 ** 63)):
+                last_iter[row[0]] = row[3]
+        plot_rows = [(*r[:4], json.dumps(r[4], default=_json_default), r[5]) for r in plots]
+        now = time.time()
+        with self.store.write() as conn:
+            if chunks:
+                conn.executemany(INSERT_CHUNK, chunks)
+            if console:
+                conn.executemany("INSERT INTO console(task_id, ts, level, text) VALUES (?,?,?,?)", console)
+            if plot_rows:
+                conn.executemany("INSERT INTO plots(task_id, metric, variant, iteration, figure, ts) "
+                                 "VALUES (?,?,?,?,?,?)", plot_rows)
+            for row in samples:
+                if row[6]:
+                    conn.execute("DELETE FROM debug_samples WHERE task_id=? AND url=?", (row[0], row[4]))
+                conn.execute("INSERT INTO debug_samples(task_id, metric, variant, iteration, url, ts) "
+                             "VALUES (?,?,?,?,?,?)", row[:6])
+            if singles:
+                conn.executemany("INSERT OR REPLACE INTO single_values(task_id, name, value, ts) "
+                                 "VALUES (?,?,?,?)", singles)
+            for task_id, iteration in last_iter.items():
+                conn.execute("UPDATE tasks SET last_iteration=MAX(COALESCE(last_iteration, 0), ?), "
+                             "last_update=? WHERE id=?", (iteration, now, task_id))
 
     def stop(self) -> None:
         self._stopped = True
@@ -161,9 +182,11 @@ def flush_all() -> None:
 
 def _after_fork_in_child() -> None:
     # Threads do not survive fork and the parent's pending rows are the parent's to write.
+    # The lists are cleared in place: loggers hold bound ``append`` methods of them.
     for buf in list(_buffers):
         buf._thread = None
-        buf.scalars, buf.console, buf.plots, buf.samples, buf.single_values = [], [], [], [], []
+        for rows in (buf.scalars, buf.console, buf.plots, buf.samples, buf.single_values):
+            rows.clear()
         buf._flush_lock = threading.Lock()
 
 

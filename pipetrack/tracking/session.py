@@ -1,13 +1,14 @@
 """The life of the main task in this process: what ``Task.init`` starts and what exit ends.
 
-- exit hooks: a normal exit marks the task completed; an uncaught exception marks it failed
-  with the exception text as status message and the traceback in the console;
+- exit hooks: a normal exit (or ``sys.exit(0)``) marks the task completed; an uncaught
+  exception marks it failed with the exception text as status message and the traceback in
+  the console; ``sys.exit`` with another code marks it failed ("exit code N");
   KeyboardInterrupt (and SIGTERM, turned into KeyboardInterrupt) marks it stopped;
 - console and argparse capture (``capture.py``), code/environment capture (``environment.py``)
   in a background thread;
-- the heartbeat thread: refreshes ``heartbeat`` for the dead-task watchdog and notices when
-  another process aborted the task (status set to ``stopped``), then runs the registered
-  abort callbacks and interrupts the main thread.
+- a heartbeat registration (``heartbeat.py``) for the dead-task watchdog; when another process
+  aborts the task (status set to ``stopped``) the registered abort callbacks run and the main
+  thread is interrupted.
 """
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ import os
 import signal
 import sys
 import threading
-import time
 import traceback
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from .. import config
+from . import heartbeat
 from .reporting import flush_all
 from .store import Store, default_store, open_store, new_id
+
+OFFLINE_DB = "session.db"
 
 
 def store_for_init(offline: bool) -> Store:
@@ -32,8 +35,12 @@ def store_for_init(offline: bool) -> Store:
         return default_store()
     folder = config.home() / "offline" / new_id()
     folder.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PIPETRACK_OFFLINE_FOLDER", str(folder))
-    return open_store(folder / "session.db")
+    return open_store(folder / OFFLINE_DB)
+
+
+def is_offline_store(store: Store) -> bool:
+    """True for the private store of an offline session (see offline.py)."""
+    return store.path.name == OFFLINE_DB
 
 
 def default_names() -> tuple[str, str]:
@@ -53,13 +60,13 @@ class Session:
         self.task = task
         self.console = None
         self.env_thread: Optional[threading.Thread] = None
-        self.heartbeat_stop = threading.Event()
-        self.heartbeat_thread: Optional[threading.Thread] = None
         self.monitor = None
         self.outcome: Optional[tuple[str, str]] = None  # (status, message) decided by the hooks
         self.abort_callbacks: list[tuple[Any, float]] = []
         self.prev_excepthook = None
         self.prev_sigterm = None
+        self.prev_exit = None
+        self.exit_code: Any = None  # argument of the last sys.exit() call
 
 
 _session: Optional[Session] = None
@@ -82,9 +89,7 @@ def start_session(task: Any, auto_connect_arg_parser: Any = True, auto_connect_s
         session.env_thread = threading.Thread(target=_capture_environment, args=(task,),
                                               name="pipetrack-env", daemon=True)
         session.env_thread.start()
-    session.heartbeat_thread = threading.Thread(target=_heartbeat_loop, args=(session,),
-                                                name="pipetrack-heartbeat", daemon=True)
-    session.heartbeat_thread.start()
+    heartbeat.register(task._store, task.id, on_abort=lambda: _on_abort(session))
     if auto_resource_monitoring:
         from .monitor import start_resource_monitor
         session.monitor = start_resource_monitor(task, auto_resource_monitoring)
@@ -93,6 +98,8 @@ def start_session(task: Any, auto_connect_arg_parser: Any = True, auto_connect_s
         connect_frameworks(task, auto_connect_frameworks)
     session.prev_excepthook = sys.excepthook
     sys.excepthook = _excepthook
+    session.prev_exit = sys.exit
+    sys.exit = _exit
     if threading.current_thread() is threading.main_thread():
         try:
             if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
@@ -106,8 +113,7 @@ def _capture_environment(task: Any) -> None:
     from . import environment
     try:
         script = environment.capture_script_info()
-        reqs = environment.imported_requirements()
-        script["requirements"] = environment.requirements_text(reqs)
+        script["requirements"] = environment.recorded_requirements()
         script["python"] = sys.version.split()[0]
         existing = task._store.task_row(task.id)["script"] or {}
         existing.update({k: v for k, v in script.items() if not (k == "requirements" and existing.get("packages_set"))})
@@ -116,21 +122,24 @@ def _capture_environment(task: Any) -> None:
         task._reports.add_console(task.id, f"pipetrack: environment capture failed: {exc}", "warning")
 
 
-def _heartbeat_loop(session: Session) -> None:
-    interval = max(0.5, min(30.0, config.watchdog_seconds() / 4))
-    task = session.task
-    while not session.heartbeat_stop.wait(interval):
-        try:
-            with task._store.write() as conn:
-                conn.execute("UPDATE tasks SET heartbeat=? WHERE id=? AND status='in_progress'", (time.time(), task.id))
-                row = conn.execute("SELECT status FROM tasks WHERE id=?", (task.id,)).fetchone()
-        except Exception:
-            continue
-        if row is not None and row["status"] == "stopped" and session.outcome is None:
-            session.outcome = ("stopped", "aborted by another process")
-            _run_abort_callbacks(session)
-            _thread.interrupt_main()
-            return
+def _on_abort(session: Session) -> None:
+    """Another process set our task to stopped: run the abort callbacks, then interrupt main."""
+    if session.outcome is None and _session is session:
+        session.outcome = ("stopped", "aborted by another process")
+        _run_abort_callbacks(session)
+        _interrupt_main()
+
+
+def _interrupt_main() -> None:
+    """Raise KeyboardInterrupt in the main thread, waking it from sleep or blocking I/O.
+
+    ``_thread.interrupt_main`` only sets a flag that is checked between bytecodes, so a main
+    thread inside ``time.sleep`` would not notice; a real SIGINT aimed at the main thread does.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+    else:
+        _thread.interrupt_main()
 
 
 def _run_abort_callbacks(session: Session) -> None:
@@ -153,17 +162,36 @@ def register_abort_callback(task: Any, callback: Any, timeout: float) -> None:
 def _excepthook(exc_type, exc, tb) -> None:
     session = _session
     if session is not None and session.outcome is None:
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        task = session.task
-        task._reports.add_console(task.id, text.rstrip("\n"), "error")
         if issubclass(exc_type, KeyboardInterrupt):
             session.outcome = ("stopped", "KeyboardInterrupt")
         else:
             session.outcome = ("failed", f"{exc_type.__name__}: {exc}")
     hook = session.prev_excepthook if session and session.prev_excepthook else sys.__excepthook__
-    hook(exc_type, exc, tb)
+    hook(exc_type, exc, tb)  # prints the traceback to stderr: the console tee records it
     if session is not None:
+        if session.console is None or not session.console.want["stderr"]:
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            session.task._reports.add_console(session.task.id, text.rstrip("\n"), "error")
         end_session(session.task)
+
+
+def _exit(status: Any = None) -> None:
+    """``sys.exit`` wrapper: remembers the exit status so the task can be marked failed."""
+    session = _session
+    if session is not None:
+        session.exit_code = status
+    (session.prev_exit if session is not None and session.prev_exit else _original_exit)(status)
+
+
+_original_exit = sys.exit
+
+
+def _exit_outcome(code: Any) -> tuple[str, str]:
+    if code is None or code == 0:
+        return "completed", ""
+    if isinstance(code, int):
+        return "failed", f"exit code {code}"
+    return "failed", f"exit: {code}"
 
 
 def _sigterm(signum, frame) -> None:
@@ -180,7 +208,7 @@ def end_session(task: Any) -> None:
         flush_all()
         return
     _session = None
-    session.heartbeat_stop.set()
+    heartbeat.unregister(task.id)
     if session.monitor is not None:
         session.monitor.stop()
     if session.env_thread is not None:
@@ -189,6 +217,8 @@ def end_session(task: Any) -> None:
         session.console.stop()
     if sys.excepthook is _excepthook:
         sys.excepthook = session.prev_excepthook or sys.__excepthook__
+    if sys.exit is _exit:
+        sys.exit = session.prev_exit or _original_exit
     if session.prev_sigterm is not None:
         try:
             signal.signal(signal.SIGTERM, session.prev_sigterm)
@@ -196,7 +226,7 @@ def end_session(task: Any) -> None:
             pass
     task._finalise_outputs()
     flush_all()
-    status, message = session.outcome or ("completed", "")
+    status, message = session.outcome or _exit_outcome(session.exit_code)
     current = task.get_status()
     if current == "in_progress":
         if status == "completed":
@@ -205,7 +235,12 @@ def end_session(task: Any) -> None:
             task.mark_failed(status_message=message, status_reason=message)
         else:
             task.mark_stopped(status_message=message, force=True)
+    from .scalars import compact
+    compact(task._store, task.id)
     task._closed = True
+    if is_offline_store(task._store):
+        from .offline import finish_session
+        finish_session(task._store)
 
 
 def _atexit() -> None:

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: scalars stored as packed chunks (see scalars.py)
 
 # Columns of ``tasks`` that hold JSON documents (encoded/decoded transparently).
 TASK_JSON_COLUMNS = ("tags", "system_tags", "user_properties", "script", "runtime", "labels", "container")
@@ -141,11 +141,18 @@ CREATE TABLE IF NOT EXISTS scalars (
     task_id TEXT NOT NULL,
     metric TEXT NOT NULL,
     variant TEXT NOT NULL,
-    iteration INTEGER NOT NULL,
-    value REAL,
-    ts REAL
+    n INTEGER NOT NULL,
+    min_iteration INTEGER,
+    max_iteration INTEGER,
+    min_value REAL,
+    max_value REAL,
+    last_value REAL,
+    last_ts REAL,
+    iters BLOB NOT NULL,
+    vals BLOB NOT NULL,
+    stamps BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS scalars_task ON scalars(task_id, metric, variant, iteration);
+CREATE INDEX IF NOT EXISTS scalars_task ON scalars(task_id, metric, variant);
 CREATE TABLE IF NOT EXISTS single_values (
     task_id TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -214,6 +221,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._initialised_pid: int | None = None
+        self._last_sweep = float("-inf")  # monotonic time of the last watchdog sweep
 
     # ----------------------------------------------------------------- connection
     def _connect(self) -> sqlite3.Connection:
@@ -246,7 +254,10 @@ class Store:
                     return
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if version < SCHEMA_VERSION:
+                        if version == 1:
+                            _migrate_v1_scalars(conn)
                         for statement in SCHEMA.split(";"):
                             if statement.strip():
                                 conn.execute(statement)
@@ -359,6 +370,17 @@ class Store:
                 conn.execute(f"DELETE FROM {table} WHERE task_id=?", (task_id,))
 
 
+def _migrate_v1_scalars(conn: sqlite3.Connection) -> None:
+    """Schema 1 kept one row per scalar point: repack those rows into chunks."""
+    from .scalars import INSERT_CHUNK, pack_rows
+    rows = conn.execute("SELECT task_id, metric, variant, iteration, value, ts FROM scalars "
+                        "ORDER BY rowid").fetchall()
+    conn.execute("DROP INDEX IF EXISTS scalars_task")
+    conn.execute("DROP TABLE scalars")
+    conn.execute(SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS scalars"):].split(";")[0])
+    conn.executemany(INSERT_CHUNK, pack_rows(tuple(r) for r in rows))
+
+
 def _params(params: Any) -> Any:
     return params if isinstance(params, dict) else tuple(params)
 
@@ -386,6 +408,17 @@ def open_store(path: str | os.PathLike) -> Store:
 
 
 def default_store() -> Store:
-    """The store under ``PIPETRACK_HOME`` (read now, not at import)."""
+    """The store under ``PIPETRACK_HOME`` (read now, not at import).
+
+    The dead-task watchdog sweeps it when this process first opens it, and again whenever it
+    is asked for after a quarter of the watchdog period (at most 30 s), so a long-lived process
+    (a pipeline controller, an agent) also notices tasks that die while it runs.
+    """
     from .. import config
-    return open_store(config.store_path())
+    store = open_store(config.store_path())
+    now = time.monotonic()
+    if now - store._last_sweep >= min(30.0, config.watchdog_seconds() / 4):
+        store._last_sweep = now
+        from .watchdog import sweep
+        sweep(store)
+    return store

@@ -10,8 +10,9 @@ runs; any other process may only edit Draft (``created``) tasks. Published tasks
 read-only for everybody. Tags, comments, archive flag and user properties are metadata and
 may be changed on any non-published task, as in ClearML.
 
-The parameter, artifact, model and reporting methods live in mixins next to this module
-(``task_params.py``, ``task_artifacts.py``, ``task_outputs.py``) so that each file stays one concern.
+The parameter, artifact, model/reporting and metadata-editing methods live in mixins next to
+this module (``task_params.py``, ``task_artifacts.py``, ``task_outputs.py``,
+``task_metadata.py``) so that each file stays one concern.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Optional, Sequenc
 
 from .. import config
 from ..errors import NotFoundError, StateError, ValidationError
+from . import capture as _capture  # noqa: F401  (patches argparse now, so parse_args before Task.init is seen)
+from . import heartbeat
 from . import query as _query
 from .records import export_config, import_config
 from .reporting import buffer_for, flush_all
@@ -29,6 +32,7 @@ from .states import (FINISHED, TaskStatusEnum, TaskTypes, check_transition, norm
                      normalise_task_type)
 from .store import TASK_OUTPUT_TABLES, Store, default_store, new_id
 from .task_artifacts import ArtifactsMixin
+from .task_metadata import MetadataMixin, check_name as _check_name, resolve_task_id as _resolve_task_id
 from .task_outputs import OutputsMixin
 from .task_params import ParametersMixin
 
@@ -36,22 +40,7 @@ _PRIVATE = object()
 TASK_ID_ENV = "PIPETRACK_TASK_ID"
 
 
-def _resolve_task_id(task: Any) -> str:
-    task_id = getattr(task, "id", task)
-    if not isinstance(task_id, str) or not task_id:
-        raise ValidationError(f"expected a Task or a task id string, got {task!r}")
-    return task_id
-
-
-def _check_name(kind: str, value: Any, allow_none: bool = True) -> Optional[str]:
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{kind} must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
-class Task(ParametersMixin, ArtifactsMixin, OutputsMixin):
+class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin):
     """A tracked execution. Use :meth:`Task.init`, :meth:`Task.create` or :meth:`Task.get_task`."""
 
     TaskTypes = TaskTypes
@@ -264,8 +253,8 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin):
                 raise StateError(f"cannot continue task {candidate['id']}: it is published (read-only)")
             if continue_last_task:
                 if initial_iteration is None:
-                    last = store.query_one("SELECT MAX(iteration) AS it FROM scalars WHERE task_id=?",
-                                           (candidate["id"],))["it"]
+                    from .scalars import max_iteration
+                    last = max_iteration(store, candidate["id"])
                     initial_iteration = 0 if last is None else int(last) + 1
                 running["initial_iteration"] = initial_iteration
             else:
@@ -295,7 +284,10 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin):
         task_type = normalise_task_type(task_type or TaskTypes.training)
         _check_name("project_name", project_name)
         _check_name("task_name", task_name)
-        store = default_store() if not cls._offline_mode else cls._main_store()
+        if cls._offline_mode:
+            raise StateError("Task.set_offline(True) is supported only for Task.init, not Task.create; "
+                             "call Task.set_offline(False) first")
+        store = default_store()
         if base_task_id:
             base = cls.get_task(task_id=base_task_id)
             task = cls.clone(base, name=task_name, project=store.project_id(project_name, create=True)
@@ -423,31 +415,47 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin):
         return (row or {}).get("status_message") or ""
 
     def _transition(self, target: str, force: bool = False, ignore_errors: bool = False, **fields: Any) -> bool:
-        """Move to ``target`` atomically (checked against the current status inside one transaction)."""
+        """Move to ``target`` atomically (checked against the current status inside one transaction).
+
+        Finishing a task this process runs also ends its heartbeat first, so this process's own
+        status change is never mistaken for an abort by another process.
+        """
         flush_all()
-        with self._store.write() as conn:
-            row = conn.execute("SELECT status FROM tasks WHERE id=?", (self._id,)).fetchone()
-            if row is None:
-                raise NotFoundError(f"task {self._id} was deleted")
-            try:
-                check_transition(self._id, row["status"], target, force=force)
-            except StateError:
-                if ignore_errors and target != "published":
-                    return False
-                raise
-            fields.update(status=target, last_update=time.time())
-            conn.execute(f"UPDATE tasks SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?",
-                         [*fields.values(), self._id])
+        beat = heartbeat.unregister(self._id) if target in FINISHED else None
+        done = False
+        try:
+            with self._store.write() as conn:
+                row = conn.execute("SELECT status FROM tasks WHERE id=?", (self._id,)).fetchone()
+                if row is None:
+                    raise NotFoundError(f"task {self._id} was deleted")
+                try:
+                    check_transition(self._id, row["status"], target, force=force)
+                except StateError:
+                    if ignore_errors and target != "published":
+                        return False
+                    raise
+                fields.update(status=target, last_update=time.time())
+                conn.execute(f"UPDATE tasks SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?",
+                             [*fields.values(), self._id])
+            done = True
+        finally:
+            if not done:
+                heartbeat.restore(self._id, beat)
         self._row.update(fields)
         return True
 
     def mark_started(self, force: bool = False) -> None:
+        """Running, by this process: its host/pid and a heartbeat let the watchdog judge it."""
         now = time.time()
         self._transition("in_progress", force=force, started=now, heartbeat=now, host=socket.gethostname(),
                          pid=os.getpid(), completed=None)
+        heartbeat.register(self._store, self._id)
 
     def started(self, ignore_errors: bool = True, force: bool = False) -> None:
-        self._transition("in_progress", force=force, ignore_errors=ignore_errors, started=time.time())
+        now = time.time()
+        if self._transition("in_progress", force=force, ignore_errors=ignore_errors, started=now, heartbeat=now,
+                            host=socket.gethostname(), pid=os.getpid()):
+            heartbeat.register(self._store, self._id)
 
     def mark_completed(self, ignore_errors: bool = True, status_message: Optional[str] = None,
                        force: bool = False) -> None:
@@ -560,114 +568,6 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin):
                                           (queue,))
         return int(row["n"])
 
-    # ---------------------------------------------------------------- editing
-    def set_name(self, name: str) -> None:
-        self._set_fields("name", metadata=True, name=_check_name("name", name, allow_none=False))
-
-    def rename(self, new_name: str) -> None:
-        self.set_name(new_name)
-
-    def set_comment(self, comment: str) -> None:
-        self._set_fields("comment", metadata=True, comment=str(comment))
-
-    def set_parent(self, parent: Any) -> None:
-        parent_id = None if parent is None else _resolve_task_id(parent)
-        if parent_id == self._id:
-            raise ValidationError(f"task {self._id} cannot be its own parent")
-        self._set_fields("parent", parent=parent_id)
-
-    def set_task_type(self, task_type: Any) -> None:
-        self._set_fields("task type", type=normalise_task_type(task_type))
-
-    def move_to_project(self, new_project_id: Optional[str] = None, new_project_name: Optional[str] = None,
-                        system_tags: Optional[Sequence[str]] = None) -> bool:
-        if new_project_id is None and new_project_name is None:
-            raise ValidationError("move_to_project needs new_project_id or new_project_name")
-        if new_project_id is not None and self._store.project_name(new_project_id) is None:
-            raise NotFoundError(f"no project with id {new_project_id!r}")
-        project_id = new_project_id or self._store.project_id(
-            _check_name("new_project_name", new_project_name, allow_none=False), create=True)
-        self._set_fields("project", metadata=True, project_id=project_id)
-        return True
-
-    def set_project(self, project_id: Optional[str] = None, project_name: Optional[str] = None) -> None:
-        self.move_to_project(new_project_id=project_id, new_project_name=project_name)
-
-    def add_tags(self, tags: str | Sequence[str]) -> None:
-        tags = [tags] if isinstance(tags, str) else list(tags)
-        self.reload()
-        self._set_fields("tags", metadata=True, tags=list(dict.fromkeys([*self._row["tags"], *map(str, tags)])))
-
-    def set_tags(self, tags: Sequence[str]) -> None:
-        if isinstance(tags, str):
-            raise ValidationError(f"tags must be a list of strings, got the string {tags!r}")
-        self._set_fields("tags", metadata=True, tags=[str(t) for t in tags])
-
-    def get_tags(self) -> list[str]:
-        return list(self.data["tags"])
-
-    def set_system_tags(self, tags: Sequence[str]) -> None:
-        self._set_fields("system tags", metadata=True, system_tags=list(tags))
-
-    def get_system_tags(self) -> list[str]:
-        return list(self.data["system_tags"])
-
-    def set_archived(self, archive: bool) -> None:
-        tags = [t for t in self.get_system_tags() if t != _query.ARCHIVED_TAG]
-        self._set_fields("archive flag", metadata=True, system_tags=tags + ([_query.ARCHIVED_TAG] if archive else []))
-
-    def get_archived(self) -> bool:
-        return _query.ARCHIVED_TAG in self.get_system_tags()
-
-    def set_user_properties(self, *iterables: Any, **properties: Any) -> bool:
-        props = dict(self.data["user_properties"])
-        items: list[tuple[str, Any]] = []
-        for iterable in iterables:
-            if isinstance(iterable, Mapping):
-                items += list(iterable.items())
-            else:
-                for entry in iterable:
-                    if not isinstance(entry, Mapping) or "name" not in entry:
-                        raise ValidationError(f"user property {entry!r} must be a dict with a 'name' field")
-                    items.append((entry["name"], entry))
-        items += list(properties.items())
-        for name, value in items:
-            if isinstance(value, Mapping):
-                if "value" not in value:
-                    raise ValidationError(f"user property {name!r} details must contain 'value', got {value!r}")
-                detail = {"name": name, "value": str(value["value"]),
-                          "description": str(value.get("description", "")),
-                          "type": getattr(value.get("type"), "__name__", value.get("type") or "")}
-            else:
-                detail = {"name": name, "value": str(value), "description": "", "type": ""}
-            props[name] = detail
-        self._set_fields("user properties", metadata=True, user_properties=props)
-        return True
-
-    def get_user_properties(self, value_only: bool = False) -> dict:
-        props = self.data["user_properties"]
-        return {k: v["value"] for k, v in props.items()} if value_only else dict(props)
-
-    def delete_user_properties(self, *iterables: Any) -> bool:
-        props = dict(self.data["user_properties"])
-        for iterable in iterables:
-            for entry in ([iterable] if isinstance(iterable, str) else iterable):
-                props.pop(entry["name"] if isinstance(entry, Mapping) else entry, None)
-        self._set_fields("user properties", metadata=True, user_properties=props)
-        return True
-
-    def set_base_docker(self, docker_cmd: Optional[str] = None, docker_image: Optional[str] = None,
-                        docker_arguments: Optional[str | Sequence[str]] = None,
-                        docker_setup_bash_script: Optional[str | Sequence[str]] = None) -> None:
-        image, _, args = (docker_cmd or "").partition(" ")
-        self._set_fields("container", container={"image": docker_image or image or "",
-                                                 "arguments": docker_arguments or args or "",
-                                                 "setup_shell_script": docker_setup_bash_script or ""})
-
-    def get_base_docker(self) -> str:
-        container = self.data["container"] or {}
-        return " ".join(p for p in (container.get("image"), container.get("arguments")) if p)
-
     # ---------------------------------------------------------------- copy / export
     @classmethod
     def clone(cls, source_task: Any = None, name: Optional[str] = None, comment: Optional[str] = None,
@@ -751,16 +651,6 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin):
         configure_s3(bucket, host=host, key=key, secret=secret, token=token, region=region, secure=secure,
                      verify=verify, profile=profile, subdir=subdir)
 
-    @classmethod
-    def set_offline(cls, offline_mode: bool = False) -> None:
-        """Offline mode: the next Task.init records into a session folder instead of the store."""
-        if not offline_mode and cls._offline_mode and cls._main_task is not None and not cls._main_task._closed:
-            raise StateError("cannot leave offline mode while the offline task is running; close it first")
-        cls._offline_mode = bool(offline_mode)
-
-    @classmethod
-    def is_offline(cls) -> bool:
-        return cls._offline_mode
 
 
 def _re_escape(text: str) -> str:

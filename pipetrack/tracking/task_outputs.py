@@ -2,15 +2,24 @@
 environment sections, models and offline sessions (a mixin of ``Task``)."""
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from ..errors import NotFoundError, ValidationError
+from ..errors import ValidationError
 
 MAX_SCALAR_SAMPLES = 5000
-X_AXES = ("iter", "timestamp", "iso_time")
+
+
+class _task_or_class:
+    """A method callable on an instance (``task.m()``) and on the class (``Task.m()``)."""
+
+    def __init__(self, func: Callable) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, owner: type) -> Callable:
+        target = owner if obj is None else obj
+        return lambda *args, **kwargs: self.func(target, *args, **kwargs)
 
 
 class OutputsMixin:
@@ -63,47 +72,32 @@ class OutputsMixin:
         return int(row["initial_iteration"] or 0)
 
     # ------------------------------------------------------------------ read-back
-    def _scalar_rows(self) -> list[dict]:
-        self._reports.flush()
-        return self._store.query("SELECT metric, variant, iteration, value, ts FROM scalars WHERE task_id=? "
-                                 "ORDER BY metric, variant, iteration, ts", (self._id,))
-
     def get_all_reported_scalars(self, x_axis: str = "iter") -> dict:
-        """Every scalar point: ``{title: {series: {'x': [...], 'y': [...]}}}``."""
+        """Every scalar point: ``{title: {series: {'x': [...], 'y': [...]}}}``, sorted by x."""
+        from .scalars import X_AXES, all_scalars
         if x_axis not in X_AXES:
             raise ValidationError.choice("x_axis", x_axis, X_AXES)
-        out: dict[str, dict[str, dict[str, list]]] = {}
-        for row in self._scalar_rows():
-            graph = out.setdefault(row["metric"], {}).setdefault(row["variant"], {"x": [], "y": []})
-            graph["x"].append(_x_value(row, x_axis))
-            graph["y"].append(row["value"])
-        return out
+        self._reports.flush()
+        return all_scalars(self._store, self._id, x_axis)
 
     def get_reported_scalars(self, max_samples: int = 0, x_axis: str = "iter") -> dict:
         """Scalars downsampled to at most ``max_samples`` (≤ 5000) per series by window averages."""
-        if not isinstance(max_samples, int) or max_samples < 0:
+        from .scalars import downsample
+        if not isinstance(max_samples, int) or isinstance(max_samples, bool) or max_samples < 0:
             raise ValidationError(f"max_samples must be a non-negative int, got {max_samples!r}")
         limit = min(max_samples or MAX_SCALAR_SAMPLES, MAX_SCALAR_SAMPLES)
         graphs = self.get_all_reported_scalars(x_axis=x_axis)
         for series in graphs.values():
             for name, graph in series.items():
-                n = len(graph["y"])
-                if n > limit:
-                    series[name] = _downsample(graph, limit, averaged_x=x_axis != "iso_time")
+                if len(graph["y"]) > limit:
+                    series[name] = downsample(graph, limit, averaged_x=x_axis != "iso_time")
         return graphs
 
     def get_last_scalar_metrics(self) -> dict:
-        """``{title: {series: {'last', 'min', 'max'}}}``."""
+        """``{title: {series: {'last', 'min', 'max'}}}``; 'last' is the value at the highest iteration."""
+        from .scalars import last_metrics
         self._reports.flush()
-        rows = self._store.query(
-            "SELECT metric, variant, MIN(value) AS min, MAX(value) AS max, "
-            "(SELECT s2.value FROM scalars s2 WHERE s2.task_id=s.task_id AND s2.metric=s.metric AND "
-            " s2.variant=s.variant ORDER BY s2.iteration DESC, s2.ts DESC, s2.rowid DESC LIMIT 1) AS last "
-            "FROM scalars s WHERE task_id=? GROUP BY metric, variant", (self._id,))
-        out: dict[str, dict] = {}
-        for row in rows:
-            out.setdefault(row["metric"], {})[row["variant"]] = {"last": row["last"], "min": row["min"], "max": row["max"]}
-        return out
+        return last_metrics(self._store, self._id)
 
     def get_reported_single_values(self) -> dict[str, float]:
         self._reports.flush()
@@ -259,11 +253,31 @@ class OutputsMixin:
 
     # ------------------------------------------------------------------ offline
     @classmethod
-    def get_offline_mode_folder(cls) -> Optional[Path]:
-        """The session folder of the offline main task (None when not offline)."""
+    def set_offline(cls, offline_mode: bool = False) -> None:
+        """Offline mode: the next Task.init records into a session folder instead of the store."""
+        from ..errors import StateError
         from .task import Task
-        task = Task._main_task
-        if not Task._offline_mode or task is None:
+        main = Task._main_task
+        if not offline_mode and Task._offline_mode and main is not None and not main._closed:
+            raise StateError("cannot leave offline mode while the offline task is running; close it first")
+        Task._offline_mode = bool(offline_mode)
+
+    @classmethod
+    def is_offline(cls) -> bool:
+        from .task import Task
+        return Task._offline_mode
+
+    @_task_or_class
+    def get_offline_mode_folder(self_or_cls) -> Optional[Path]:
+        """The session folder of an offline task (on the class: of the running main task), else None.
+
+        Works after ``close()`` too, so ``Task.import_offline_session(task.get_offline_mode_folder())``
+        can follow the offline run.
+        """
+        from .session import is_offline_store
+        from .task import Task
+        task = self_or_cls if isinstance(self_or_cls, Task) else Task._main_task
+        if task is None or not is_offline_store(task._store):
             return None
         return Path(task._store.path).parent
 
@@ -273,26 +287,3 @@ class OutputsMixin:
         """Replay an offline session (folder or zip) into the store; returns the task id."""
         from .offline import import_session
         return import_session(session_folder_zip, previous_task_id, iteration_offset)
-
-
-def _x_value(row: dict, x_axis: str) -> Any:
-    if x_axis == "iter":
-        return row["iteration"]
-    if x_axis == "timestamp":
-        return int(row["ts"] * 1000)
-    return datetime.fromtimestamp(row["ts"], tz=timezone.utc).isoformat()
-
-
-def _downsample(graph: dict, limit: int, averaged_x: bool) -> dict:
-    """Average consecutive windows so that at most ``limit`` points remain."""
-    xs, ys = graph["x"], graph["y"]
-    n = len(ys)
-    out_x, out_y = [], []
-    for i in range(limit):
-        lo, hi = i * n // limit, (i + 1) * n // limit
-        if hi <= lo:
-            continue
-        window = ys[lo:hi]
-        out_y.append(sum(window) / len(window))
-        out_x.append(sum(xs[lo:hi]) / (hi - lo) if averaged_x else xs[lo])
-    return {"x": out_x, "y": out_y}

@@ -1,0 +1,86 @@
+"""Agent queue executor: a step whose queue maps to no executor is enqueued for agents.
+
+The step task goes on the named queue (status ``queued``); a ``pipetrack agent`` serving that
+queue claims and runs it against the shared store. This executor only watches the task's
+status and turns its end into a StepResult. Function steps ship their StepSpec through
+storage (the task records its URL), so the agent needs nothing but the task id.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from typing import Optional
+
+from .base import StepResult, StepSpec
+
+POLL_SECONDS = 0.2
+
+
+class AgentQueueExecutor:
+    name = "agent"
+    runs_in_caller = False
+    records_remotely = False
+
+    def __init__(self, queue: str, poll: float = POLL_SECONDS):
+        self.queue = queue
+        self.poll = poll
+        self._watched: dict[str, tuple[Future, StepSpec, float]] = {}
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+
+    def submit(self, spec: StepSpec) -> "Future[StepResult]":
+        from ..tracking.store import open_store
+        from .script import STEP_SPEC_KEY
+        store = open_store(spec.store_path)
+        if spec.function is not None:
+            import cloudpickle
+            from ..storage import join_url, upload_bytes
+            from ..tracking.task import Task
+            task = Task._from_row(store, store.task_row(spec.task_id))
+            url = upload_bytes(cloudpickle.dumps(spec), join_url(task.get_output_destination(), "step_spec.pkl"))
+            runtime = dict(task._row.get("runtime") or {}, **{STEP_SPEC_KEY: url})
+            store.update_task(spec.task_id, runtime=runtime)
+        store.execute("INSERT OR IGNORE INTO queues(name, id, created) VALUES (?,?,?)", (self.queue, self.queue, time.time()))
+        store.update_task(spec.task_id, status="queued", queue=self.queue, enqueued=time.time())
+        future: Future = Future()
+        with self._lock:
+            self._watched[spec.task_id] = (future, spec, time.time())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name=f"pipetrack-queue-{self.queue}", daemon=True)
+                self._thread.start()
+        return future
+
+    def _watch(self) -> None:
+        from ..tracking.store import open_store
+        from .script import result_from_store
+        while not self._stop.wait(self.poll):
+            with self._lock:
+                items = list(self._watched.items())
+            for task_id, (future, spec, submitted) in items:
+                store = open_store(spec.store_path)
+                row = store.query_one("SELECT status, started FROM tasks WHERE id=?", (task_id,))
+                status = row["status"] if row else "failed"
+                if status == "in_progress" and spec.time_limit and row["started"] \
+                        and time.time() - row["started"] > spec.time_limit:
+                    message = f"time limit exceeded: step {spec.name!r} ran longer than {spec.time_limit}s"
+                    store.update_task(task_id, status="stopped", status_message=message, completed=time.time())
+                    status = "stopped"
+                if status in ("completed", "failed", "stopped", "published", "closed"):
+                    with self._lock:
+                        self._watched.pop(task_id, None)
+                    future.set_result(result_from_store(store, task_id, None))
+
+    def cancel(self, task_id: str) -> None:
+        with self._lock:
+            entry = self._watched.get(task_id)
+        if entry is None:
+            return
+        from ..tracking.store import open_store
+        store = open_store(entry[1].store_path)
+        store.execute("UPDATE tasks SET status='stopped', status_message='aborted by the pipeline', completed=? "
+                      "WHERE id=? AND status IN ('queued', 'in_progress')", (time.time(), task_id))
+
+    def shutdown(self) -> None:
+        self._stop.set()

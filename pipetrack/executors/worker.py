@@ -1,0 +1,152 @@
+"""The step worker: runs one :class:`StepSpec` wherever the executor put it.
+
+The same function runs inline (in the controller's process), in a local subprocess and on a
+Dask worker:
+
+1. open the step task — in the shared store when this machine can reach it (``store_path``),
+   else in a private temporary store seeded with the task's records (``task_bundle``);
+2. mark it running, tee the console into it, make ``Task.current_task()`` return it;
+3. fetch artifact inputs from storage and call the function;
+4. store each return value as an artifact (and plain int/float/bool/str values also as
+   ``return/<name>`` parameters, as ClearML does), mark completed — or failed with the
+   exception's type and message as status message and the traceback in the console;
+5. return a :class:`StepResult`; in private-store mode it carries the records bundle, which the
+   controller imports into the real store.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+from .base import ArtifactInput, StepResult, StepSpec
+
+PLAIN_RETURN_TYPES = (int, float, bool, str)
+
+
+def _open_task(spec: StepSpec):
+    from ..tracking.store import Store, open_store
+    from ..tracking.records import import_records
+    from ..tracking.task import Task
+    if spec.store_path:
+        store = open_store(spec.store_path)
+    else:
+        folder = tempfile.mkdtemp(prefix="pipetrack-step-")
+        store = Store(os.path.join(folder, "step.db"))
+        import_records(store, spec.task_bundle)
+    return Task._from_row(store, store.task_row(spec.task_id), owner=True)
+
+
+def _load_input(value: Any, deserializer: Any) -> Any:
+    """The Python value of a step input: artifact references are fetched and deserialised."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_load_input(v, deserializer) for v in value)
+    if isinstance(value, dict):
+        return {k: _load_input(v, deserializer) for k, v in value.items()}
+    if not isinstance(value, ArtifactInput):
+        return value
+    if value.has_value:
+        return value.value
+    from ..storage import deserialize_artifact, get_local_copy
+    if value.type == "url":
+        return value.url
+    if value.type == "folder":
+        return get_local_copy(value.url, extract_archive=True)
+    path = get_local_copy(value.url)
+    return deserialize_artifact(path, value.type, value.extension, deserializer)
+
+
+def split_returns(value: Any, names: list[str], step: str) -> dict[str, Any]:
+    """One name: the whole value. Several: unpack the returned sequence, one artifact each."""
+    if not names:
+        return {}
+    if len(names) == 1:
+        return {names[0]: value}
+    try:
+        values = list(value)
+    except TypeError:
+        raise TypeError(f"step {step!r} declares {len(names)} return values {names} but returned a "
+                        f"{type(value).__name__}, which can't be unpacked") from None
+    if len(values) != len(names):
+        raise ValueError(f"step {step!r} declares {len(names)} return values {names} but returned {len(values)}")
+    return dict(zip(names, values))
+
+
+def run_step(spec: StepSpec) -> StepResult:
+    """Run one step to completion and describe the outcome (never raises, unless propagating)."""
+    import cloudpickle
+    from ..tracking import heartbeat
+    from ..tracking.capture import ConsoleCapture
+    from ..tracking.reporting import flush_all
+    from ..tracking.task import Task
+
+    started = time.time()
+    task = _open_task(spec)
+    result = StepResult(task_id=spec.task_id, status="failed", worker=f"{socket.gethostname()}:{os.getpid()}")
+    task.mark_started(force=True)
+    task._store.update_task(task.id, last_worker=result.worker)
+    heartbeat.register(task._store, task.id)
+    console = ConsoleCapture(task, True)
+    console.start()
+    previous_override = Task._current_task_override
+    Task._current_task_override = task
+    pending_exc: BaseException | None = None
+    try:
+        deserializer = cloudpickle.loads(spec.deserialization_function) if spec.deserialization_function else None
+        serializer = cloudpickle.loads(spec.serialization_function) if spec.serialization_function else None
+        kwargs = {k: _load_input(v, deserializer) for k, v in spec.kwargs.items()}
+        func = cloudpickle.loads(spec.function)
+        value = func(**kwargs)
+        outputs = split_returns(value, list(spec.return_names), spec.name)
+        plain = {}
+        for name, item in outputs.items():
+            try:
+                task.upload_artifact(name, item, serialization_function=serializer)
+            except Exception as exc:
+                raise TypeError(f"step {spec.name!r}: return value {name!r} of type {type(item).__name__} "
+                                f"could not be stored as an artifact: {exc}") from exc
+            if isinstance(item, PLAIN_RETURN_TYPES):
+                plain[f"return/{name}"] = item
+        if plain:
+            task._write_params(plain, check=False)
+        result.artifacts = {name: {k: a._row.get(k) for k in ("uri", "type", "extension", "hash", "size")}
+                            for name, a in task.artifacts.items() if name in outputs}
+        if spec.propagate_exceptions:
+            result.values = outputs
+        console.stop()
+        task.mark_completed()
+        result.status = "completed"
+    except BaseException as exc:  # noqa: BLE001 - a step's failure of any kind is reported, not lost
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        print(result.traceback, end="", file=sys.stderr)
+        console.stop()
+        try:
+            result.exception = cloudpickle.dumps(exc)
+        except Exception:
+            result.exception = None
+        status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+        result.status = status
+        if status == "stopped":
+            task.mark_stopped(force=True, status_message=result.error)
+        else:
+            task.mark_failed(status_message=result.error, status_reason=result.error)
+        if spec.propagate_exceptions:
+            pending_exc = exc
+    finally:
+        Task._current_task_override = previous_override
+        heartbeat.unregister(task.id)
+        flush_all()
+        result.duration = time.time() - started
+    if spec.store_path is None:
+        from ..tracking.records import export_records
+        result.records = export_records(task._store, task.id)
+    if pending_exc is not None:
+        result_holder = pending_exc
+        result_holder.__pipetrack_result__ = result  # type: ignore[attr-defined]
+        raise result_holder
+    return result

@@ -1,0 +1,137 @@
+"""Step caching: the code fingerprint and the cache key, spelled out in two short functions.
+
+``cache_key = sha256(format version, code fingerprint, resolved inputs, return names,
+packages, container)`` where an artifact input counts by its *content* hash (not the id of
+the task that produced it), so an upstream step that re-ran but produced the same bytes keeps
+its children's cache hits.
+
+The code fingerprint covers the function's normalised source (``ast`` round trip: comments
+and formatting don't matter), the sources of its helper functions and of the module-level
+functions it calls, and the values of closure variables and module-level constants it reads
+when they are plain values. It never includes file paths, line numbers or ids, so the same
+code in another checkout hits the same cache.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import json
+import textwrap
+import types
+from typing import Any, Callable, Iterable, Optional
+
+CACHE_FORMAT_VERSION = 1
+PLAIN = (int, float, bool, str, bytes, type(None))
+
+
+def _normalised_source(func: Callable) -> str:
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        code = getattr(func, "__code__", None)
+        return "<no source>" + (code.co_code.hex() if code is not None else repr(func))
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            node.decorator_list = []  # @component(...) arguments are not the step's code
+    return ast.unparse(tree)
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, PLAIN):
+        return True
+    if depth < 3 and isinstance(value, (list, tuple, frozenset, set)):
+        return all(_plain(v, depth + 1) for v in value)
+    if depth < 3 and isinstance(value, dict):
+        return all(isinstance(k, PLAIN) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _names_read(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_read(const)
+    return names
+
+
+def code_fingerprint(func: Callable, helper_functions: Iterable[Callable] = ()) -> str:
+    """sha256 of the step's code as described in the module docstring."""
+    func = inspect.unwrap(func)
+    seen: set[int] = set()
+    parts: list[str] = []
+
+    def visit(fn: Callable) -> None:
+        fn = inspect.unwrap(fn)
+        if id(fn) in seen:
+            return
+        seen.add(id(fn))
+        parts.append(f"def {getattr(fn, '__qualname__', '?')}:{_normalised_source(fn)}")
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return
+        if fn.__closure__:
+            for name, cell in zip(code.co_freevars, fn.__closure__):
+                try:
+                    value = cell.cell_contents
+                except ValueError:
+                    continue
+                _record(name, value, fn)
+        module = getattr(fn, "__module__", None)
+        for name in sorted(_names_read(code)):
+            if name in fn.__globals__:
+                _record(name, fn.__globals__[name], fn, module)
+
+    def _record(name: str, value: Any, owner: Callable, module: Optional[str] = None) -> None:
+        if _plain(value):
+            parts.append(f"const {name}={value!r}")
+        elif isinstance(value, types.FunctionType) and value.__module__ == getattr(owner, "__module__", None):
+            visit(value)  # a helper from the same module: its code is part of the step's code
+        elif hasattr(value, "__wrapped__") and isinstance(getattr(value, "__wrapped__"), types.FunctionType):
+            visit(value.__wrapped__)
+        elif isinstance(value, types.ModuleType):
+            parts.append(f"module {name}={value.__name__}")
+
+    visit(func)
+    for helper in helper_functions:
+        visit(helper)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _input_token(value: Any) -> Any:
+    from ..executors.base import ArtifactInput
+    if isinstance(value, ArtifactInput):
+        return {"artifact_sha256": value.hash or value.url}
+    try:
+        return {"json": json.dumps(value, sort_keys=True)}
+    except (TypeError, ValueError):
+        import cloudpickle
+        return {"pickle_sha256": hashlib.sha256(cloudpickle.dumps(value)).hexdigest()}
+
+
+def cache_key(fingerprint: str, inputs: dict[str, Any], return_names: Iterable[str], packages: Any = None,
+              container: Any = None) -> str:
+    """The step's cache key (see module docstring)."""
+    payload = {"v": CACHE_FORMAT_VERSION, "code": fingerprint,
+               "inputs": {k: _input_token(v) for k, v in sorted(inputs.items())},
+               "returns": list(return_names), "packages": packages if _plain(packages) else repr(packages),
+               "container": container if _plain(container) else repr(container)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def find_cached_task(store: Any, key: str, return_names: Iterable[str]) -> Optional[dict]:
+    """Newest completed/published, non-archived task with this key and all its return artifacts."""
+    rows = store.query("SELECT id, system_tags FROM tasks WHERE cache_key=? AND status IN ('completed', 'published') "
+                       "ORDER BY completed DESC", (key,))
+    wanted = set(return_names)
+    for row in rows:
+        if "archived" in json.loads(row["system_tags"] or "[]"):
+            continue
+        have = {r["name"] for r in store.query("SELECT name FROM artifacts WHERE task_id=?", (row["id"],))}
+        if wanted <= have:
+            return row
+    return None

@@ -1,0 +1,125 @@
+"""``LazyResult``: what a component call returns inside a running decorated pipeline.
+
+Passing a LazyResult to another component only adds an edge (it becomes a
+``${step.return_name}`` reference). *Using* it — arithmetic, comparison, ``print``, ``if``,
+indexing, attribute access, iteration — waits for that one step and then forwards to the
+real value, loaded from the step's artifact. If the step failed, using the value raises the
+step's original exception (its type preserved), or ``StepFailed`` when it can't be rebuilt.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from ..errors import StepFailed
+
+_NOT_LOADED = object()
+
+
+class LazyResult:
+    """A proxy for one return value of one pipeline step."""
+
+    __slots__ = ("_pt_pipeline", "_pt_node", "_pt_name", "_pt_value")
+
+    def __init__(self, pipeline: Any, node_name: str, return_name: str):
+        object.__setattr__(self, "_pt_pipeline", pipeline)
+        object.__setattr__(self, "_pt_node", node_name)
+        object.__setattr__(self, "_pt_name", return_name)
+        object.__setattr__(self, "_pt_value", _NOT_LOADED)
+
+    @property
+    def reference(self) -> str:
+        """The ``${step.return}`` reference this result stands for."""
+        return "${%s.%s}" % (self._pt_node, self._pt_name)
+
+    def _pt_resolve(self) -> Any:
+        value = object.__getattribute__(self, "_pt_value")
+        if value is not _NOT_LOADED:
+            return value
+        pipeline = object.__getattribute__(self, "_pt_pipeline")
+        node = pipeline._nodes[self._pt_node]
+        pipeline._scheduler.wait([node.name])
+        if node.status not in ("completed", "cached"):
+            if node.exception is not None:
+                raise node.exception
+            raise StepFailed(f"step '{node.name}' {node.status}: {node.error or 'no result'}", step=node.name)
+        value = load_output(node.outputs.get(self._pt_name), pipeline)
+        object.__setattr__(self, "_pt_value", value)
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pt_resolve(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._pt_resolve(), name, value)
+
+    def __repr__(self) -> str:
+        return repr(self._pt_resolve())
+
+    def __reduce__(self):
+        return (_identity, (self._pt_resolve(),))
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def load_output(artifact_input: Any, pipeline: Any) -> Any:
+    """The Python value of a step output (in-process value, or loaded from storage)."""
+    if artifact_input is None:
+        return None
+    if artifact_input.has_value:
+        return artifact_input.value
+    from ..executors.worker import _load_input
+    import cloudpickle
+    raw = pipeline._deserialization_function
+    return _load_input(artifact_input, cloudpickle.loads(raw) if raw else None)
+
+
+def resolve_all(value: Any) -> Any:
+    """Replace LazyResults (also inside lists/tuples/dicts) by their values."""
+    if isinstance(value, LazyResult):
+        return value._pt_resolve()
+    if isinstance(value, list):
+        return [resolve_all(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(resolve_all(v) for v in value)
+    if isinstance(value, dict):
+        return {k: resolve_all(v) for k, v in value.items()}
+    return value
+
+
+def _forward(name: str):
+    def method(self, *args: Any) -> Any:
+        return getattr(self._pt_resolve(), name)(*resolve_all(args))
+    method.__name__ = name
+    return method
+
+
+def _forward_op(op):
+    def method(self, *args: Any) -> Any:
+        return op(self._pt_resolve(), *resolve_all(args))
+    return method
+
+
+for _name in ("__str__", "__bytes__", "__format__", "__len__", "__iter__", "__reversed__", "__contains__",
+              "__getitem__", "__setitem__", "__delitem__", "__call__", "__enter__", "__exit__", "__round__",
+              "__trunc__", "__floor__", "__ceil__", "__fspath__"):
+    setattr(LazyResult, _name, _forward(_name))
+
+for _name, _op in (("__add__", operator.add), ("__sub__", operator.sub), ("__mul__", operator.mul),
+                   ("__truediv__", operator.truediv), ("__floordiv__", operator.floordiv), ("__mod__", operator.mod),
+                   ("__pow__", operator.pow), ("__matmul__", operator.matmul), ("__and__", operator.and_),
+                   ("__or__", operator.or_), ("__xor__", operator.xor), ("__lshift__", operator.lshift),
+                   ("__rshift__", operator.rshift), ("__lt__", operator.lt), ("__le__", operator.le),
+                   ("__eq__", operator.eq), ("__ne__", operator.ne), ("__gt__", operator.gt), ("__ge__", operator.ge),
+                   ("__neg__", operator.neg), ("__pos__", operator.pos), ("__abs__", operator.abs),
+                   ("__invert__", operator.invert), ("__bool__", bool), ("__int__", int), ("__float__", float),
+                   ("__complex__", complex), ("__index__", operator.index), ("__hash__", hash)):
+    setattr(LazyResult, _name, _forward_op(_op))
+
+for _name, _op in (("__radd__", operator.add), ("__rsub__", operator.sub), ("__rmul__", operator.mul),
+                   ("__rtruediv__", operator.truediv), ("__rfloordiv__", operator.floordiv),
+                   ("__rmod__", operator.mod), ("__rpow__", operator.pow), ("__rmatmul__", operator.matmul),
+                   ("__rand__", operator.and_), ("__ror__", operator.or_), ("__rxor__", operator.xor)):
+    setattr(LazyResult, _name, (lambda op: lambda self, other: op(resolve_all(other), self._pt_resolve()))(_op))

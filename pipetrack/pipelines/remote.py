@@ -1,0 +1,60 @@
+"""Putting a pipeline controller itself on a queue, for an agent to run.
+
+The controller task is a script task (``Task.init`` recorded the script, its argv and working
+dir). Enqueuing it leaves this process; an agent serving the queue re-runs the script with
+``PIPETRACK_TASK_ID`` set, so ``PipelineController``/``@pipeline`` attach to the enqueued task and
+run the steps from there (through their own queues or executors).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable
+
+from ..errors import StateError
+
+
+def _hand_over(task: Any, queue: str) -> None:
+    """End this process's session on ``task`` and enqueue it as a Draft script task."""
+    from ..tracking.session import end_session
+    from ..tracking.task import Task
+    task.flush()
+    session_task = task
+    task.get_script()  # wait for the code capture: the agent needs the entry point
+    from ..tracking import session as session_module
+    if session_module.current_session() is not None:
+        session_module.current_session().outcome = ("completed", "")
+    end_session(session_task)
+    task._store.update_task(task.id, status="created", started=None, completed=None, progress=0,
+                            status_message=f"enqueued on {queue!r}")
+    if Task._main_task is task:
+        Task._main_task = None
+    Task.enqueue(task.id, queue_name=queue)
+
+
+def enqueue_controller(pipeline: Any, queue: str, wait: bool = True) -> bool:
+    """``PipelineController.start(queue=...)``: enqueue the controller; optionally wait for it."""
+    from ..tracking.task import Task
+    if not pipeline._owns_task:
+        raise StateError("PipelineController.start(queue=...) needs the pipeline to own its task; "
+                         "do not call Task.init before creating the PipelineController, or use start_locally()")
+    pipeline._build_graph()
+    pipeline._store_dag()
+    _hand_over(pipeline._task, queue)
+    if wait:
+        task = Task.get_task(task_id=pipeline._task.id)
+        task.wait_for_status(status=("completed", "failed", "stopped", "published"), raise_on_status=(),
+                             check_interval_sec=0.5)
+    return True
+
+
+def enqueue_decorated_pipeline(func: Callable, options: dict, arguments: dict, queue: str) -> None:
+    """A ``@pipeline`` call outside an agent with a pipeline_execution_queue: enqueue and leave (as ClearML)."""
+    from .controller import PipelineController
+    controller = PipelineController(**options)
+    for arg, value in arguments.items():
+        controller._task._write_params({f"Args/{arg}": value}, check=False)
+    _hand_over(controller._task, queue)
+    print(f"pipetrack: pipeline '{controller._task.name}' ({controller.id}) enqueued on '{queue}'; "
+          "an agent serving that queue will run it")
+    sys.exit(0)

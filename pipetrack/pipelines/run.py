@@ -1,0 +1,404 @@
+"""What happens to one node when it runs: resolve inputs, check the cache, create the step
+task, hand a StepSpec to an executor, and interpret the result (retry, skip, fail, abort,
+monitors, callbacks, progress). A mixin of PipelineController; the loop deciding *when* is
+``scheduler.py``.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import sys
+import time
+from typing import Any, Optional
+
+from .. import config
+from ..errors import ValidationError
+from ..executors.base import ArtifactInput, StepResult, StepSpec, get_executor
+from .cache import cache_key, code_fingerprint, find_cached_task
+from .node import FINISHED_STATUSES, Job, Node
+from .references import Reference, substitute, whole_reference
+
+LEGACY_ARTIFACT_REF = re.compile(r"^([0-9a-f]{32})\.([^\s/]+)$")
+
+
+class _StepCallable:
+    """The function a worker calls: the user's function plus its helper functions.
+
+    Helper functions are put into the function's globals before the call, so a step can call
+    them even where cloudpickle shipped the function by reference.
+    """
+
+    def __init__(self, func: Any, helpers: tuple = ()):
+        self.func = func
+        self.helpers = tuple(helpers)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        target = inspect.unwrap(self.func)
+        namespace = getattr(target, "__globals__", None)
+        if namespace is not None:
+            for helper in self.helpers:
+                namespace.setdefault(helper.__name__, helper)
+        return self.func(**kwargs)
+
+
+class RunMixin:
+    """Node launch/completion logic of a pipeline run (see module docstring)."""
+
+    # --------------------------------------------------------------- executors
+    def _executor_for(self, node: Node):
+        if self._executor_override is not None:
+            return self._executor_override
+        queue = node.queue or self._default_queue
+        spec = config.queue_map().get(queue) if queue else None
+        if spec is None and queue is not None:
+            from ..executors.queue import AgentQueueExecutor
+            key = f"agent:{queue}"
+            if key not in self._executors:
+                self._executors[key] = AgentQueueExecutor(queue)
+            return self._executors[key]
+        spec = spec or "local"
+        if spec not in self._executors:
+            self._executors[spec] = get_executor(spec)
+        return self._executors[spec]
+
+    def _shutdown_executors(self) -> None:
+        for executor in self._executors.values():
+            executor.shutdown()
+        self._executors.clear()
+
+    # --------------------------------------------------------------- inputs
+    def _reference_value(self, ref: Reference, node: Node) -> Any:
+        if ref.step == "pipeline":
+            if ref.key not in self._pipeline_args:
+                raise ValidationError(f"step {node.name!r}: unknown pipeline parameter ${{{ref.text}}}; "
+                                      f"parameters: {sorted(self._pipeline_args)}")
+            return self._pipeline_args[ref.key]
+        upstream = self._nodes.get(ref.step)
+        if upstream is None:
+            raise ValidationError(f"step {node.name!r} references unknown step {ref.step!r} in ${{{ref.text}}}")
+        if upstream.status not in ("completed", "cached"):
+            return None  # a failed parent whose children still run: its outputs default to None
+        task = upstream.job.task if upstream.job else None
+        if ref.kind == "id":
+            return upstream.executed
+        if ref.kind == "return":
+            if ref.key not in upstream.outputs:
+                if ref.key in (task.artifacts if task else {}):
+                    return _artifact_input(task.artifacts[ref.key], upstream.name)
+                raise ValidationError(f"step {node.name!r}: step {ref.step!r} has no return value {ref.key!r} "
+                                      f"(it returns {list(upstream.return_names)})")
+            return upstream.outputs[ref.key]
+        if ref.kind == "artifact_url":
+            artifact = task.artifacts.get(ref.key)
+            if artifact is None:
+                raise ValidationError(f"step {node.name!r}: step {ref.step!r} has no artifact {ref.key!r}")
+            return artifact.url
+        if ref.kind == "parameter":
+            return task.get_parameter(ref.key)
+        if ref.kind == "model_url":
+            models = task.get_models()[ref.role]
+            try:
+                return models[ref.index].url
+            except IndexError:
+                raise ValidationError(f"step {node.name!r}: step {ref.step!r} has no {ref.role} model "
+                                      f"#{ref.index}") from None
+        raise ValidationError(f"unsupported reference ${{{ref.text}}}")
+
+    def _resolve_kwargs(self, node: Node) -> dict[str, Any]:
+        from ..tracking.task import Task
+        resolved = {}
+        for key, value in node.function_kwargs.items():
+            if isinstance(value, str) and whole_reference(value) is None:
+                legacy = LEGACY_ARTIFACT_REF.match(value)
+                if legacy:
+                    source = Task.get_task(task_id=legacy.group(1))
+                    artifact = source.artifacts.get(legacy.group(2))
+                    if artifact is not None:
+                        resolved[key] = _artifact_input(artifact, source.name)
+                        continue
+            resolved[key] = substitute(value, lambda ref: self._reference_value(ref, node))
+        return resolved
+
+    # --------------------------------------------------------------- launch
+    def _launch_node(self, node: Node):
+        if node.function is None:
+            return self._launch_task_node(node)
+        kwargs = self._resolve_kwargs(node)
+        node.resolved_kwargs = kwargs
+        key = cache_key(code_fingerprint(node.function, node.helper_functions), kwargs, node.return_names,
+                        node.packages, node.docker)
+        node.cache_key = key
+        if node.cache_executed_step and os.environ.get("PIPETRACK_IGNORE_CACHE", "") not in ("1", "true", "yes"):
+            hit = find_cached_task(self._task._store, key, node.return_names)
+            if hit is not None:
+                return self._use_cached(node, hit["id"], kwargs)
+        if node.job is None or node.retries == 0:
+            task = self._create_step_task(node, kwargs, key)
+            node.job = Job(task)
+            node.executed = task.id
+        params = _display_params(kwargs)
+        if not self._call_pre_execute(node, params):
+            return None
+        spec = StepSpec(task_id=node.executed, name=node.name,
+                        function=self._pickle(_StepCallable(node.function, tuple(node.helper_functions))),
+                        kwargs=kwargs, return_names=list(node.return_names), output_uri=node.output_uri,
+                        serialization_function=self._serialization_function,
+                        deserialization_function=self._deserialization_function,
+                        working_dir=node.working_dir or self._working_dir, time_limit=node.timeout)
+        return self._submit(node, spec)
+
+    def _submit(self, node: Node, spec: StepSpec):
+        executor = self._executor_for(node)
+        if executor.records_remotely:
+            from ..tracking.records import export_records
+            spec.task_bundle = export_records(self._task._store, spec.task_id)
+        else:
+            spec.store_path = str(self._task._store.path)
+        self._task._store.update_task(spec.task_id, status="queued")
+        node.job_started = time.time()
+        self._set_node_status(node, "running")
+        return executor.submit(spec)
+
+    def _pickle(self, obj: Any) -> bytes:
+        import cloudpickle
+        try:
+            return cloudpickle.dumps(obj)
+        except Exception as exc:
+            raise ValidationError(f"{obj!r} can't be sent to a step worker (cloudpickle failed: {exc}); "
+                                  "define the function at module level or pass plain arguments") from None
+
+    def _call_pre_execute(self, node: Node, params: dict) -> bool:
+        for callback in (self._step_task_created_callback, node.pre_execute_callback):
+            if callback is not None and callback(self, node, params) is False:
+                if node.job is not None and not node.job.cached:
+                    node.job.task._store.update_task(node.executed, status="stopped",
+                                                     status_message="skipped by pre_execute_callback")
+                self._set_node_status(node, "skipped", "skipped by pre_execute_callback")
+                return False
+        return True
+
+    def _use_cached(self, node: Node, task_id: str, kwargs: dict):
+        from ..tracking.task import Task
+        task = Task.get_task(task_id=task_id)
+        node.job = Job(task, cached=True)
+        node.executed = task.id
+        if not self._call_pre_execute(node, _display_params(kwargs)):
+            return None
+        artifacts = task.artifacts
+        node.outputs = {name: _artifact_input(artifacts[name], node.name) for name in node.return_names}
+        self._log(f"cache hit: step '{node.name}' reuses task {task.id}")
+        node.job_started = node.job_ended = time.time()
+        self._set_node_status(node, "cached")
+        self._after_success(node)
+        return None
+
+    def _create_step_task(self, node: Node, kwargs: dict, key: Optional[str]) -> Any:
+        from ..tracking.parameters import encode_value
+        from ..tracking.task import Task, _insert_task
+        store = self._task._store
+        project = node.project_name or (self._target_project if isinstance(self._target_project, str)
+                                        else self._task.get_project_name())
+        func = inspect.unwrap(node.function)
+        try:
+            source = inspect.getsource(func)
+        except (OSError, TypeError):
+            source = ""
+        tags = list(node.tags) + ([f"pipe: {self._task.id}"] if self._add_pipeline_tags else [])
+        script = {"entry_point": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}",
+                  "diff": source, "working_dir": node.working_dir or self._working_dir or os.getcwd(),
+                  "binary": os.path.basename(sys.executable), "requirements": _packages_text(node.packages)}
+        task_id = _insert_task(store, project, node.task_name or node.name, node.task_type or "training", tags=tags,
+                               created_by="pipeline", parent=self._task.id, script=script, cache_key=key,
+                               output_uri=node.output_uri or self._output_uri,
+                               runtime={"created_by": "pipeline", "pipeline_step": node.name,
+                                        "pipeline_id": self._task.id})
+        rows = []
+        for name, value in kwargs.items():
+            if isinstance(value, ArtifactInput):
+                producer = self._nodes.get(value.producer)
+                rows.append((task_id, "kwargs_artifacts", name,
+                             f"{producer.executed if producer else ''}.{_artifact_name(value)}", "str", None))
+            else:
+                text, type_name = encode_value(value)
+                rows.append((task_id, "kwargs", name, text, type_name, None))
+        if rows:
+            store.executemany("INSERT OR REPLACE INTO params VALUES (?,?,?,?,?,?)", rows)
+        if node.docker:
+            store.update_task(task_id, container={"image": node.docker, "arguments": node.docker_args or "",
+                                                  "setup_shell_script": node.docker_bash_setup_script or ""})
+        return Task._from_row(store, store.task_row(task_id))
+
+    # --------------------------------------------------------------- completion
+    def _complete_node(self, node: Node, result: Any) -> bool:
+        """Interpret a finished job; True means 'launch it again' (a retry)."""
+        if isinstance(result, BaseException):
+            result = StepResult(task_id=node.executed, status="failed", error=f"{type(result).__name__}: {result}")
+            self._task._store.update_task(node.executed, status="failed", status_message=result.error)
+        if result.records is not None:
+            from ..tracking.records import import_records
+            import_records(self._task._store, result.records)
+        node.job_ended = time.time()
+        if result.status == "completed":
+            node.outputs = {name: ArtifactInput(url=a["uri"], type=a["type"], extension=a.get("extension"),
+                                                hash=a.get("hash"), producer=node.name,
+                                                value=result.values.get(name), has_value=name in result.values)
+                            for name, a in result.artifacts.items()}
+            self._set_node_status(node, "completed")
+            self._after_success(node)
+            return False
+        node.error = result.error
+        node.exception = getattr(result, "propagated", None) or result.original_exception()
+        # a step that could not record its own end (lost worker, time limit, cancelled) is closed here
+        self._task._store.execute(
+            "UPDATE tasks SET status=?, status_message=?, completed=?, last_update=? WHERE id=? AND "
+            "status IN ('created', 'queued', 'in_progress')",
+            ("stopped" if result.status == "stopped" else "failed", result.error, time.time(), time.time(),
+             node.executed))
+        if result.status == "failed" and self._should_retry(node):
+            node.retries += 1
+            self._log(f"step '{node.name}' failed ({result.error}); retry {node.retries}")
+            node.job.task.reset(force=True)
+            return True
+        status = "failed" if result.status == "failed" else "aborted"
+        self._log(f"step '{node.name}' {status}: {result.error}")
+        self._set_node_status(node, status, result.error)
+        if node.post_execute_callback is not None:
+            node.post_execute_callback(self, node)
+        behaviour = node.continue_behaviour["continue_on_fail" if status == "failed" else "continue_on_abort"]
+        if not behaviour:
+            self._failed_nodes.append(node.name)
+            if self._abort_on_failure:
+                self._abort_reason = f"step '{node.name}' {status}: {result.error}"
+                self._scheduler.stop(f"pipeline aborted: step '{node.name}' {status}")
+        return False
+
+    def _after_success(self, node: Node) -> None:
+        self._copy_monitored(node)
+        if node.post_execute_callback is not None:
+            node.post_execute_callback(self, node)
+        if self._step_task_completed_callback is not None:
+            self._step_task_completed_callback(self, node)
+
+    def _should_retry(self, node: Node) -> bool:
+        policy = node.retry_on_failure if node.retry_on_failure is not None else self._retry_on_failure
+        if policy is None or self._scheduler.stopping:
+            return False
+        if callable(policy):
+            return bool(policy(self, node, node.retries))
+        return node.retries < int(policy)
+
+    def _set_node_status(self, node: Node, status: str, message: str = "") -> None:
+        previous = node.status
+        node.status = status
+        if message:
+            node.error = message
+        if status in FINISHED_STATUSES:
+            node.job_ended = node.job_ended or time.time()
+            node.done.set()
+            total = len(self._nodes)
+            finished = sum(1 for n in self._nodes.values() if n.status in FINISHED_STATUSES)
+            if total:
+                self._task._store.update_task(self._task.id, progress=100.0 * finished / total)
+            self._plot_dirty = True
+        if previous != status and node.status_change_callback is not None:
+            node.status_change_callback(self, node, previous)
+
+    def _cancel_node(self, node: Node) -> None:
+        if node.executed:
+            self._executor_for(node).cancel(node.executed)
+
+    def _on_tick(self) -> None:
+        """Driver-thread housekeeping: pipeline time limit, step time limits, plot refresh."""
+        now = time.time()
+        if self._time_limit and self._start_time and now - self._start_time > self._time_limit \
+                and not self._scheduler.stopping:
+            self._abort_reason = f"pipeline execution time limit of {self._time_limit:.0f}s exceeded"
+            self._log(self._abort_reason)
+            self._scheduler.stop(self._abort_reason)
+        for name in list(self._scheduler.running):
+            node = self._nodes[name]
+            if node.timeout and node.job_started and now - node.job_started > node.timeout + 5:
+                self._cancel_node(node)  # executors enforce limits; this is the backstop
+        if self._plot_dirty and now - self._plot_time > 2.0:
+            self.update_execution_plot()
+
+    # --------------------------------------------------------------- monitors
+    def _copy_monitored(self, node: Node) -> None:
+        if not (node.monitor_metrics or node.monitor_artifacts or node.monitor_models):
+            return
+        step_task = node.job.task
+        logger = self._task.get_logger()
+        if node.monitor_metrics:
+            scalars = step_task.get_all_reported_scalars()
+            for entry in node.monitor_metrics:
+                (title, series), (to_title, to_series) = _metric_pair(entry)
+                graph = scalars.get(title, {}).get(series)
+                if graph:
+                    for x, y in zip(graph["x"], graph["y"]):
+                        logger.report_scalar(to_title, to_series, y, x)
+        if node.monitor_artifacts:
+            artifacts = step_task.artifacts
+            for entry in node.monitor_artifacts:
+                source, target = (entry, entry) if isinstance(entry, str) else tuple(entry)
+                artifact = artifacts.get(source)
+                if artifact is not None:
+                    self._link_artifact(artifact, target)
+        if node.monitor_models:
+            from ..tracking.models import _link
+            outputs = step_task.get_models()["output"]
+            for entry in node.monitor_models:
+                source, target = (entry, entry) if isinstance(entry, str) else tuple(entry)
+                if source == "*":
+                    chosen = outputs[-1:] if outputs else []
+                elif source.endswith("*"):
+                    matches = sorted((m for m in outputs if m.name.startswith(source[:-1])), key=lambda m: m.name)
+                    chosen = matches[-1:]
+                else:
+                    chosen = [m for m in outputs if m.name == source][-1:]
+                for model in chosen:
+                    _link(self._task._store, self._task.id, model.id, "output",
+                          model.name if target.endswith("*") or target == "*" else target)
+
+    def _link_artifact(self, artifact: Any, target: str) -> None:
+        row = dict(artifact._row, task_id=self._task.id, name=target)
+        cols = list(row)
+        self._task._store.execute(f"INSERT OR REPLACE INTO artifacts({', '.join(cols)}) "
+                                  f"VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols])
+
+    def _log(self, message: str) -> None:
+        self._task._reports.add_console(self._task.id, f"pipetrack: {message}")
+
+
+def _metric_pair(entry: Any) -> tuple[tuple[str, str], tuple[str, str]]:
+    try:
+        first, second = entry
+    except (TypeError, ValueError):
+        raise ValidationError(f"monitor_metrics entries are (title, series) or ((title, series), (title, series)); "
+                              f"got {entry!r}") from None
+    if isinstance(first, (list, tuple)):
+        return (first[0], first[1]), (second[0], second[1])
+    return (first, second), (first, second)
+
+
+def _artifact_input(artifact: Any, producer: str) -> ArtifactInput:
+    return ArtifactInput(url=artifact.url, type=artifact.type, extension=artifact._row.get("extension"),
+                         hash=artifact.hash, producer=producer)
+
+
+def _artifact_name(value: ArtifactInput) -> str:
+    return value.url.rstrip("/").split("/")[-2] if "/" in value.url else value.url
+
+
+def _display_params(kwargs: dict) -> dict:
+    return {k: (f"${{{v.producer}.{_artifact_name(v)}}}" if isinstance(v, ArtifactInput) else v)
+            for k, v in kwargs.items()}
+
+
+def _packages_text(packages: Any) -> str:
+    if not packages:
+        return ""
+    if isinstance(packages, str):
+        return open(packages).read() if os.path.isfile(packages) else packages
+    return "\n".join(map(str, packages))

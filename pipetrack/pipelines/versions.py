@@ -1,0 +1,68 @@
+"""Pipeline runs and versions: "name #2" run numbers, semantic version bumps, finding runs."""
+from __future__ import annotations
+
+import re
+from typing import Any, Optional, Sequence
+
+PIPELINE_TAG = "pipeline"
+DEFAULT_VERSION = "1.0.0"
+
+
+def version_key(version: str) -> Optional[tuple]:
+    """A sortable key of a semantic-ish version ('1.2.10' > '1.2.9'); None if not numeric."""
+    if not isinstance(version, str) or not re.fullmatch(r"\d+(\.\d+)*", version.strip()):
+        return None
+    return tuple(int(p) for p in version.strip().split("."))
+
+
+def bump_version(version: str) -> str:
+    """1.0.0 -> 1.0.1, 1.2 -> 1.3, 10 -> 11; a non-numeric version gets '.1' appended."""
+    if version_key(version) is None:
+        return f"{version}.1"
+    parts = version.split(".")
+    parts[-1] = str(int(parts[-1]) + 1)
+    return ".".join(parts)
+
+
+def pipeline_runs(store: Any, project: Optional[str], name: Optional[str]) -> list[dict]:
+    """Rows of previous runs of pipeline ``name`` in ``project`` (newest first)."""
+    sql = ("SELECT t.id, t.name, t.runtime, t.created, t.last_update, t.tags, t.status, p.name AS project_name "
+           "FROM tasks t JOIN projects p ON p.id=t.project_id WHERE t.type='controller' AND "
+           "EXISTS (SELECT 1 FROM json_each(t.system_tags) WHERE value=?)")
+    params: list[Any] = [PIPELINE_TAG]
+    if project is not None:
+        sql += " AND p.name=?"
+        params.append(project)
+    if name is not None:
+        sql += " AND json_extract(t.runtime, '$.pipeline_name')=?"
+        params.append(name)
+    import json
+    rows = store.query(sql + " ORDER BY t.created DESC", params)
+    for row in rows:
+        row["runtime"] = json.loads(row["runtime"] or "{}")
+        row["tags"] = json.loads(row["tags"] or "[]")
+    return rows
+
+
+def next_run(store: Any, project: str, name: str, version: Optional[str]) -> tuple[int, str]:
+    """(run number, version) of a new run: run = previous runs + 1; version bumped from the latest."""
+    runs = pipeline_runs(store, project, name)
+    number = 1 + max((int(r["runtime"].get("run_number") or 0) for r in runs), default=0)
+    if version is None:
+        versions = [r["runtime"].get("version") for r in runs if version_key(r["runtime"].get("version") or "")]
+        version = bump_version(max(versions, key=version_key)) if versions else DEFAULT_VERSION
+    return number, version
+
+
+def pick_run(rows: Sequence[dict], version: Optional[str] = None, tags: Optional[Sequence[str]] = None) -> Optional[dict]:
+    """The run with the highest semantic version, else the most recently updated one."""
+    if version is not None:
+        rows = [r for r in rows if r["runtime"].get("version") == version]
+    if tags:
+        rows = [r for r in rows if set(tags) <= set(r["tags"])]
+    if not rows:
+        return None
+    versioned = [r for r in rows if version_key(r["runtime"].get("version") or "")]
+    if versioned:
+        return max(versioned, key=lambda r: (version_key(r["runtime"]["version"]), r["created"]))
+    return max(rows, key=lambda r: r["last_update"])

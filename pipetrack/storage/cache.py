@@ -1,0 +1,80 @@
+"""Local cache of remote files: ``config.cache_dir()/<sha256(url)[:16]>/<basename>``.
+
+Local paths and ``file://`` URLs are never copied. Remote files are downloaded to a temporary
+file and renamed into place, and archives are extracted to a temporary folder and renamed, so
+several processes asking for the same URL at once all get one complete copy.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from .. import config
+from ..errors import StorageError, ValidationError
+from .archives import extract_archive as _extract, is_archive
+from .transfer import download_file
+from .urls import basename, has_scheme, is_local, local_path, normalize_url
+
+EXTRACTED_SUFFIX = "_extracted"
+
+
+def _safe_name(value: str, what: str) -> str:
+    if not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
+        raise ValidationError(f"invalid {what} {value!r}; expected a plain file/folder name without '/' or '..'")
+    return value
+
+
+def cache_root(cache_context: str | None = None) -> Path:
+    """The cache folder, or its ``cache_context`` sub-folder (ClearML's cache contexts)."""
+    root = config.cache_dir()
+    if cache_context:
+        root = root / _safe_name(cache_context, "cache_context")
+        root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def cache_key(url: str) -> str:
+    """Folder name of ``url`` in the cache: the first 16 hex digits of sha256(url)."""
+    return hashlib.sha256(normalize_url(url).encode("utf-8")).hexdigest()[:16]
+
+
+def _extract_local(path: str, force: bool, cache_context: str | None) -> str:
+    """Extract a local archive into the cache, keyed by its URL, size and mtime."""
+    st = os.stat(path)
+    ident = f"{Path(path).as_uri()}|{st.st_size}|{st.st_mtime_ns}"
+    folder = cache_root(cache_context) / hashlib.sha256(ident.encode("utf-8")).hexdigest()[:16]
+    return _extract(path, str(folder / (os.path.basename(path) + EXTRACTED_SUFFIX)), force=force)
+
+
+def get_local_copy(url: str, extract_archive: bool = False, force_download: bool = False,
+                   name: str | None = None, cache_context: str | None = None) -> str:
+    """Local path holding the content of ``url``.
+
+    - local path / ``file://``: the path itself (no copy); must exist.
+    - other URLs: downloaded once into the cache and reused unless ``force_download``;
+      ``name`` overrides the cached file's name.
+    - ``extract_archive`` and a .zip/.tar/.tar.gz/.tgz: the folder it was extracted into
+      (``<file>_extracted``), extracted once.
+    """
+    if not has_scheme(str(url)) or is_local(url):
+        path = local_path(url)
+        if not os.path.exists(path):
+            raise StorageError(f"local copy of {normalize_url(url)} failed: no such file or folder")
+        if extract_archive and os.path.isfile(path) and is_archive(path):
+            return _extract_local(path, force_download, cache_context)
+        return path
+    url = normalize_url(url)
+    fname = _safe_name(name or basename(url) or "download", "cached file name")
+    target = cache_root(cache_context) / cache_key(url) / fname
+    if force_download or not target.is_file():
+        download_file(url, str(target), overwrite=True)
+    if extract_archive and is_archive(fname):
+        try:
+            return _extract(str(target), str(target) + EXTRACTED_SUFFIX, force=force_download)
+        except StorageError as err:
+            raise StorageError(f"local copy of {url} failed: {err}") from err
+    return str(target)
+
+
+__all__ = ["get_local_copy", "cache_root", "cache_key", "EXTRACTED_SUFFIX"]

@@ -1,0 +1,55 @@
+"""The dead-task watchdog (ClearML's "non-responsive task monitor", here without a server).
+
+A running task records its host, pid and a heartbeat (refreshed by ``heartbeat.py``). A process
+sweeps the store when it first opens it, and periodically after (``store.default_store``): a
+task still ``in_progress`` whose pid is gone on this host, or whose heartbeat is older than
+``PIPETRACK_WATCHDOG_SECONDS`` (default 300 s), is marked ``stopped`` with a status message
+saying why. Tasks without a pid (e.g. being run by a remote Dask worker, where the controller
+keeps the heartbeat) are judged by heartbeat age alone.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import time
+
+from .. import config
+from .store import Store
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def sweep(store: Store) -> list[str]:
+    """Mark dead running tasks stopped; returns their ids."""
+    now = time.time()
+    limit = config.watchdog_seconds()
+    host = socket.gethostname()
+    try:
+        rows = store.query("SELECT id, host, pid, heartbeat FROM tasks WHERE status='in_progress'")
+    except sqlite3.Error:  # unreadable right now: the next sweep will try again
+        return []
+    dead: list[tuple[str, str]] = []
+    for row in rows:
+        if row["host"] == host and row["pid"] and row["pid"] != os.getpid() and not _pid_alive(row["pid"]):
+            dead.append((row["id"], f"aborted by watchdog: process {row['pid']} on {host} is gone"))
+        elif row["heartbeat"] is not None and now - row["heartbeat"] > limit:
+            dead.append((row["id"], f"aborted by watchdog: no heartbeat for {now - row['heartbeat']:.0f}s "
+                                    f"(limit {limit:.0f}s, PIPETRACK_WATCHDOG_SECONDS)"))
+    for task_id, message in dead:
+        store.execute("UPDATE tasks SET status='stopped', status_message=?, status_reason='watchdog', completed=?, "
+                      "last_update=? WHERE id=? AND status='in_progress'", (message, now, now, task_id))
+    return [task_id for task_id, _ in dead]
