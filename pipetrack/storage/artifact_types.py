@@ -51,9 +51,13 @@ def made(path: str, kind: str, ext: str, preview: str, archive: bool = False) ->
     return SerializedArtifact(path, kind, ext, preview[:1024], content_type_for(ext), archive)
 
 
-def module_root(obj: Any) -> str:
-    """Top-level package of ``obj``'s type ('numpy', 'pandas', 'PIL', 'builtins', ...)."""
-    return type(obj).__module__.split(".")[0]
+def module_roots(obj: Any) -> set[str]:
+    """Top-level packages of the classes in ``type(obj)``'s MRO ({'pandas', 'builtins'}, ...).
+
+    Lets callers recognise numpy/pandas/PIL objects (and their subclasses) without importing
+    those libraries for anything else.
+    """
+    return {cls.__module__.split(".")[0] for cls in type(obj).__mro__}
 
 
 def norm_ext(extension_name: str | None) -> str | None:
@@ -80,4 +84,4 @@ def short(text: str, limit: int = PREVIEW_CHARS) -> str:
 
 
 __all__ = ["ARTIFACT_TYPES", "EXTENSIONS", "PREVIEW_CHARS", "SerializedArtifact", "content_type_for",
-           "made", "module_root", "norm_ext", "check_ext", "short"]
+           "made", "module_roots", "norm_ext", "check_ext", "short"]

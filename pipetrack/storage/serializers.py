@@ -36,7 +36,7 @@ from ..errors import ValidationError
 from .archives import extract_archive, make_zip
 from .artifact_types import (
     ARTIFACT_TYPES, EXTENSIONS, SerializedArtifact, check_ext as _check_ext, made as _made,
-    module_root as _module_root, norm_ext as _norm_ext, short as _short,
+    module_roots as _module_roots, norm_ext as _norm_ext, short as _short,
 )
 from .transfer import wrap_errors
 from .urls import has_scheme, local_path as _local_path, protocol
@@ -205,16 +205,16 @@ def serialize_artifact(obj: Any, work_dir: str, name: str, auto_pickle: bool = T
         return _made(path, "custom", ext or ".bin", f"{type(obj).__qualname__} ({len(data)} bytes, custom)")
     if ext == ".pkl" and not isinstance(obj, (str, PurePath)):
         return _write_pickle(obj, base)
-    root = _module_root(obj)
-    if root == "pandas":
+    roots = _module_roots(obj)
+    if "pandas" in roots:
         import pandas as pd
         if isinstance(obj, pd.DataFrame):
             return _write_pandas(obj, base, ext)
-    elif root == "numpy":
+    if "numpy" in roots:
         import numpy as np
         if isinstance(obj, np.ndarray):
             return _write_numpy(obj, base, ext, auto_pickle)
-    elif root == "PIL":
+    if "PIL" in roots:
         from PIL import Image
         if isinstance(obj, Image.Image):
             return _write_image(obj, base, ext)
