@@ -54,7 +54,7 @@ def default_names() -> tuple[str, str]:
 
 
 class Session:
-    """Everything Task.init installed for the main task, undone by :meth:`end`."""
+    """Everything Task.init installed for the main task, undone by :func:`end_session`."""
 
     def __init__(self, task: Any):
         self.task = task

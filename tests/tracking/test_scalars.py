@@ -170,3 +170,50 @@ def test_continue_last_task_continues_iterations(run_script):
     xs = task.get_all_reported_scalars()["loss"]["train"]["x"]
     assert xs == list(range(30))
     assert task.get_last_iteration() == 29 and task.get_status() == "completed"
+
+
+def test_records_bundle_round_trip_is_json_and_keeps_points(tmp_path):
+    import json as json_module
+    from pipetrack.tracking.records import export_records, import_records
+    from pipetrack.tracking.store import Store
+    task = Task.init("scalars", "bundle", auto_connect_streams=False)
+    for i in range(50):
+        task.get_logger().report_scalar("loss", "train", float(i), i)
+    task.get_logger().report_scalar("acc", "val", 0.5, 7)
+    task.close()
+    bundle = json_module.loads(json_module.dumps(export_records(task._store, task.id)))
+    other = Store(tmp_path / "other.db")
+    import_records(other, bundle, iteration_offset=10)
+    copy = Task._from_row(other, other.task_row(task.id))
+    assert copy.get_all_reported_scalars()["loss"]["train"]["x"] == list(range(10, 60))
+    assert copy.get_last_scalar_metrics()["acc"]["val"]["last"] == 0.5
+    # bundles with one dict per point (the first bundle layout) still import
+    bundle["scalars"] = [{"metric": "old", "variant": "v", "iteration": i, "value": i * 2.0, "ts": 1.0}
+                         for i in range(3)]
+    import_records(other, bundle, target_id="f" * 32)
+    legacy = Task._from_row(other, other.task_row("f" * 32))
+    assert legacy.get_all_reported_scalars()["old"]["v"] == {"x": [0, 1, 2], "y": [0.0, 2.0, 4.0]}
+
+
+def test_schema_1_store_is_migrated(tmp_path):
+    """A store written by schema 1 (one row per scalar point) is repacked when opened."""
+    import sqlite3
+    from pipetrack.tracking.store import Store
+    path = tmp_path / "v1.db"
+    Store(path).conn  # creates the current schema
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("""
+        DROP TABLE scalars;
+        CREATE TABLE scalars (task_id TEXT NOT NULL, metric TEXT NOT NULL, variant TEXT NOT NULL,
+                              iteration INTEGER NOT NULL, value REAL, ts REAL);
+        INSERT INTO scalars VALUES ('t1', 'loss', 'train', 0, 3.0, 1.0), ('t1', 'loss', 'train', 1, 2.0, 2.0),
+                                   ('t1', 'acc', 'val', 0, 0.5, 1.0);
+        PRAGMA user_version=1;
+    """)
+    conn.close()
+    from pipetrack.tracking.scalars import all_scalars, last_metrics
+    store = Store(path)
+    assert all_scalars(store, "t1") == {"loss": {"train": {"x": [0, 1], "y": [3.0, 2.0]}},
+                                        "acc": {"val": {"x": [0], "y": [0.5]}}}
+    assert last_metrics(store, "t1")["loss"]["train"] == {"last": 2.0, "min": 2.0, "max": 3.0}
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
