@@ -122,13 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _register_optional_commands()
     parser = build_parser()
-    parser._pipetrack_inner = True  # type: ignore[attr-defined]  # don't record our own CLI args
+    _mark_inner(parser)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except PipetrackError as exc:
         print(f"pipetrack: {exc}", file=sys.stderr)
         return 2
+
+
+def _mark_inner(parser: argparse.ArgumentParser) -> None:
+    """Flag our own parsers so the argparse capture hook never records pipetrack's CLI arguments."""
+    parser._pipetrack_inner = True  # type: ignore[attr-defined]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _mark_inner(sub)
 
 
 def _register_optional_commands() -> None:
