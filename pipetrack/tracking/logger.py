@@ -295,6 +295,24 @@ class Logger:
         self._buffer.add_sample(self._task_id, title, series, it, url, replace=cycling and count >= max_history)
         return url
 
+    def _sample_from_url_or_file(self, method: str, title: str, series: str, iteration: Optional[int],
+                                 url: Optional[str], local_path: Optional[str], extension: Optional[str],
+                                 max_history: Optional[int], delete_after_upload: bool, default_ext: str = "") -> bool:
+        """Record a debug sample given as an existing URL or a local file; False when it is neither."""
+        if url is not None:
+            it = 0 if iteration is None else int(iteration) + self._offset
+            self._buffer.add_sample(self._task_id, title, series, it, url)
+            return True
+        if local_path is None:
+            return False
+        if not os.path.isfile(local_path):
+            raise ValidationError(f"{method} local_path {local_path!r} is not an existing file")
+        ext = extension or os.path.splitext(local_path)[1] or default_ext
+        self._upload_sample(title, series, iteration, None, _dot(ext), max_history, local_path=local_path)
+        if delete_after_upload:
+            os.remove(local_path)
+        return True
+
     def report_image(self, title: str, series: str, iteration: Optional[int] = None, local_path: Optional[str] = None,
                      image: Any = None, matrix: Any = None, max_image_history: Optional[int] = None,
                      delete_after_upload: bool = False, url: Optional[str] = None) -> None:
@@ -303,17 +321,8 @@ class Logger:
         given = sum(x is not None for x in (local_path, image, url))
         if given != 1:
             raise ValidationError("report_image needs exactly one of local_path, image (ndarray/PIL) or url")
-        if url is not None:
-            it = 0 if iteration is None else int(iteration) + self._offset
-            self._buffer.add_sample(self._task_id, title, series, it, url)
-            return
-        if local_path is not None:
-            if not os.path.isfile(local_path):
-                raise ValidationError(f"report_image local_path {local_path!r} is not an existing file")
-            ext = os.path.splitext(local_path)[1] or ".png"
-            self._upload_sample(title, series, iteration, None, ext, max_image_history, local_path=local_path)
-            if delete_after_upload:
-                os.remove(local_path)
+        if self._sample_from_url_or_file("report_image", title, series, iteration, url, local_path, None,
+                                         max_image_history, delete_after_upload, default_ext=".png"):
             return
         self._upload_sample(title, series, iteration, _encode_png(image), ".png", max_image_history)
 
@@ -323,17 +332,8 @@ class Logger:
         """A debug media file (audio, video, html, ...) from a path, a binary/text stream or a URL."""
         if sum(x is not None for x in (local_path, stream, url)) != 1:
             raise ValidationError("report_media needs exactly one of local_path, stream or url")
-        if url is not None:
-            it = 0 if iteration is None else int(iteration) + self._offset
-            self._buffer.add_sample(self._task_id, title, series, it, url)
-            return
-        if local_path is not None:
-            if not os.path.isfile(local_path):
-                raise ValidationError(f"report_media local_path {local_path!r} is not an existing file")
-            ext = file_extension or os.path.splitext(local_path)[1]
-            self._upload_sample(title, series, iteration, None, _dot(ext), max_history, local_path=local_path)
-            if delete_after_upload:
-                os.remove(local_path)
+        if self._sample_from_url_or_file("report_media", title, series, iteration, url, local_path, file_extension,
+                                         max_history, delete_after_upload):
             return
         if not file_extension:
             raise ValidationError("report_media(stream=...) needs file_extension (e.g. '.mp4', '.wav', '.html')")

@@ -102,20 +102,14 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
                     clauses.append("(p.name = ? OR p.name LIKE ? ESCAPE '\\')")
                     params += [name, name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
             where.append("(" + " OR ".join(clauses) + ")")
-    statuses = [str(s) for s in _as_list(task_filter.get("status"))]
-    for status in statuses:
-        if status not in STATUSES:
-            raise ValidationError.choice("task_filter status", status, STATUSES)
-    if statuses:
-        where.append(f"t.status IN ({', '.join('?' * len(statuses))})")
-        params += statuses
-    types = [str(t) for t in _as_list(task_filter.get("type"))]
-    for task_type in types:
-        if task_type not in TASK_TYPES:
-            raise ValidationError.choice("task_filter type", task_type, TASK_TYPES)
-    if types:
-        where.append(f"t.type IN ({', '.join('?' * len(types))})")
-        params += types
+    for key, column, accepted in (("status", "t.status", STATUSES), ("type", "t.type", TASK_TYPES)):
+        values = [str(v) for v in _as_list(task_filter.get(key))]
+        for value in values:
+            if value not in accepted:
+                raise ValidationError.choice(f"task_filter {key}", value, accepted)
+        if values:
+            where.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params += values
     if task_filter.get("parent"):
         parent = task_filter["parent"]
         where.append("t.parent = ?")
