@@ -1,4 +1,4 @@
-"""``pipetrack agent``: the command-line entry of the queue worker."""
+"""``pipetrack agent`` (also ``python -m pipetrack agent``): the command-line entry of the queue worker."""
 from __future__ import annotations
 
 import argparse
@@ -7,23 +7,40 @@ from .. import cli
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queue", action="append", required=True, help="queue to serve (repeatable)")
+    parser.add_argument("--queue", action="append", required=True,
+                        help="queue to serve (repeatable; the first queue is served first)")
     parser.add_argument("--executor", default="local",
-                        help="where tasks run: local (subprocesses; the default). Steps mapped to dask run "
-                             "through the pipeline's own executor.")
+                        help="where tasks run: 'local' (a subprocess per task, the default), 'dask' (a local Dask "
+                             "cluster) or 'dask://host:port' (that scheduler; tasks record into a private store on "
+                             "the worker and their records come back when they end)")
     parser.add_argument("--max-tasks", type=int, default=None, help="exit after this many tasks")
-    parser.add_argument("--poll", type=float, default=1.0, help="seconds between queue polls")
-    parser.add_argument("--concurrency", type=int, default=2, help="tasks run at once")
+    parser.add_argument("--poll", type=float, default=1.0, help="seconds between queue polls (default 1)")
+    parser.add_argument("--concurrency", type=int, default=2,
+                        help="tasks run at once (default 2: a pipeline controller and one of its steps)")
+    parser.add_argument("--name", default=None, help="worker name recorded as the tasks' last_worker")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ValidationError
     from .worker import Agent
-    if args.executor != "local":
-        raise ValidationError(f"agent --executor {args.executor!r} is not supported; accepted: 'local' "
-                              "(map a queue to dask with PIPETRACK_QUEUES for pipeline steps)")
-    Agent(args.queue, max_tasks=args.max_tasks, poll=args.poll, concurrency=args.concurrency).serve()
+    Agent(args.queue, max_tasks=args.max_tasks, poll=args.poll, concurrency=args.concurrency,
+          executor=args.executor, name=args.name).serve()
     return 0
 
 
 cli.EXTRA_COMMANDS["agent"] = ("serve queues: run enqueued tasks", add_arguments, run)
+
+
+def add_queue_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("queue", help="queue name")
+
+
+def run_queue(args: argparse.Namespace) -> int:
+    from .queues import queue_entries
+    rows = queue_entries(args.queue)
+    print(f"{len(rows)} pending task(s) in queue {args.queue!r}, in the order an agent takes them")
+    for row in rows:
+        print(f"{row['id']:32}  priority {row['priority']:3d}  {row['name']}")
+    return 0
+
+
+cli.EXTRA_COMMANDS["queue"] = ("list a queue's pending tasks in run order", add_queue_arguments, run_queue)

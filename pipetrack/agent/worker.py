@@ -1,132 +1,214 @@
 """The agent: serves queues by claiming queued tasks from the store and running them.
 
-Claiming is one conditional UPDATE (``... WHERE id=? AND status='queued'``), so several agents
-on one store never run the same task twice. Each task runs as its own subprocess (its script,
-or the function-task runner) in its own process group; the agent keeps watching the task's
-status and kills the subprocess when the task is aborted from elsewhere. SIGTERM/SIGINT make
-the agent stop its running tasks, mark them stopped ("agent terminated") and exit: no task is
-left ``in_progress``.
+Order: the agent's queues in the order given (the first queue is served first, as
+``clearml-agent --queue a b``), then task priority (higher first), then FIFO by enqueue time.
+Claiming is one write transaction (``SELECT`` + ``UPDATE ... WHERE status='queued'``), so
+several agents on one store never run the same task twice. The claimed task becomes
+``in_progress`` with the agent as ``last_worker``.
+
+Where a task runs (``executor``):
+
+- ``local`` (default): its own subprocess on this machine, in its own process group, against
+  the shared store (its script, or the function-task runner);
+- ``dask`` / ``dask://host:port``: the same subprocess, started on a Dask worker by
+  :class:`~pipetrack.executors.dask.DaskExecutor` against a throw-away store; its records come
+  back when it ends and the agent imports them. Controller tasks (pipelines) always run
+  locally: they orchestrate other tasks and need the shared store.
+
+The agent watches each running task: a task aborted elsewhere (set to ``stopped``) gets
+SIGTERM (SIGKILL after a grace period). SIGTERM/SIGINT to the agent stop its running tasks the
+same way, record them stopped ("agent terminated") and exit: no task is left ``in_progress``.
 """
 from __future__ import annotations
 
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from ..errors import ValidationError
-from ..executors.script import result_from_store, script_command, script_env
+from ..executors.script import KILL_GRACE_SECONDS, TaskProcess, result_from_store
 from ..tracking.store import Store, default_store
 
+HEARTBEAT_SECONDS = 5.0
 
-@dataclass
-class _Running:
-    task_id: str
-    proc: subprocess.Popen
-    started: float = field(default_factory=time.time)
+
+class _LocalRun:
+    """A claimed task running as a subprocess of the agent, against the shared store."""
+
+    where = "local"
+
+    def __init__(self, store: Store, row: dict):
+        self.task_id = row["id"]
+        self.process = TaskProcess(row, str(store.path))
+
+    def done(self) -> bool:
+        return self.process.poll() is not None
+
+    def stop(self, reason: str) -> None:
+        self.process.stop(reason)
+
+    def finish(self, store: Store) -> str:
+        code = self.process.proc.returncode
+        if self.process.reason:  # we stopped it: a process that didn't record that is closed as stopped
+            store.execute("UPDATE tasks SET status='stopped', status_message=?, completed=? WHERE id=? AND "
+                          "status IN ('in_progress', 'queued', 'created')", (self.process.reason, time.time(),
+                                                                           self.task_id))
+        return result_from_store(store, self.task_id, code).status
+
+
+class _DaskRun:
+    """A claimed task running on a Dask worker (a DaskExecutor step made of the task)."""
+
+    where = "dask"
+
+    def __init__(self, executor: Any, store: Store, row: dict):
+        from ..executors.base import StepSpec
+        from ..tracking.records import export_records
+        self.task_id = row["id"]
+        self.executor = executor
+        self.reason = ""
+        spec = StepSpec(task_id=row["id"], name=row["name"], script=row.get("script") or {},
+                        task_bundle=export_records(store, row["id"]))
+        self.future = executor.submit(spec)
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def stop(self, reason: str) -> None:
+        if not self.reason:
+            self.reason = reason
+            self.executor.cancel(self.task_id)
+
+    def finish(self, store: Store) -> str:
+        from ..tracking.records import import_records
+        result = self.future.result()
+        if result.records is not None:
+            import_records(store, result.records)
+        message = result.error or self.reason or "the task did not record its end"
+        store.execute("UPDATE tasks SET status=?, status_message=?, completed=? WHERE id=? AND "
+                      "status IN ('in_progress', 'queued', 'created')",
+                      ("stopped" if result.status == "stopped" or self.reason else "failed", message, time.time(),
+                       self.task_id))
+        return store.task_row(self.task_id)["status"]
 
 
 class Agent:
-    """Pull tasks from ``queues`` (priority, then FIFO) and run up to ``concurrency`` at once."""
+    """Pull tasks from ``queues`` and run up to ``concurrency`` at once (see module docstring)."""
 
     def __init__(self, queues: Sequence[str], max_tasks: Optional[int] = None, poll: float = 1.0,
-                 concurrency: int = 2, store: Optional[Store] = None, name: Optional[str] = None):
-        if not queues or not all(isinstance(q, str) and q for q in queues):
-            raise ValidationError(f"the agent needs at least one queue name, got {list(queues)!r}")
-        if max_tasks is not None and max_tasks < 1:
+                 concurrency: int = 2, store: Optional[Store] = None, name: Optional[str] = None,
+                 executor: Optional[str] = None):
+        if isinstance(queues, str) or not queues or not all(isinstance(q, str) and q.strip() for q in queues):
+            raise ValidationError(f"the agent needs a list of queue names, got {queues!r}")
+        if max_tasks is not None and (not isinstance(max_tasks, int) or max_tasks < 1):
             raise ValidationError(f"--max-tasks must be a positive number, got {max_tasks!r}")
-        if poll <= 0:
+        if not isinstance(poll, (int, float)) or poll <= 0:
             raise ValidationError(f"--poll must be a positive number of seconds, got {poll!r}")
-        if concurrency < 1:
+        if not isinstance(concurrency, int) or concurrency < 1:
             raise ValidationError(f"--concurrency must be at least 1, got {concurrency!r}")
-        self.queues = list(queues)
+        if executor not in (None, "local", "dask") and not str(executor).startswith(("dask://", "tcp://")):
+            raise ValidationError.choice("agent executor", executor, ("local", "dask", "dask://host:port",
+                                                                      "tcp://host:port"))
+        self.queues = list(dict.fromkeys(queues))
         self.max_tasks = max_tasks
-        self.poll = poll
+        self.poll = float(poll)
         self.concurrency = concurrency
         self.store = store or default_store()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.running: dict[str, _Running] = {}
+        self.executor_spec = executor or "local"
+        self._executor: Any = None
+        self.running: dict[str, Any] = {}
         self.started_count = 0
         self.finished: list[str] = []
         self._stop = threading.Event()
+        self._last_beat = 0.0
 
     # ------------------------------------------------------------------ claiming
     def claim(self) -> Optional[dict]:
         """Atomically take the next queued task of our queues, or None."""
         marks = ", ".join("?" * len(self.queues))
+        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(self.queues)))
         with self.store.write() as conn:
             row = conn.execute(f"SELECT id FROM tasks WHERE status='queued' AND queue IN ({marks}) "
-                               "ORDER BY priority DESC, enqueued ASC LIMIT 1", self.queues).fetchone()
+                               f"ORDER BY CASE queue {order} END, priority DESC, enqueued ASC LIMIT 1",
+                               [*self.queues, *self.queues]).fetchone()
             if row is None:
                 return None
             now = time.time()
             conn.execute("UPDATE tasks SET status='in_progress', last_worker=?, started=?, heartbeat=?, host=?, pid=?, "
-                         "status_message='', last_update=? WHERE id=? AND status='queued'",
+                         "status_message='', completed=NULL, last_update=? WHERE id=? AND status='queued'",
                          (self.name, now, now, socket.gethostname(), os.getpid(), now, row["id"]))
         return self.store.task_row(row["id"])
 
     # ------------------------------------------------------------------ running
-    def start_task(self, row: dict) -> None:
-        try:
-            argv, cwd = script_command(row)
-        except ValidationError as exc:
-            self.store.update_task(row["id"], status="failed", status_message=str(exc), completed=time.time())
-            self.finished.append(row["id"])
-            return
-        env = script_env(row["id"], str(self.store.path))
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True)
-        self.running[row["id"]] = _Running(row["id"], proc)
-        print(f"pipetrack agent {self.name}: running task {row['id']} ({row['name']}) from queue {row['queue']!r}",
-              flush=True)
+    def _dask(self) -> Any:
+        if self._executor is None:
+            from ..executors.base import get_executor
+            self._executor = get_executor(self.executor_spec)
+        return self._executor
 
-    def _kill(self, entry: _Running) -> None:
+    def start_task(self, row: dict) -> None:
+        """Start a claimed task; one that can't run here is marked failed with the reason."""
         try:
-            os.killpg(entry.proc.pid, signal.SIGTERM)
-            entry.proc.wait(timeout=10)
-        except (ProcessLookupError, PermissionError):
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(entry.proc.pid, signal.SIGKILL)
-            entry.proc.wait()
+            if self.executor_spec != "local" and row.get("type") != "controller":
+                run: Any = _DaskRun(self._dask(), self.store, row)
+            else:
+                run = _LocalRun(self.store, row)
+        except ValidationError as exc:
+            self.store.update_task(row["id"], status="failed", status_message=str(exc), status_reason=str(exc),
+                                   completed=time.time())
+            self.finished.append(row["id"])
+            print(f"pipetrack agent {self.name}: task {row['id']} failed: {exc}", flush=True)
+            return
+        self.running[row["id"]] = run
+        print(f"pipetrack agent {self.name}: running task {row['id']} ({row['name']}) from queue {row['queue']!r}"
+              f" [{run.where}]", flush=True)
 
     def reap(self) -> None:
-        """Collect finished subprocesses; kill those whose task was aborted elsewhere."""
-        for task_id, entry in list(self.running.items()):
-            code = entry.proc.poll()
-            if code is None:
+        """Collect finished tasks; stop those aborted elsewhere; keep the others' heartbeat fresh."""
+        beat = time.time() - self._last_beat >= HEARTBEAT_SECONDS
+        for task_id, run in list(self.running.items()):
+            if not run.done():
                 row = self.store.query_one("SELECT status FROM tasks WHERE id=?", (task_id,))
-                if row is None or row["status"] in ("stopped", "failed", "completed", "published"):
-                    self._kill(entry)
-                    code = entry.proc.returncode
-                else:
+                if row is None or row["status"] in ("stopped", "created", "queued"):
+                    run.stop("aborted" if row is None or row["status"] == "stopped" else "reset while running")
+                elif beat:
                     self.store.execute("UPDATE tasks SET heartbeat=? WHERE id=? AND status='in_progress'",
                                        (time.time(), task_id))
-                    continue
-            result_from_store(self.store, task_id, code)
+                continue
+            status = run.finish(self.store)
+            self.store.update_task(task_id, last_worker=self.name)  # a step runner may have put its pid there
             del self.running[task_id]
             self.finished.append(task_id)
+            print(f"pipetrack agent {self.name}: task {task_id} {status}", flush=True)
+        if beat:
+            self._last_beat = time.time()
 
     def stop(self, *_args: object) -> None:
+        """Ask the serve loop to end (signal handler)."""
         self._stop.set()
 
     def serve(self) -> int:
         """Run until --max-tasks tasks finished or a stop signal; returns the number of tasks run."""
+        if self.executor_spec != "local":
+            self._dask()  # a missing dependency or an unreachable scheduler fails now, not per task
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, self.stop)
-        print(f"pipetrack agent {self.name}: serving queues {self.queues} (store {self.store.path})", flush=True)
+        print(f"pipetrack agent {self.name}: serving queues {self.queues} with executor {self.executor_spec!r} "
+              f"(store {self.store.path})", flush=True)
         try:
             while not self._stop.is_set():
                 self.reap()
                 if self.max_tasks is not None and len(self.finished) >= self.max_tasks:
                     break
                 budget = self.max_tasks - self.started_count if self.max_tasks is not None else None
-                while len(self.running) < self.concurrency and (budget is None or budget > 0):
+                while len(self.running) < self.concurrency and (budget is None or budget > 0) \
+                        and not self._stop.is_set():
                     row = self.claim()
                     if row is None:
                         break
@@ -135,14 +217,33 @@ class Agent:
                     self.start_task(row)
                 self._stop.wait(self.poll if not self.running else min(self.poll, 0.2))
         finally:
-            for task_id, entry in list(self.running.items()):
-                self._kill(entry)
-                self.store.execute("UPDATE tasks SET status='stopped', status_message=?, completed=? "
-                                   "WHERE id=? AND status IN ('in_progress', 'queued')",
-                                   (f"agent {self.name} terminated", time.time(), task_id))
-                self.finished.append(task_id)
-            self.running.clear()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            self._shutdown(previous)
         print(f"pipetrack agent {self.name}: stopped after {len(self.finished)} task(s)", flush=True)
         return len(self.finished)
+
+    def _shutdown(self, previous: dict) -> None:
+        """Stop what still runs, wait for it (bounded), record it stopped."""
+        reason = f"agent {self.name} terminated"
+        for run in self.running.values():
+            run.stop(reason)
+        deadline = time.monotonic() + KILL_GRACE_SECONDS + 10
+        while self.running and time.monotonic() < deadline:
+            for task_id, run in list(self.running.items()):
+                if run.done():
+                    try:
+                        run.finish(self.store)
+                    except Exception as exc:  # a lost Dask future: recorded below
+                        print(f"pipetrack agent {self.name}: task {task_id}: {exc}", flush=True)
+                    del self.running[task_id]
+                    self.finished.append(task_id)
+            time.sleep(0.1)
+        for task_id in list(self.running):
+            self.finished.append(task_id)
+        self.running.clear()
+        self.store.execute(
+            "UPDATE tasks SET status='stopped', status_message=?, completed=? WHERE last_worker=? AND "
+            "status='in_progress'", (reason, time.time(), self.name))
+        if self._executor is not None:
+            self._executor.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -48,6 +48,7 @@ class StepSpec:
     return_names: list = field(default_factory=list)
     store_path: Optional[str] = None          # None: record into a private store, return a bundle
     task_bundle: Optional[dict] = None        # the step task's records (seed of the private store)
+    parent_bundle: Optional[dict] = None      # the pipeline task's row, so steps can report to it there
     output_uri: Optional[str] = None
     serialization_function: Optional[bytes] = None
     deserialization_function: Optional[bytes] = None
@@ -55,7 +56,7 @@ class StepSpec:
     sys_path: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
     time_limit: Optional[float] = None
-    propagate_exceptions: bool = False       # inline: re-raise the step's exception unchanged
+    in_process: bool = False                 # inline: hand back return values and the exception as objects
 
 
 @dataclass
@@ -69,17 +70,21 @@ class StepResult:
     traceback: str = ""
     exception: Optional[bytes] = None        # the pickled original exception, when picklable
     records: Optional[dict] = None           # records bundle (private-store mode)
+    parent_records: Optional[dict] = None    # what the step reported to its pipeline task (same mode)
     values: dict = field(default_factory=dict, repr=False)  # in-process fast path (inline only)
+    raised: Optional[BaseException] = field(default=None, repr=False)  # in-process: the exception itself
     worker: str = ""
     duration: float = 0.0
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["values"] = {}
+        state["values"], state["raised"] = {}, None
         return state
 
     def original_exception(self) -> Optional[BaseException]:
         """The step's exception with its original type (see Dask's multiprocessing.py)."""
+        if self.raised is not None:
+            return self.raised
         if self.exception is None:
             return None
         import cloudpickle

@@ -1,12 +1,22 @@
-"""Entry point of a local step subprocess: ``python -m pipetrack.executors.child SPEC RESULT``.
+"""Entry point of a step subprocess.
 
-Reads the cloudpickled StepSpec, recreates the parent's ``sys.path`` and working directory,
-runs the step and writes the cloudpickled StepResult atomically (temp file + rename), so the
-parent never reads a half-written result. Only what a step needs is imported here.
+``python -m pipetrack.executors.child SPEC RESULT`` (the local executor): reads the cloudpickled
+StepSpec, recreates the parent's ``sys.path`` and working directory, runs the step and writes
+the cloudpickled StepResult atomically (temp file + rename), so the parent never reads a
+half-written result.
+
+``python -m pipetrack.executors.child --task ID`` (agents): runs a *function task* — one made by
+``Task.create_function_task`` or a pipeline function step sent to a queue — whose StepSpec is
+stored in storage (URL in the task's runtime). For ``create_function_task`` tasks the
+``Function/<arg>`` parameters win over the pickled arguments, so a clone with edited
+arguments re-runs with them. SIGTERM (an agent stopping the task) ends it as ``stopped``.
+
+Only what a step needs is imported here.
 """
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -32,20 +42,45 @@ def main(spec_path: str, result_path: str) -> int:
     return 0
 
 
+def _function_arguments(store, task_id: str, kwargs: dict) -> dict:
+    """The spec's arguments, with the task's (possibly edited) ``Function/`` parameters applied."""
+    from pipetrack.tracking.parameters import cast_like, cast_value
+    rows = store.query("SELECT name, value, type FROM params WHERE task_id=? AND section='Function'", (task_id,))
+    merged = dict(kwargs)
+    for row in rows:
+        if row["name"] in merged:
+            merged[row["name"]] = cast_like(row["value"], merged[row["name"]])
+        else:
+            merged[row["name"]] = cast_value(row["value"], row["type"])
+    return merged
+
+
+def _sigterm(_signum, _frame) -> None:
+    raise KeyboardInterrupt("SIGTERM: the task was stopped")
+
+
 def main_for_task(task_id: str) -> int:
-    """Run a function task whose StepSpec is stored with it (agents run function steps this way)."""
+    """Run a function task whose StepSpec is stored with it (agents run function tasks this way)."""
     import cloudpickle
+    from pipetrack.errors import NotFoundError
     from pipetrack.executors.script import STEP_SPEC_KEY
     from pipetrack.executors.worker import run_step
     from pipetrack.storage import read_bytes
     from pipetrack.tracking.store import default_store
+    signal.signal(signal.SIGTERM, _sigterm)
     store = default_store()
     row = store.task_row(task_id)
+    if row is None:
+        raise NotFoundError(f"PIPETRACK_TASK_ID/--task {task_id!r} names no task in store {store.path}")
     spec = cloudpickle.loads(read_bytes(row["runtime"][STEP_SPEC_KEY]))
-    spec.store_path, spec.task_bundle = str(store.path), None
+    spec.task_id, spec.store_path, spec.task_bundle = task_id, str(store.path), None
+    if (row.get("runtime") or {}).get("created_by") == "function":
+        spec.kwargs = _function_arguments(store, task_id, spec.kwargs)
     for entry in reversed(spec.sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    if spec.working_dir and os.path.isdir(spec.working_dir):
+        os.chdir(spec.working_dir)
     result = run_step(spec)
     return 0 if result.status == "completed" else 1
 

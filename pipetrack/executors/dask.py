@@ -2,47 +2,213 @@
 
 ``DaskExecutor()`` starts a LocalCluster of worker *processes* (spawned, never forked: a fork
 of a process holding a live s3fs/asyncio loop deadlocks) and closes it on shutdown;
-``DaskExecutor("tcp://host:8786")`` uses a running scheduler. Concurrency is Dask's: every
-step is submitted at once and the cluster decides where and when it runs. Dask keys carry the
-step name, so the dashboard shows the pipeline's steps.
+``DaskExecutor("tcp://host:8786")`` (or ``dask://host:8786``) uses a running scheduler and
+``DaskExecutor(client=c)`` an existing client. Concurrency is Dask's: every ready step is
+submitted at once and the cluster decides where and when it runs (no pool of ours in between).
+Dask keys are ``<step name>-<task id prefix>-<attempt>``, so the dashboard groups tasks by
+step name.
 
-Workers never touch the controller's database: a step records into a private store on the
-worker and returns a records bundle with its StepResult; the controller imports it. Artifacts
-go straight from the worker to storage, so a cluster spanning hosts needs a shared
-``output_uri`` (``s3://...``); a local ``file://`` destination with a worker on another host is
-refused before anything runs.
+Workers never touch the controller's database: a step records into a private store of the
+worker thread (one SQLite file per worker thread, reused by its steps; creating a schema per
+step would cost more than a small step) and returns its records bundle with the StepResult; the
+controller imports it. Artifacts go straight from the worker to storage, at the destination
+the *controller* resolved (a worker's own ``PIPETRACK_HOME`` is irrelevant). A cluster that
+spans hosts therefore needs an ``output_uri`` every worker can reach (``s3://...``, a shared
+mount): a ``file://`` destination that a worker on another host cannot see is refused before
+the step runs (each worker reports its hostname; workers on other hosts are asked whether they
+see a marker file in the folder, so a shared NFS mount is accepted).
 
-A lost worker: Dask reschedules the step (its ``allowed-failures``), then reports it failed,
-and ``retry_on_failure`` applies. Step time limits: the executor cancels the future and the
-step is reported stopped; Dask cannot interrupt a thread that is already running, so that
-work finishes on the worker in the background.
+A lost worker: Dask reschedules the step (``distributed.scheduler.allowed-failures``), then
+reports it failed (``KilledWorker``); the step fails with that message and ``retry_on_failure``
+applies. Time limits and cancellation: the step is reported stopped at once. A script step
+(``add_step``) runs as a subprocess of the worker, which a Dask event tells to terminate it;
+a function step can't be interrupted (it is a thread of the worker): it finishes in the
+background and its result is dropped.
+
+Script steps and ``pipetrack agent --executor dask`` tasks run through
+:func:`pipetrack.executors.script.run_task_in_private_store` on the worker.
 """
 from __future__ import annotations
 
+import atexit
+import dataclasses
+import itertools
+import os
+import shutil
 import socket
+import sys
+import tempfile
 import threading
+import time
+import uuid
 from concurrent.futures import Future
-from typing import Any, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..errors import StorageError, ValidationError
 from .base import StepResult, StepSpec
+from .script import KILL_GRACE_SECONDS
 
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+SHARED_STORAGE_HINT = ("set output_uri (Task.init(output_uri=...), PipelineController(output_uri=...) or "
+                       "PIPETRACK_OUTPUT_URI) to storage every worker reaches, such as s3://bucket/prefix")
+
+# --------------------------------------------------------------------------- worker side
+_private: dict[tuple[int, int], Any] = {}   # (pid, thread) -> a private Store of this worker thread
+_private_lock = threading.Lock()
 
 
-def run_step_on_worker(spec: StepSpec) -> StepResult:
-    """The function Dask runs: the ordinary step worker, in private-store mode."""
+def _private_store() -> Any:
+    """This worker thread's private store (created once, removed at exit). One per thread: steps
+    running at once in one worker process must not share rows (their pipeline task's, say)."""
+    from ..tracking.store import open_store
+    key = (os.getpid(), threading.get_ident())
+    with _private_lock:
+        store = _private.get(key)
+        if store is None:
+            folder = tempfile.mkdtemp(prefix="pipetrack-dask-")
+            store = _private[key] = open_store(os.path.join(folder, "steps.db"))
+            atexit.register(shutil.rmtree, folder, True)
+    return store
+
+
+def _purge(store: Any, task_id: str) -> None:
+    from ..tracking.store import TASK_RECORD_TABLES
+    with store.write() as conn:
+        for table in TASK_RECORD_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE task_id=?", (task_id,))
+        conn.execute("DELETE FROM models WHERE task_id=?", (task_id,))
+        conn.execute("DELETE FROM tasks WHERE id=?", (task_id,))
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
+                       guard: Optional[tuple[str, str]] = None) -> StepResult:
+    """The function Dask runs: the ordinary step worker against this process's private store.
+
+    The task's records are imported from ``spec.task_bundle``, the step runs with artifacts
+    going to ``output_uri`` (resolved by the controller), and the task's records go back in
+    ``result.records`` (with the task's own ``output_uri`` setting unchanged). ``guard`` is
+    (controller hostname, marker file in the local output folder): a worker on another host
+    that can't see the marker refuses to run the step (its artifacts would be lost).
+    """
+    from ..tracking.records import export_records, import_records
     from .worker import run_step
-    return run_step(spec)
+    bundle = spec.task_bundle or {}
+    if not bundle.get("task"):
+        raise ValidationError(f"step {spec.name!r}: a Dask step needs its task records bundle (spec.task_bundle)")
+    if guard is not None and socket.gethostname() != guard[0] and not os.path.exists(guard[1]):
+        message = (f"step {spec.name!r}: its artifacts would go to {output_uri!r}, a folder on host {guard[0]!r}, "
+                   f"but Dask worker {_worker_address()} runs on host {socket.gethostname()!r} and cannot see it; "
+                   f"{SHARED_STORAGE_HINT}")
+        return _failed(spec, message, StorageError(message))
+    if spec.function is None:  # a script task (add_step): its own process, recording privately
+        from .script import run_task_in_private_store
+        result = run_task_in_private_store(bundle, output_uri, should_stop=_stop_requested(spec.task_id),
+                                           parent_bundle=spec.parent_bundle)
+        result.worker = _worker_address()
+        return result
+    for entry in spec.sys_path:  # the controller's import paths, after the worker's own
+        if entry not in sys.path:
+            sys.path.append(entry)
+    store = _private_store()
+    own_output = bundle["task"].get("output_uri")
+    _purge(store, spec.task_id)  # a cancelled earlier attempt may have left records here
+    import_records(store, dict(bundle, task=dict(bundle["task"], output_uri=output_uri or own_output)))
+    spec = dataclasses.replace(spec, store_path=str(store.path), task_bundle=None)  # Dask may hold the original
+    try:
+        result = run_step(spec)
+        result.worker = _worker_address()
+        store.update_task(spec.task_id, last_worker=result.worker, output_uri=own_output)
+        result.records = export_records(store, spec.task_id)
+    finally:
+        _purge(store, spec.task_id)
+    return result
 
 
+STOP_EVENT = "pipetrack-stop-"
+STOP_POLL_SECONDS = 0.5
+
+
+def _stop_requested(task_id: str) -> Callable[[], Optional[str]]:
+    """A check, cheap to call often, of the Dask event by which the controller stops a step."""
+    state = {"next": 0.0, "event": None}
+
+    def check() -> Optional[str]:
+        now = time.monotonic()
+        if now < state["next"]:
+            return None
+        state["next"] = now + STOP_POLL_SECONDS
+        try:
+            if state["event"] is None:
+                from distributed import Event
+                state["event"] = Event(STOP_EVENT + task_id)
+            return "stopped by the pipeline (cancelled or time limit)" if state["event"].is_set() else None
+        except Exception:  # no scheduler to ask (run outside Dask): nobody can stop us
+            return None
+
+    return check
+
+
+def _hostname() -> str:
+    return socket.gethostname()
+
+
+def _sees_file(path: str) -> bool:
+    return os.path.exists(path)
+
+
+# --------------------------------------------------------------------------- storage check
+def this_host_names() -> set[str]:
+    names = {socket.gethostname()}
+    try:
+        names.add(socket.getfqdn())
+    except OSError:
+        pass
+    return names
+
+
+def check_shared_output(output: str, step: str, worker_hosts: Mapping[str, str],
+                        probe: Optional[Callable[[str, Sequence[str]], Sequence[str]]] = None,
+                        my_hosts: Optional[set[str]] = None) -> None:
+    """Refuse a local artifact folder that a worker on another host cannot reach.
+
+    ``worker_hosts`` maps worker address -> hostname. ``probe(folder, addresses)`` returns the
+    addresses that can *not* see ``folder`` (default: assume none of the foreign ones can).
+    """
+    from ..storage import is_local, local_path
+    if not is_local(output):
+        return
+    mine = my_hosts if my_hosts is not None else this_host_names()
+    foreign = {addr: host for addr, host in worker_hosts.items() if host not in mine}
+    if not foreign:
+        return
+    folder = local_path(output)
+    blind = list(probe(folder, sorted(foreign))) if probe is not None else sorted(foreign)
+    if blind:
+        hosts = sorted({foreign[a] for a in blind})
+        raise StorageError(
+            f"step {step!r}: its artifacts would go to {output!r}, a folder on this machine "
+            f"({sorted(mine)[0]}), but Dask worker(s) {blind} run on other host(s) {hosts} and cannot see it; "
+            f"{SHARED_STORAGE_HINT}")
+
+
+# --------------------------------------------------------------------------- the executor
 class DaskExecutor:
+    """Runs steps on a Dask cluster (see the module docstring)."""
+
     name = "dask"
     runs_in_caller = False
     records_remotely = True
 
-    def __init__(self, address: Optional[str] = None, client: Any = None, n_workers: int = 2,
+    def __init__(self, address: Optional[str] = None, client: Any = None, n_workers: Optional[int] = None,
                  threads_per_worker: int = 1, **cluster_kwargs: Any):
+        """``n_workers`` (LocalCluster): default one single-threaded worker process per core."""
         import dask
         from distributed import Client, LocalCluster
         self._cluster = None
@@ -50,91 +216,176 @@ class DaskExecutor:
         if client is not None:
             self.client = client
         elif address:
+            address = "tcp://" + address.split("://", 1)[1] if address.startswith("dask://") else address
             try:
                 self.client = Client(address, timeout="20s")
             except (OSError, TimeoutError) as exc:
                 raise ValidationError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
         else:
+            from .base import default_workers
+            n_workers = n_workers or default_workers()
             with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
                 cluster_kwargs.setdefault("dashboard_address", "127.0.0.1:0")
                 self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                              processes=True, host="127.0.0.1", **cluster_kwargs)
             self.client = Client(self._cluster)
         self._futures: dict[str, Any] = {}
+        self._scripts: set[str] = set()      # task ids of running script steps (stoppable)
         self._lock = threading.Lock()
-        self._checked_outputs: set[str] = set()
+        self._attempts = itertools.count(1)
+        self._my_hosts = this_host_names()
+        self._markers: dict[str, str] = {}   # local output folder -> marker file
+        self._checked: set[str] = set()      # local output folders checked against the workers
 
     @property
     def address(self) -> str:
         return self.client.scheduler.address
 
-    def _worker_hosts(self) -> set[str]:
-        workers = self.client.scheduler_info().get("workers", {})
-        return {addr.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]") for addr in workers}
+    # ------------------------------------------------------------------ storage check
+    def _worker_hosts(self) -> dict[str, str]:
+        """Worker address -> hostname of every worker now connected."""
+        return dict(self.client.run(_hostname))
 
-    def _check_storage(self, spec: StepSpec, output: str) -> None:
-        from ..storage import is_local
-        if output in self._checked_outputs:
-            return
-        if is_local(output):
-            mine = LOCAL_HOSTS | {socket.gethostname(), socket.getfqdn()}
-            try:
-                mine.add(socket.gethostbyname(socket.gethostname()))
-            except OSError:
+    def _blind_workers(self, folder: str, addresses: Sequence[str]) -> list[str]:
+        """The workers that can't see this executor's marker file in ``folder``."""
+        seen = self.client.run(_sees_file, self._marker(folder), workers=list(addresses))
+        return [addr for addr in addresses if not seen.get(addr)]
+
+    def _marker(self, folder: str) -> str:
+        """A file only this executor writes into a local output folder; workers on other hosts
+        must see it (removed at shutdown)."""
+        marker = self._markers.get(folder)
+        if marker is None:
+            os.makedirs(folder, exist_ok=True)
+            marker = os.path.join(folder, f".pipetrack-shared-{uuid.uuid4().hex}")
+            with open(marker, "w"):
                 pass
-            foreign = self._worker_hosts() - mine
-            if foreign:
-                raise StorageError(f"step {spec.name!r}: artifacts go to {output!r}, a folder on this machine, but "
-                                   f"Dask workers run on {sorted(foreign)}; set output_uri (or PIPETRACK_OUTPUT_URI) "
-                                   "to shared storage such as s3://bucket/prefix")
-        self._checked_outputs.add(output)
+            self._markers[folder] = marker
+            atexit.register(_remove_quietly, marker)  # an executor nobody shuts down
+        return marker
 
+    def _check_storage(self, spec: StepSpec, output: str) -> Optional[tuple[str, str]]:
+        """Refuse early (once per output folder) if a connected worker can't reach it; returns
+        the per-step guard that covers workers joining later."""
+        from ..storage import is_local, local_path
+        if not is_local(output):
+            return None
+        folder = local_path(output)
+        marker = self._marker(folder)
+        if folder not in self._checked:
+            check_shared_output(output, spec.name, self._worker_hosts(), probe=self._blind_workers,
+                                my_hosts=self._my_hosts)
+            self._checked.add(folder)
+        return socket.gethostname(), marker
+
+    # ------------------------------------------------------------------ submit
     def submit(self, spec: StepSpec) -> "Future[StepResult]":
-        bundle_task = (spec.task_bundle or {}).get("task") or {}
         from .. import config
+        future: Future = Future()
+        bundle_task = (spec.task_bundle or {}).get("task") or {}
         output = spec.output_uri or bundle_task.get("output_uri") or config.default_output_uri()
-        self._check_storage(spec, output)
-        key = f"{spec.name}-{spec.task_id[:8]}"
-        dask_future = self.client.submit(run_step_on_worker, spec, key=key, pure=False)
+        try:
+            guard = self._check_storage(spec, output)
+        except StorageError as exc:
+            future.set_result(_failed(spec, str(exc), exc))
+            return future
+        if not spec.sys_path:
+            spec.sys_path = [p for p in sys.path if p]
+        key = f"{spec.name}-{spec.task_id[:8]}-{next(self._attempts)}"
+        if spec.function is None:  # a stop request left from an earlier run of this task must not stop this one
+            self._stop_event(spec.task_id, clear=True)
+        dask_future = self.client.submit(run_step_on_worker, spec, output, guard, key=key, pure=False)
         with self._lock:
             self._futures[spec.task_id] = dask_future
-        future: Future = Future()
-
-        def done(f: Any) -> None:
-            with self._lock:
-                self._futures.pop(spec.task_id, None)
-            if future.done():
-                return
-            try:
-                if f.cancelled():
-                    future.set_result(StepResult(task_id=spec.task_id, status="stopped",
-                                                 error=f"step {spec.name!r} was cancelled on the Dask cluster"))
-                else:
-                    future.set_result(f.result())
-            except BaseException as exc:  # KilledWorker, lost connection, ...
-                future.set_exception(exc)
-
-        dask_future.add_done_callback(done)
+            if spec.function is None:
+                self._scripts.add(spec.task_id)
+        # the result is gathered inside Dask's event loop as soon as the step ends: no thread hop,
+        # and many results are fetched at once (a done-callback would fetch them one by one)
+        self.client.loop.add_callback(self._collect, spec, dask_future, future)
         if spec.time_limit:
             def expire() -> None:
                 if not future.done():
                     future.set_result(StepResult(task_id=spec.task_id, status="stopped",
                                                  error=f"time limit exceeded: step {spec.name!r} ran longer than "
                                                        f"{spec.time_limit}s"))
-                    dask_future.cancel()
+                    self.cancel(spec.task_id)
             timer = threading.Timer(spec.time_limit, expire)
             timer.daemon = True
             timer.start()
+            future.add_done_callback(lambda _f: timer.cancel())
         return future
 
+    async def _collect(self, spec: StepSpec, dask_future: Any, future: "Future[StepResult]") -> None:
+        """Runs in the client's event loop: wait for the step, fetch its StepResult, resolve ``future``
+        (whose callbacks therefore run in the loop: they must not block)."""
+        try:
+            result = await self.client.gather(dask_future, asynchronous=True)
+        except BaseException as exc:  # KilledWorker, lost connection, unpicklable result, cancelled ...
+            if dask_future.cancelled():
+                result = StepResult(task_id=spec.task_id, status="stopped",
+                                    error=f"step {spec.name!r} was cancelled on the Dask cluster")
+            else:
+                result = _failed(spec, f"step {spec.name!r} was lost on the Dask cluster: "
+                                       f"{type(exc).__name__}: {exc}", exc)
+        with self._lock:
+            if self._futures.get(spec.task_id) is dask_future:
+                del self._futures[spec.task_id]
+                self._scripts.discard(spec.task_id)
+        if not future.done():
+            future.set_result(result)
+
     def cancel(self, task_id: str) -> None:
+        """Stop a step. A script step is asked to stop (its process gets SIGTERM, records itself
+        stopped and its records still come back); its future is cancelled only if that takes
+        longer than the kill grace period. A function step's future is cancelled at once (a
+        running function can't be interrupted: it finishes in the background, its result dropped)."""
         with self._lock:
             dask_future = self._futures.get(task_id)
-        if dask_future is not None:
+            is_script = task_id in self._scripts
+        if dask_future is None:
+            return
+        if not is_script:
             dask_future.cancel()
+            return
+        self._stop_event(task_id)
+        timer = threading.Timer(KILL_GRACE_SECONDS + 2 * STOP_POLL_SECONDS + 5, dask_future.cancel)
+        timer.daemon = True
+        timer.start()
+
+    def _stop_event(self, task_id: str, clear: bool = False) -> None:
+        try:
+            from distributed import Event
+            event = Event(STOP_EVENT + task_id, client=self.client)
+            event.clear() if clear else event.set()
+        except Exception:  # the client is closing: nothing left to stop
+            pass
 
     def shutdown(self) -> None:
+        with self._lock:
+            pending = list(self._futures.values())
+            self._futures.clear()
+        for dask_future in pending:
+            dask_future.cancel()
+        for marker in self._markers.values():
+            _remove_quietly(marker)
+        self._markers.clear()
         if self._own_client:
             self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _failed(spec: StepSpec, message: str, exc: BaseException) -> StepResult:
+    import cloudpickle
+    try:
+        pickled = cloudpickle.dumps(exc)
+    except Exception:
+        pickled = None
+    return StepResult(task_id=spec.task_id, status="failed", error=message, exception=pickled)

@@ -1,9 +1,10 @@
 """Inline executor: runs each step in this process, in the calling thread, one at a time.
 
 Used by ``PipelineDecorator.debug_pipeline()``: a component call is a plain function call that a
-debugger can step into, and a step's exception propagates unchanged. Step time limits can't be
-enforced here (nothing can safely kill a function running in our own thread); they are
-recorded and enforced by the local and Dask executors.
+debugger can step into. The step's return values and its exception come back as the very
+objects (no storage round trip to read them, the traceback intact), so the pipeline can
+re-raise a step's exception unchanged. Step time limits can't be enforced here (nothing can
+safely kill a function running in our own thread); the local and Dask executors enforce them.
 """
 from __future__ import annotations
 
@@ -17,21 +18,11 @@ class InlineExecutor:
     runs_in_caller = True
     records_remotely = False
 
-    def __init__(self, propagate_exceptions: bool = True):
-        self.propagate_exceptions = propagate_exceptions
-
     def submit(self, spec: StepSpec) -> "Future[StepResult]":
         from .worker import run_step
-        spec.propagate_exceptions = self.propagate_exceptions
+        spec.in_process = True
         future: Future = Future()
-        try:
-            future.set_result(run_step(spec))
-        except BaseException as exc:
-            result = getattr(exc, "__pipetrack_result__", None)
-            if result is None:
-                raise
-            result.propagated = exc  # the scheduler records the failure, then re-raises this
-            future.set_result(result)
+        future.set_result(run_step(spec))
         return future
 
     def cancel(self, task_id: str) -> None:

@@ -67,6 +67,10 @@ class AgentQueueExecutor:
                     message = f"time limit exceeded: step {spec.name!r} ran longer than {spec.time_limit}s"
                     store.update_task(task_id, status="stopped", status_message=message, completed=time.time())
                     status = "stopped"
+                if status == "created":  # dequeued (or reset) by someone else: it will not run
+                    message = f"step {spec.name!r} was taken off queue {self.queue!r} before an agent ran it"
+                    store.update_task(task_id, status="stopped", status_message=message, completed=time.time())
+                    status = "stopped"
                 if status in ("completed", "failed", "stopped", "published", "closed"):
                     with self._lock:
                         self._watched.pop(task_id, None)

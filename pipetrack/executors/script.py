@@ -7,31 +7,46 @@ parameters override the code's values (``connect``, argparse, ``connect_configur
 Function tasks (``Task.create_function_task``, pipeline function steps sent to an agent) carry a
 pickled StepSpec in storage instead; they run through ``pipetrack.executors.child``.
 
+Two places run such a subprocess: this machine, against the shared store (the agent, the local
+executor), and a Dask worker that can't reach the store (:func:`run_task_in_private_store`: the
+task's records are imported into a throw-away store, the subprocess records there, and the
+records come back as a bundle for the caller to import).
+
 A script checked out from a remote git repository is not fetched here: the entry point must
-exist on this machine (pipetrack records the absolute ``script_path`` of local scripts).
+exist on the machine that runs it (pipetrack records the absolute ``script_path`` of local
+scripts).
 """
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import ValidationError
 from .base import StepResult
 
 STEP_SPEC_KEY = "step_spec_url"
+KILL_GRACE_SECONDS = 10.0
 
 
 def script_command(row: dict, python: Optional[str] = None) -> tuple[list[str], str]:
-    """(argv, working dir) that runs the task's code."""
+    """(argv, working dir) that runs the task's code; ValidationError when it can't run here."""
     script = row.get("script") or {}
     python = python or sys.executable
     runtime = row.get("runtime") or {}
     if runtime.get(STEP_SPEC_KEY):
-        return [python, "-m", "pipetrack.executors.child", "--task", row["id"]], script.get("working_dir") or os.getcwd()
+        cwd = script.get("working_dir")
+        return ([python, "-m", "pipetrack.executors.child", "--task", row["id"]],
+                cwd if cwd and os.path.isdir(cwd) else os.getcwd())
     if script.get("module"):
-        return [python, "-m", script["module"], *script.get("argv", [])], script.get("working_dir") or os.getcwd()
+        cwd = script.get("working_dir")
+        return ([python, "-m", script["module"], *script.get("argv", [])],
+                cwd if cwd and os.path.isdir(cwd) else os.getcwd())
     path = script.get("script_path")
     if not path:
         entry, root = script.get("entry_point"), script.get("repository") or ""
@@ -40,9 +55,10 @@ def script_command(row: dict, python: Optional[str] = None) -> tuple[list[str], 
         elif entry and script.get("working_dir") and os.path.isabs(script["working_dir"]):
             path = os.path.join(script["working_dir"], entry)
     if not path or not os.path.isfile(path):
-        raise ValidationError(f"task {row['id']} has no runnable script on this machine (entry point "
-                              f"{script.get('entry_point')!r}, script path {path!r}); create it with Task.init in "
-                              "a script or Task.create(script=...)")
+        what = (f"its script {path!r} does not exist on this machine" if path else
+                f"it records no script to run (entry point {script.get('entry_point')!r})")
+        raise ValidationError(f"task {row['id']} ({row.get('name')!r}) can't be run: {what}; a runnable task is "
+                              "made by Task.init in a script, Task.create(script=...) or Task.create_function_task")
     working_dir = script.get("working_dir") or os.path.dirname(path)
     if not os.path.isabs(working_dir):
         base = script.get("repository") if os.path.isdir(script.get("repository") or "") else os.path.dirname(path)
@@ -61,20 +77,154 @@ def script_env(task_id: str, store_path: str, extra: Optional[dict] = None) -> d
     return env
 
 
+def exit_message(returncode: Optional[int]) -> str:
+    """'exited with code 3' / 'was killed by signal SIGKILL'."""
+    if returncode is None:
+        return "did not finish"
+    if returncode < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
 def result_from_store(store: Any, task_id: str, returncode: Optional[int], message: str = "") -> StepResult:
-    """The StepResult of a task subprocess that ran against the shared store (it recorded itself)."""
+    """The StepResult of a task subprocess that ran against ``store`` (it recorded itself); a
+    task the process left open (crash, os._exit, no Task.init) is closed from its exit code."""
     row = store.task_row(task_id)
+    if row is None:
+        return StepResult(task_id=task_id, status="failed", error=message or f"task {task_id} was deleted")
     status = row["status"]
     now = time.time()
     if status in ("in_progress", "queued", "created"):
-        # the process ended without closing its task (os._exit, crash before Task.init, ...)
-        status = "completed" if returncode == 0 else "failed"
-        message = message or (f"process exited with code {returncode}" if returncode else "")
-        store.update_task(task_id, status=status, completed=now, status_message=message)
+        status = "completed" if returncode == 0 and not message else "failed"
+        message = message or ("" if returncode == 0 else f"the task's process {exit_message(returncode)}")
+        store.update_task(task_id, status=status, completed=now, status_message=message, status_reason=message)
     elif status == "published":
         status = "completed"
     artifacts = {a["name"]: {k: a[k] for k in ("uri", "type", "extension", "hash", "size")}
                  for a in store.query("SELECT * FROM artifacts WHERE task_id=?", (task_id,))}
-    return StepResult(task_id=task_id, status="completed" if status == "completed" else
-                      ("stopped" if status == "stopped" else "failed"),
-                      artifacts=artifacts, error=row.get("status_message") or message)
+    final = "completed" if status == "completed" else ("stopped" if status == "stopped" else "failed")
+    error = "" if final == "completed" else (store.task_row(task_id).get("status_message") or message)
+    return StepResult(task_id=task_id, status=final, artifacts=artifacts, error=error)
+
+
+class _Stopped(Exception):
+    """Asked to stop before the task's process started."""
+
+
+class TaskProcess:
+    """One task's subprocess, in its own process group, stoppable without blocking the caller:
+    :meth:`stop` sends SIGTERM (the task marks itself stopped), :meth:`poll` sends SIGKILL once
+    the grace period is over."""
+
+    def __init__(self, row: dict, store_path: str, python: Optional[str] = None, extra_env: Optional[dict] = None):
+        argv, cwd = script_command(row, python)
+        self.task_id = row["id"]
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=script_env(row["id"], store_path, extra_env),
+                                     start_new_session=True)
+        self.kill_at: Optional[float] = None
+        self.reason = ""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def poll(self) -> Optional[int]:
+        code = self.proc.poll()
+        if code is None and self.kill_at is not None and time.monotonic() >= self.kill_at:
+            self._signal(signal.SIGKILL)
+        return code
+
+    def stop(self, reason: str = "", grace: float = KILL_GRACE_SECONDS) -> None:
+        if self.kill_at is None and self.proc.poll() is None:
+            self.reason = reason
+            self.kill_at = time.monotonic() + grace
+            self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        """Wait for the end (stopping it after ``timeout``); returns the exit code."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            code = self.poll()
+            if code is not None:
+                return code
+            if deadline is not None and time.monotonic() >= deadline:
+                self.stop("time limit")
+                deadline = None
+            time.sleep(0.05)
+
+
+def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
+                              should_stop: Optional[Callable[[], Optional[str]]] = None,
+                              time_limit: Optional[float] = None, poll: float = 0.2,
+                              parent_bundle: Optional[dict] = None) -> StepResult:
+    """Run a script/function task where the shared store is out of reach (a Dask worker).
+
+    The task's records (``bundle``) seed a throw-away store; the task's subprocess records
+    there with artifacts going to ``output_uri``; the result carries the records bundle
+    (``result.records``) with the task's own ``output_uri`` setting unchanged.
+    ``should_stop()`` returning a reason stops the subprocess (SIGTERM, then SIGKILL).
+    ``parent_bundle`` (a pipeline step's pipeline task row) is seeded too, so the step can report
+    to its pipeline; what it reported comes back in ``result.parent_records``.
+    """
+    from ..tracking.records import export_records, import_records
+    from ..tracking.store import Store
+    task_id = bundle["task"]["id"]
+    own_output = bundle["task"].get("output_uri")
+    home = tempfile.mkdtemp(prefix="pipetrack-task-")
+    store = Store(os.path.join(home, "pipetrack.db"))
+    try:
+        import socket
+        seed = dict(bundle["task"], output_uri=output_uri or own_output, host=socket.gethostname(),
+                    pid=os.getpid(), heartbeat=time.time())  # the watchdog of the task's process checks us
+        import_records(store, dict(bundle, task=seed))
+        if parent_bundle:
+            import_records(store, parent_bundle)
+        row = store.task_row(task_id)
+        started = time.monotonic()
+        early = should_stop() if should_stop is not None else None
+        try:
+            if early:
+                raise _Stopped(early)
+            process = TaskProcess(row, str(store.path))
+        except _Stopped as stop:
+            store.update_task(task_id, status="stopped", status_message=str(stop), completed=time.time())
+            result = result_from_store(store, task_id, None)
+        except ValidationError as exc:
+            store.update_task(task_id, status="failed", status_message=str(exc), status_reason=str(exc),
+                              completed=time.time())
+            result = result_from_store(store, task_id, None)
+        else:
+            message = ""
+            while True:
+                code = process.poll()
+                if code is not None:
+                    break
+                reason = should_stop() if should_stop is not None else None
+                if reason is None and time_limit and time.monotonic() - started > time_limit:
+                    reason = f"time limit exceeded: the task ran longer than {time_limit}s"
+                if reason:
+                    message = message or reason
+                    process.stop(reason)
+                time.sleep(poll)
+            if message:
+                store.execute("UPDATE tasks SET status='stopped', status_message=?, completed=? WHERE id=? "
+                              "AND status IN ('created', 'queued', 'in_progress', 'stopped')",
+                              (message, time.time(), task_id))
+            result = result_from_store(store, task_id, code, message)
+        store.update_task(task_id, output_uri=own_output)
+        result.records = export_records(store, task_id)
+        if parent_bundle:
+            result.parent_records = export_records(store, parent_bundle["task"]["id"])
+        return result
+    finally:
+        store.close()
+        shutil.rmtree(home, ignore_errors=True)

@@ -21,11 +21,12 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import Any
+from typing import Any, Optional
 
 from .base import ArtifactInput, StepResult, StepSpec
 
 PLAIN_RETURN_TYPES = (int, float, bool, str)
+MAP_ARRAYS_FROM_BYTES = 64 * 1024 * 1024  # .npy inputs this large are memory-mapped (see _load_input)
 
 
 def _open_task(spec: StepSpec):
@@ -39,6 +40,35 @@ def _open_task(spec: StepSpec):
         store = Store(os.path.join(folder, "step.db"))
         import_records(store, spec.task_bundle)
     return Task._from_row(store, store.task_row(spec.task_id), owner=True)
+
+
+def _seed_parent(store: Any, bundle: Optional[dict]) -> Optional[str]:
+    """Private-store mode: put the pipeline task's row there too, so a step can report to its
+    pipeline (``PipelineController.get_logger()`` & co); what it reports goes back as records."""
+    if not bundle:
+        return None
+    from ..tracking.records import import_records
+    parent_id = bundle["task"]["id"]
+    drop_task(store, parent_id)  # a private store may be reused by several steps
+    import_records(store, bundle)
+    return parent_id
+
+
+def _collect_parent(store: Any, parent_id: str) -> dict:
+    from ..tracking.records import export_records
+    try:
+        return export_records(store, parent_id)
+    finally:
+        drop_task(store, parent_id)
+
+
+def drop_task(store: Any, task_id: str) -> None:
+    """Remove a task and all its records from a (private) store, in one transaction."""
+    from ..tracking.store import TASK_RECORD_TABLES
+    with store.write() as conn:
+        store.delete_task_records(task_id, TASK_RECORD_TABLES)
+        conn.execute("DELETE FROM models WHERE task_id=?", (task_id,))
+        conn.execute("DELETE FROM tasks WHERE id=?", (task_id,))
 
 
 def _load_input(value: Any, deserializer: Any) -> Any:
@@ -57,7 +87,27 @@ def _load_input(value: Any, deserializer: Any) -> Any:
     if value.type == "folder":
         return get_local_copy(value.url, extract_archive=True)
     path = get_local_copy(value.url)
+    if deserializer is None and value.type == "numpy" and value.extension == ".npy" \
+            and os.path.getsize(path) >= MAP_ARRAYS_FROM_BYTES:
+        import numpy as np
+        # a large array is mapped copy-on-write, not copied: pages are read when touched, and
+        # writes stay private to this step (artifact files are never modified in place)
+        return np.load(path, mmap_mode="c", allow_pickle=False)
     return deserialize_artifact(path, value.type, value.extension, deserializer)
+
+
+def _output_extension(value: Any) -> Optional[str]:
+    """How a step output is stored, where the artifact default doesn't suit data passed between steps.
+
+    Outputs must come back exactly as returned (the same inline or in a subprocess): a DataFrame
+    goes as a pickle, not as the default CSV, which loses dtypes and index types. An ndarray goes
+    as a plain ``.npy`` (no pickle either), read and written without the ``.npz`` zip layer."""
+    cls = type(value)
+    if cls.__name__ == "DataFrame" and cls.__module__.startswith("pandas"):
+        return ".pkl"
+    if cls.__name__ == "ndarray" and cls.__module__ == "numpy" and not value.dtype.hasobject:
+        return ".npy"
+    return None
 
 
 def split_returns(value: Any, names: list[str], step: str) -> dict[str, Any]:
@@ -77,7 +127,7 @@ def split_returns(value: Any, names: list[str], step: str) -> dict[str, Any]:
 
 
 def run_step(spec: StepSpec) -> StepResult:
-    """Run one step to completion and describe the outcome (never raises, unless propagating)."""
+    """Run one step to completion and describe the outcome (never raises)."""
     import cloudpickle
     from ..tracking import heartbeat
     from ..tracking.capture import ConsoleCapture
@@ -86,15 +136,15 @@ def run_step(spec: StepSpec) -> StepResult:
 
     started = time.time()
     task = _open_task(spec)
+    parent_id = _seed_parent(task._store, spec.parent_bundle)
     result = StepResult(task_id=spec.task_id, status="failed", worker=f"{socket.gethostname()}:{os.getpid()}")
     task.mark_started(force=True)
     task._store.update_task(task.id, last_worker=result.worker)
     heartbeat.register(task._store, task.id)
-    console = ConsoleCapture(task, True)
+    console = ConsoleCapture(task, True, per_thread=True)
     console.start()
     previous_override = Task._current_task_override
     Task._current_task_override = task
-    pending_exc: BaseException | None = None
     try:
         deserializer = cloudpickle.loads(spec.deserialization_function) if spec.deserialization_function else None
         serializer = cloudpickle.loads(spec.serialization_function) if spec.serialization_function else None
@@ -105,7 +155,8 @@ def run_step(spec: StepSpec) -> StepResult:
         plain = {}
         for name, item in outputs.items():
             try:
-                task.upload_artifact(name, item, serialization_function=serializer)
+                task.upload_artifact(name, item, serialization_function=serializer,
+                                     extension_name=None if serializer else _output_extension(item))
             except Exception as exc:
                 raise TypeError(f"step {spec.name!r}: return value {name!r} of type {type(item).__name__} "
                                 f"could not be stored as an artifact: {exc}") from exc
@@ -115,7 +166,7 @@ def run_step(spec: StepSpec) -> StepResult:
             task._write_params(plain, check=False)
         result.artifacts = {name: {k: a._row.get(k) for k in ("uri", "type", "extension", "hash", "size")}
                             for name, a in task.artifacts.items() if name in outputs}
-        if spec.propagate_exceptions:
+        if spec.in_process:
             result.values = outputs
         console.stop()
         task.mark_completed()
@@ -125,28 +176,27 @@ def run_step(spec: StepSpec) -> StepResult:
         result.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         print(result.traceback, end="", file=sys.stderr)
         console.stop()
-        try:
-            result.exception = cloudpickle.dumps(exc)
-        except Exception:
-            result.exception = None
+        if spec.in_process:
+            result.raised = exc  # the very object, traceback and all (debug mode re-raises it)
+        else:
+            try:
+                result.exception = cloudpickle.dumps(exc)
+            except Exception:
+                result.exception = None
         status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
         result.status = status
         if status == "stopped":
             task.mark_stopped(force=True, status_message=result.error)
         else:
             task.mark_failed(status_message=result.error, status_reason=result.error)
-        if spec.propagate_exceptions:
-            pending_exc = exc
     finally:
         Task._current_task_override = previous_override
         heartbeat.unregister(task.id)
         flush_all()
         result.duration = time.time() - started
+    if parent_id is not None:
+        result.parent_records = _collect_parent(task._store, parent_id)
     if spec.store_path is None:
         from ..tracking.records import export_records
         result.records = export_records(task._store, task.id)
-    if pending_exc is not None:
-        result_holder = pending_exc
-        result_holder.__pipetrack_result__ = result  # type: ignore[attr-defined]
-        raise result_holder
     return result

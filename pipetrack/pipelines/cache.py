@@ -21,24 +21,50 @@ import textwrap
 import types
 from typing import Any, Callable, Iterable, Optional
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 PLAIN = (int, float, bool, str, bytes, type(None))
 
 
-def _normalised_source(func: Callable) -> str:
+_SOURCES: dict[Any, tuple[str, str]] = {}  # code object -> (source, normalised source)
+
+
+def function_source(func: Callable) -> tuple[str, str]:
+    """(source text, normalised source) of a function, computed once per code object.
+
+    Normalised: an ``ast`` round trip (comments and layout don't matter) without decorators
+    (``@component(...)`` arguments are not the step's code)."""
+    code = getattr(func, "__code__", None)
+    cached = _SOURCES.get(code) if code is not None else None
+    if cached is not None:
+        return cached
     try:
         source = textwrap.dedent(inspect.getsource(func))
     except (OSError, TypeError):
-        code = getattr(func, "__code__", None)
-        return "<no source>" + (code.co_code.hex() if code is not None else repr(func))
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return source
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            node.decorator_list = []  # @component(...) arguments are not the step's code
-    return ast.unparse(tree)
+        result = ("", "<no source>" + (code.co_code.hex() if code is not None else repr(func)))
+    else:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:  # a lambda inside a longer line
+            result = (source, source)
+        else:
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    node.decorator_list = []
+            result = (source, ast.unparse(tree))
+    if code is not None:
+        _SOURCES[code] = result
+    return result
+
+
+def _stable_repr(value: Any) -> str:
+    """repr, except that sets are sorted (their order changes between processes)."""
+    if isinstance(value, (set, frozenset)):
+        return f"{type(value).__name__}({sorted(_stable_repr(v) for v in value)})"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}({[_stable_repr(v) for v in value]})"
+    if isinstance(value, dict):
+        return f"dict({[(_stable_repr(k), _stable_repr(v)) for k, v in value.items()]})"
+    return repr(value)
 
 
 def _plain(value: Any, depth: int = 0) -> bool:
@@ -51,11 +77,18 @@ def _plain(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def _names_read(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _names_read(const)
+_NAMES: dict[types.CodeType, list[str]] = {}
+
+
+def _names_read(code: types.CodeType) -> list[str]:
+    """Global names a code object (and the code nested in it) reads, sorted; computed once."""
+    names = _NAMES.get(code)
+    if names is None:
+        found = set(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                found.update(_names_read(const))
+        names = _NAMES[code] = sorted(found)
     return names
 
 
@@ -70,7 +103,7 @@ def code_fingerprint(func: Callable, helper_functions: Iterable[Callable] = ()) 
         if id(fn) in seen:
             return
         seen.add(id(fn))
-        parts.append(f"def {getattr(fn, '__qualname__', '?')}:{_normalised_source(fn)}")
+        parts.append(f"def {getattr(fn, '__qualname__', '?')}:{function_source(fn)[1]}")
         code = getattr(fn, "__code__", None)
         if code is None:
             return
@@ -82,13 +115,13 @@ def code_fingerprint(func: Callable, helper_functions: Iterable[Callable] = ()) 
                     continue
                 _record(name, value, fn)
         module = getattr(fn, "__module__", None)
-        for name in sorted(_names_read(code)):
+        for name in _names_read(code):
             if name in fn.__globals__:
                 _record(name, fn.__globals__[name], fn, module)
 
     def _record(name: str, value: Any, owner: Callable, module: Optional[str] = None) -> None:
         if _plain(value):
-            parts.append(f"const {name}={value!r}")
+            parts.append(f"const {name}={_stable_repr(value)}")
         elif isinstance(value, types.FunctionType) and value.__module__ == getattr(owner, "__module__", None):
             visit(value)  # a helper from the same module: its code is part of the step's code
         elif hasattr(value, "__wrapped__") and isinstance(getattr(value, "__wrapped__"), types.FunctionType):
@@ -103,9 +136,16 @@ def code_fingerprint(func: Callable, helper_functions: Iterable[Callable] = ()) 
 
 
 def _input_token(value: Any) -> Any:
+    """An input's identity: artifacts by content hash (also inside lists/tuples/dicts), values as JSON or pickle."""
     from ..executors.base import ArtifactInput
     if isinstance(value, ArtifactInput):
         return {"artifact_sha256": value.hash or value.url}
+    if isinstance(value, (list, tuple)):
+        return {type(value).__name__: [_input_token(v) for v in value]}
+    if isinstance(value, (set, frozenset)):  # sorted: a set's order changes between processes
+        return {"set": sorted((_input_token(v) for v in value), key=lambda t: json.dumps(t, sort_keys=True))}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"dict": {k: _input_token(v) for k, v in sorted(value.items())}}
     try:
         return {"json": json.dumps(value, sort_keys=True)}
     except (TypeError, ValueError):

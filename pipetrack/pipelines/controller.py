@@ -21,7 +21,7 @@ from .node import Node, normalise_continue_behaviour
 from .references import find_references, referenced_steps
 from .run import RunMixin
 from .scheduler import Scheduler
-from .versions import PIPELINE_TAG, next_run, pick_run, pipeline_runs
+from .versions import DEFAULT_VERSION, PIPELINE_TAG, claim_run, pick_run, pipeline_runs
 
 PARAM_SECTION = "Pipeline"
 
@@ -54,7 +54,7 @@ class PipelineController(RunMixin):
                  artifact_serialization_function: Optional[Callable[[Any], bytes]] = None,
                  artifact_deserialization_function: Optional[Callable[[bytes], Any]] = None,
                  output_uri: Any = None, skip_global_imports: bool = False, working_dir: Optional[str] = None,
-                 enable_local_imports: bool = True):
+                 enable_local_imports: bool = True, _standalone_task: bool = False):
         from ..tracking.task import Task
         for label, value in (("name", name), ("project", project)):
             if not isinstance(value, str) or not value.strip():
@@ -89,40 +89,48 @@ class PipelineController(RunMixin):
         self._step_task_created_callback = None
         self._step_task_completed_callback = None
         self._propagate_step_errors = False
+        self._project_cache: Optional[str] = None
         self._serialization_function = self._pickle(artifact_serialization_function) \
             if artifact_serialization_function else None
         self._deserialization_function = self._pickle(artifact_deserialization_function) \
             if artifact_deserialization_function else None
         self._scheduler = Scheduler(self)
         self._scheduler.nodes = self._nodes
-        self._task, self._owns_task = self._create_pipeline_task(version, add_run_number, output_uri)
+        self._task, self._owns_task = self._create_pipeline_task(version, add_run_number, output_uri,
+                                                                 standalone=_standalone_task)
         self._output_uri = self._task._row.get("output_uri")
 
     # ------------------------------------------------------------------ pipeline task
-    def _create_pipeline_task(self, version: Optional[str], add_run_number: bool, output_uri: Any):
-        from ..tracking.store import default_store
-        from ..tracking.task import Task
-        existing = Task.current_task()
-        store = existing._store if existing is not None else default_store()
-        number, version = next_run(store, self._project, self._name, version)
-        run_name = f"{self._name} #{number}" if add_run_number and number > 1 else self._name
+    def _create_pipeline_task(self, version: Optional[str], add_run_number: bool, output_uri: Any,
+                              standalone: bool = False):
+        """The pipeline's ``controller`` task: this process's main task (Task.init, or the task an
+        agent runs us for), or — ``standalone``, for multi-instance pipelines — a task of its own."""
+        from ..tracking.task import Task, _insert_task
+        existing = None if standalone else Task.current_task()
         owns = existing is None
-        if owns:
-            task = Task.init(project_name=self._project, task_name=run_name, task_type="controller",
+        if existing is not None:
+            task = existing
+        elif not standalone:
+            task = Task.init(project_name=self._project, task_name=self._name, task_type="controller",
                              reuse_last_task_id=False, output_uri=output_uri, auto_connect_arg_parser=False,
                              auto_resource_monitoring=False)
         else:
-            task = existing
-        if not task._remote:
-            task._store.update_task(task.id, name=run_name, type="controller",
-                                    project_id=task._store.project_id(self._project, create=True))
-        runtime = dict(task.data.get("runtime") or {})
-        runtime.update(pipeline_name=self._name, version=runtime.get("version") if task._remote else version,
-                       run_number=runtime.get("run_number") if task._remote else number)
-        system_tags = list(dict.fromkeys([*task.data["system_tags"], PIPELINE_TAG]))
-        task._store.update_task(task.id, runtime=runtime, system_tags=system_tags)
+            from ..tracking.store import default_store
+            from ..tracking.task import _normalise_output_uri
+            store = default_store()
+            task_id = _insert_task(store, self._project, self._name, "controller", created_by="pipeline",
+                                   output_uri=_normalise_output_uri(output_uri) if output_uri else None)
+            task = Task._from_row(store, store.task_row(task_id), owner=True)
+            task.mark_started()
+        if task._remote:  # an agent runs an enqueued run: it already has its name, number and version
+            runtime = dict(task.data.get("runtime") or {}, pipeline_name=self._name)
+            system_tags = list(dict.fromkeys([*task.data["system_tags"], PIPELINE_TAG]))
+            task._store.update_task(task.id, type="controller", runtime=runtime, system_tags=system_tags)
+            version = runtime.get("version") or version or DEFAULT_VERSION
+        else:
+            _number, version = claim_run(task._store, task.id, self._project, self._name, version, add_run_number)
         task.reload()
-        self._version = runtime["version"]
+        self._version = version
         return task, owns
 
     @property
@@ -298,16 +306,16 @@ class PipelineController(RunMixin):
         graph = nx.DiGraph()
         for node in self._nodes.values():
             graph.add_node(node.name)
+            values = [*node.function_kwargs.values(), *node.parameters.values(), *node.configurations.values(),
+                      *node.task_overrides.values()]
+            for value in values:  # references first: their message names the reference
+                for ref in find_references(value):
+                    self._check_reference(node, ref)
             for parent in node.parents:
                 if parent not in self._nodes:
                     raise ValidationError(f"step {node.name!r} depends on unknown step {parent!r}; "
                                           f"steps: {sorted(self._nodes)}")
                 graph.add_edge(parent, node.name)
-            values = [*node.function_kwargs.values(), *node.parameters.values(), *node.configurations.values(),
-                      *node.task_overrides.values()]
-            for value in values:
-                for ref in find_references(value):
-                    self._check_reference(node, ref)
         try:
             cycle = nx.find_cycle(graph)
         except nx.NetworkXNoCycle:
@@ -356,7 +364,7 @@ class PipelineController(RunMixin):
         if queue is not None and not self._task._remote:
             from .remote import enqueue_controller
             return enqueue_controller(self, queue, wait=wait)
-        return self._run(wait=wait)
+        return self._run(wait=wait or self._task._remote)  # run by an agent: the process must not end first
 
     def start_locally(self, run_pipeline_steps_locally: bool = False, executor: Any = None) -> bool:
         """Run the controller in this process; steps as local subprocesses when
@@ -367,13 +375,16 @@ class PipelineController(RunMixin):
             self._executor_override = get_executor(executor)
         elif run_pipeline_steps_locally:
             self._executor_override = get_executor("local")
-        self._propagate_step_errors = bool(getattr(self._executor_override, "runs_in_caller", False))
         return self._run(wait=True)
 
     def _run(self, wait: bool = True) -> bool:
         if self._start_time is not None:
             raise StateError(f"pipeline {self._name!r} was already started; create a new PipelineController to run again")
-        self._graph = self._build_graph()
+        try:
+            self._graph = self._build_graph()
+        except ValidationError as exc:  # nothing ran: the run ends here, failed, saying why
+            self._conclude(failed=True, message=f"pipeline failed before any step ran: {exc}")
+            raise
         self._store_dag()
         self._start_time = time.time()
         PipelineController._current = self
@@ -401,9 +412,15 @@ class PipelineController(RunMixin):
             self._finish()
         return finished
 
-    def _finish(self, error: Optional[BaseException] = None) -> None:
+    def _finish(self, error: Optional[BaseException] = None, stopped: Optional[tuple[bool, bool]] = None) -> None:
+        """End the run once: stop what still runs, store the DAG and plot, set the final status.
+
+        ``error``: the exception that ended the run (the pipeline failed, or was stopped for a
+        KeyboardInterrupt); ``stopped``: ``stop(mark_failed, mark_aborted)`` was called."""
         if self._end_time is not None:
             return
+        if error is not None:  # kill running steps first: closing waits for them
+            self._scheduler.stop(f"pipeline ended: {type(error).__name__}")
         self._scheduler.close()
         self._end_time = time.time()
         self._shutdown_executors()
@@ -412,8 +429,13 @@ class PipelineController(RunMixin):
                 self._set_node_status(node, "skipped", "pipeline ended before the step could run")
         self._store_dag()
         self.update_execution_plot()
+        aborted = isinstance(error, KeyboardInterrupt)
         if error is not None:
-            message = f"pipeline failed: {type(error).__name__}: {error}"
+            message = f"pipeline {'stopped' if aborted else 'failed'}: {type(error).__name__}: {error}"
+        elif stopped is not None:  # ClearML: completed unless a step failed or a mark_* flag says otherwise
+            mark_failed, aborted = stopped
+            failed = mark_failed or aborted or bool(self._failed_nodes)
+            message = f"pipeline stopped: {self._abort_reason}" if failed else ""
         elif self._abort_reason:
             message = f"pipeline aborted: {self._abort_reason}"
         elif self._failed_nodes:
@@ -421,7 +443,7 @@ class PipelineController(RunMixin):
             message = "pipeline failed: " + "; ".join(parts)
         else:
             message = ""
-        self._conclude(failed=bool(message), message=message)
+        self._conclude(failed=bool(message), message=message, aborted=aborted)
         if PipelineController._current is self:
             PipelineController._current = None
 
@@ -434,8 +456,11 @@ class PipelineController(RunMixin):
         if session is not None and session.task.id == self._task.id:
             session.outcome = ("stopped" if aborted else "failed", message) if failed else None
         if self._owns_task:
-            if failed and self._task.get_status() == "in_progress":
-                if aborted:
+            if self._task.get_status() == "in_progress":
+                if not failed:
+                    if not self._task.is_main_task():  # the main task is completed by its session
+                        self._task.mark_completed()
+                elif aborted:
                     self._task.mark_stopped(force=True, status_message=message)
                 else:
                     self._task.mark_failed(status_message=message, status_reason=message)
@@ -444,35 +469,33 @@ class PipelineController(RunMixin):
             self._task._store.update_task(self._task.id, status_message=message)
 
     def stop(self, timeout: Optional[float] = None, mark_failed: bool = False, mark_aborted: bool = False) -> None:
-        """Stop the pipeline: running steps are aborted, pending ones skipped."""
+        """Stop the pipeline: running steps are aborted, pending ones skipped; the run ends completed
+        unless a step failed or ``mark_failed`` / ``mark_aborted`` say otherwise."""
         self._abort_reason = self._abort_reason or "stopped by user"
         self._scheduler.stop("pipeline stopped")
         if self._end_time is None and self._start_time is not None:
             self._scheduler.wait(timeout=None if timeout is None else timeout * 60.0)
-            self._end_time = time.time()
-            self._shutdown_executors()
-            self._store_dag()
-            self.update_execution_plot()
-            failed = mark_failed or mark_aborted or bool(self._failed_nodes)
-            self._conclude(failed, f"pipeline stopped: {self._abort_reason}" if failed else "", aborted=mark_aborted)
+            self._finish(stopped=(mark_failed, mark_aborted))
 
     # ------------------------------------------------------------------ state
     def is_running(self) -> bool:
         return self._start_time is not None and self._end_time is None
 
     def is_successful(self, fail_on_step_fail: bool = True, fail_condition: str = "all") -> bool:
+        """False while running; else judged on the pipeline task and, with ``fail_on_step_fail``, on
+        every step too (a step that failed with continue_on_fail makes the run unsuccessful)."""
         if fail_condition not in ("all", "failed", "aborted"):
             raise ValidationError.choice("fail_condition", fail_condition, ("all", "failed", "aborted"))
         if self._end_time is None:
             return False
-        status = self._task.get_status()
-        if status in ("completed", "published", "closed"):
-            return True
-        if fail_condition == "failed":
-            return status != "failed"
-        if fail_condition == "aborted":
-            return status != "stopped"
-        return False
+        failing = {"all": ("failed", "stopped"), "failed": ("failed",), "aborted": ("stopped",)}[fail_condition]
+        if self._task.get_status() in failing:
+            return False
+        if fail_on_step_fail:
+            node_failing = {"failed": ("failed",), "stopped": ("aborted",)}
+            bad = {s for f in failing for s in node_failing[f]}
+            return not any(node.status in bad for node in self._nodes.values())
+        return True
 
     def elapsed(self) -> float:
         if self._start_time is None:
@@ -534,17 +557,25 @@ class PipelineController(RunMixin):
     # ------------------------------------------------------------------ from inside steps
     @classmethod
     def _pipeline_task(cls):
+        """The running pipeline's task: the parent of the step running here, else this thread's
+        (or this process's) running pipeline, else a controller main task."""
         from ..tracking.task import Task
-        if cls._current is not None:
-            return cls._current._task
-        task = Task.current_task()
+        from .decorator import PipelineDecorator
+        task = Task._current_task_override
+        if task is None:
+            pipeline = PipelineDecorator._current_pipeline() or cls._current
+            if pipeline is not None:
+                return pipeline._task
+            task = Task.current_task()
         if task is None:
             raise ValidationError("no running pipeline: call this from a pipeline step or the pipeline controller")
         if task.task_type == "controller":
             return task
-        if task.parent:
-            return Task.get_task(task_id=task.parent)
-        raise ValidationError(f"task {task.id} is not part of a pipeline (it has no parent pipeline task)")
+        row = task._store.task_row(task.parent) if task.parent else None
+        if row is None:
+            raise ValidationError(f"task {task.id} is not part of a pipeline (it has no parent pipeline task)")
+        # a step writes to its running pipeline's task as part of that run (not as an outside edit)
+        return Task._from_row(task._store, row, owner=True)
 
     @classmethod
     def get_logger(cls):

@@ -59,8 +59,8 @@ class Component:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         pipeline = PipelineDecorator._current_pipeline()
         from ..tracking.task import Task
-        if pipeline is None or (Task._current_task_override is not None and threading.current_thread()
-                                is not pipeline._pipeline_thread):
+        if pipeline is None or Task._current_task_override is not None:
+            # outside a pipeline, or inside a running step (as in a step subprocess): a plain call
             return self.func(*resolve_all(args), **resolve_all(kwargs))
         return pipeline._add_component_call(self, args, kwargs)
 
@@ -124,7 +124,6 @@ class DecoratedPipeline(PipelineController):
             if return_value:
                 self._task.upload_artifact(return_value, result)
         except BaseException as exc:
-            self._scheduler.stop("pipeline function raised")
             self._finish(exc)
             raise
         finally:
@@ -306,7 +305,7 @@ class PipelineDecorator:
                         and not start_controller_locally:
                     return enqueue_decorated_pipeline(func, controller_options, dict(bound.arguments),
                                                       pipeline_execution_queue)
-                controller = DecoratedPipeline(**controller_options)
+                controller = DecoratedPipeline(**controller_options, _standalone_task=bool(multi_instance_support))
                 controller._default_queue = default_queue or cls._default_queue
                 if cls._mode is not None:
                     from ..executors.base import get_executor

@@ -2,9 +2,10 @@
 
 Passing a LazyResult to another component only adds an edge (it becomes a
 ``${step.return_name}`` reference). *Using* it — arithmetic, comparison, ``print``, ``if``,
-indexing, attribute access, iteration — waits for that one step and then forwards to the
-real value, loaded from the step's artifact. If the step failed, using the value raises the
-step's original exception (its type preserved), or ``StepFailed`` when it can't be rebuilt.
+indexing, attribute access, iteration, ``isinstance`` — waits for that one step and then
+forwards to the real value, loaded from the step's artifact. If the step failed, using the
+value raises the step's original exception (its type preserved), or ``StepFailed`` when it
+can't be rebuilt.
 """
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ class LazyResult:
         value = load_output(node.outputs.get(self._pt_name), pipeline)
         object.__setattr__(self, "_pt_value", value)
         return value
+
+    @property
+    def __class__(self):  # isinstance(result, dict) sees the value's type (waiting for it)
+        return type(self._pt_resolve())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pt_resolve(), name)

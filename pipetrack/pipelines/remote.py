@@ -1,32 +1,33 @@
 """Putting a pipeline controller itself on a queue, for an agent to run.
 
 The controller task is a script task (``Task.init`` recorded the script, its argv and working
-dir). Enqueuing it leaves this process; an agent serving the queue re-runs the script with
-``PIPETRACK_TASK_ID`` set, so ``PipelineController``/``@pipeline`` attach to the enqueued task and
-run the steps from there (through their own queues or executors).
+dir). Enqueuing ends this process's session on it; an agent serving the queue re-runs the script
+with ``PIPETRACK_TASK_ID`` set, so ``PipelineController``/``@pipeline`` attach to the enqueued
+task (stored parameter values win) and run the steps from there, through their own queues or
+executors. ``PipelineController.start(queue=...)`` then waits for that run when ``wait=True``
+(ClearML leaves the process instead: here the script can go on with the finished pipeline);
+calling a ``@pipeline`` function enqueues it and exits the process, as in ClearML.
 """
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any, Callable
 
 from ..errors import StateError
 
 
 def _hand_over(task: Any, queue: str) -> None:
-    """End this process's session on ``task`` and enqueue it as a Draft script task."""
-    from ..tracking.session import end_session
+    """End this process's session on ``task`` (its recorded code, parameters and DAG stay) and
+    enqueue it as a Draft script task."""
+    from ..tracking import session as session_module
     from ..tracking.task import Task
     task.flush()
-    session_task = task
     task.get_script()  # wait for the code capture: the agent needs the entry point
-    from ..tracking import session as session_module
-    if session_module.current_session() is not None:
-        session_module.current_session().outcome = ("completed", "")
-    end_session(session_task)
-    task._store.update_task(task.id, status="created", started=None, completed=None, progress=0,
-                            status_message=f"enqueued on {queue!r}")
+    session = session_module.current_session()
+    if session is not None and session.task.id == task.id:
+        session.outcome = ("completed", "")
+    session_module.end_session(task)
+    task._store.update_task(task.id, status="created", started=None, completed=None, progress=0)
     if Task._main_task is task:
         Task._main_task = None
     Task.enqueue(task.id, queue_name=queue)
@@ -41,6 +42,9 @@ def enqueue_controller(pipeline: Any, queue: str, wait: bool = True) -> bool:
     pipeline._build_graph()
     pipeline._store_dag()
     _hand_over(pipeline._task, queue)
+    print(f"pipetrack: pipeline '{pipeline._task.name}' ({pipeline.id}) enqueued on {queue!r}; an agent serving "
+          f"that queue runs it (pipetrack agent --queue {queue})" + ("; waiting for it to finish" if wait else ""),
+          flush=True)
     if wait:
         task = Task.get_task(task_id=pipeline._task.id)
         task.wait_for_status(status=("completed", "failed", "stopped", "published"), raise_on_status=(),
@@ -52,9 +56,9 @@ def enqueue_decorated_pipeline(func: Callable, options: dict, arguments: dict, q
     """A ``@pipeline`` call outside an agent with a pipeline_execution_queue: enqueue and leave (as ClearML)."""
     from .controller import PipelineController
     controller = PipelineController(**options)
-    for arg, value in arguments.items():
-        controller._task._write_params({f"Args/{arg}": value}, check=False)
+    for arg, value in arguments.items():  # "section/arg" keys (args_map) are kept as given
+        controller._task._write_params({arg if "/" in arg else f"Args/{arg}": value}, check=False)
     _hand_over(controller._task, queue)
-    print(f"pipetrack: pipeline '{controller._task.name}' ({controller.id}) enqueued on '{queue}'; "
-          "an agent serving that queue will run it")
+    print(f"pipetrack: pipeline '{controller._task.name}' ({controller.id}) enqueued on {queue!r}; an agent "
+          f"serving that queue runs it (pipetrack agent --queue {queue})", flush=True)
     sys.exit(0)

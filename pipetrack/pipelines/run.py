@@ -16,11 +16,12 @@ from typing import Any, Optional
 from .. import config
 from ..errors import ValidationError
 from ..executors.base import ArtifactInput, StepResult, StepSpec, get_executor
-from .cache import cache_key, code_fingerprint, find_cached_task
+from .cache import cache_key, code_fingerprint, find_cached_task, function_source
 from .node import FINISHED_STATUSES, Job, Node
 from .references import Reference, substitute, whole_reference
 
 LEGACY_ARTIFACT_REF = re.compile(r"^([0-9a-f]{32})\.([^\s/]+)$")
+TIME_LIMIT_GRACE_SECONDS = 5.0  # how long past its time limit a step may run before the controller cancels it
 
 
 class _StepCallable:
@@ -152,11 +153,15 @@ class RunMixin:
     def _submit(self, node: Node, spec: StepSpec):
         executor = self._executor_for(node)
         if executor.records_remotely:
-            from ..tracking.records import export_records
-            spec.task_bundle = export_records(self._task._store, spec.task_id)
+            from ..tracking.records import BUNDLE_VERSION, export_records
+            store = self._task._store
+            spec.task_bundle = export_records(store, spec.task_id)
+            spec.parent_bundle = {"version": BUNDLE_VERSION, "project_name": self._task.get_project_name(),
+                                  "task": store.query_one("SELECT * FROM tasks WHERE id=?", (self._task.id,))}
         else:
             spec.store_path = str(self._task._store.path)
-        self._task._store.update_task(spec.task_id, status="queued")
+        if not executor.runs_in_caller:  # waiting for a worker (inline: it starts right now)
+            self._task._store.update_task(spec.task_id, status="queued")
         node.job_started = time.time()
         self._set_node_status(node, "running")
         return executor.submit(spec)
@@ -195,20 +200,24 @@ class RunMixin:
         return None
 
     def _create_step_task(self, node: Node, kwargs: dict, key: Optional[str]) -> Any:
-        from ..tracking.parameters import encode_value
-        from ..tracking.task import Task, _insert_task
+        from ..tracking.task import Task
         store = self._task._store
         project = node.project_name or (self._target_project if isinstance(self._target_project, str)
-                                        else self._task.get_project_name())
+                                        else self._project_name())
         func = inspect.unwrap(node.function)
-        try:
-            source = inspect.getsource(func)
-        except (OSError, TypeError):
-            source = ""
+        source = function_source(func)[0]
         tags = list(node.tags) + ([f"pipe: {self._task.id}"] if self._add_pipeline_tags else [])
         script = {"entry_point": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}",
                   "diff": source, "working_dir": node.working_dir or self._working_dir or os.getcwd(),
                   "binary": os.path.basename(sys.executable), "requirements": _packages_text(node.packages)}
+        with store.write():  # one transaction for the task and its parameters
+            task_id = self._insert_step_task(store, project, node, tags, script, key, kwargs)
+        return Task._from_row(store, store.task_row(task_id))
+
+    def _insert_step_task(self, store: Any, project: str, node: Node, tags: list, script: dict, key: Optional[str],
+                          kwargs: dict) -> str:
+        from ..tracking.parameters import encode_value
+        from ..tracking.task import _insert_task
         task_id = _insert_task(store, project, node.task_name or node.name, node.task_type or "training", tags=tags,
                                created_by="pipeline", parent=self._task.id, script=script, cache_key=key,
                                output_uri=node.output_uri or self._output_uri,
@@ -228,7 +237,12 @@ class RunMixin:
         if node.docker:
             store.update_task(task_id, container={"image": node.docker, "arguments": node.docker_args or "",
                                                   "setup_shell_script": node.docker_bash_setup_script or ""})
-        return Task._from_row(store, store.task_row(task_id))
+        return task_id
+
+    def _project_name(self) -> str:
+        if self._project_cache is None:
+            self._project_cache = self._task.get_project_name()
+        return self._project_cache
 
     # --------------------------------------------------------------- completion
     def _complete_node(self, node: Node, result: Any) -> bool:
@@ -238,7 +252,11 @@ class RunMixin:
             self._task._store.update_task(node.executed, status="failed", status_message=result.error)
         if result.records is not None:
             from ..tracking.records import import_records
-            import_records(self._task._store, result.records)
+            store = self._task._store
+            import_records(store, result.records)
+            if result.parent_records:  # what the step reported to this pipeline task: records only
+                live = store.query_one("SELECT * FROM tasks WHERE id=?", (self._task.id,))
+                import_records(store, dict(result.parent_records, task=live), replace=False)
         node.job_ended = time.time()
         if result.status == "completed":
             node.outputs = {name: ArtifactInput(url=a["uri"], type=a["type"], extension=a.get("extension"),
@@ -249,7 +267,7 @@ class RunMixin:
             self._after_success(node)
             return False
         node.error = result.error
-        node.exception = getattr(result, "propagated", None) or result.original_exception()
+        node.exception = result.original_exception()
         # a step that could not record its own end (lost worker, time limit, cancelled) is closed here
         self._task._store.execute(
             "UPDATE tasks SET status=?, status_message=?, completed=?, last_update=? WHERE id=? AND "
@@ -267,9 +285,12 @@ class RunMixin:
         if node.post_execute_callback is not None:
             node.post_execute_callback(self, node)
         behaviour = node.continue_behaviour["continue_on_fail" if status == "failed" else "continue_on_abort"]
+        if result.raised is not None and (isinstance(result.raised, KeyboardInterrupt)
+                                          or (self._propagate_step_errors and not behaviour)):
+            self._scheduler.propagate = result.raised  # debug mode: the component call raises it
         if not behaviour:
             self._failed_nodes.append(node.name)
-            if self._abort_on_failure:
+            if self._abort_on_failure and not self._scheduler.stopping:  # the first failure is the reason
                 self._abort_reason = f"step '{node.name}' {status}: {result.error}"
                 self._scheduler.stop(f"pipeline aborted: step '{node.name}' {status}")
         return False
@@ -317,10 +338,13 @@ class RunMixin:
             self._abort_reason = f"pipeline execution time limit of {self._time_limit:.0f}s exceeded"
             self._log(self._abort_reason)
             self._scheduler.stop(self._abort_reason)
-        for name in list(self._scheduler.running):
+        for name in list(self._scheduler.running):  # executors enforce time limits; this is the backstop
             node = self._nodes[name]
-            if node.timeout and node.job_started and now - node.job_started > node.timeout + 5:
-                self._cancel_node(node)  # executors enforce limits; this is the backstop
+            if node.timeout and node.executed:
+                row = self._task._store.query_one("SELECT started FROM tasks WHERE id=? AND status='in_progress'",
+                                                  (node.executed,))  # from its real start, not its queueing
+                if row and row["started"] and now - row["started"] > node.timeout + TIME_LIMIT_GRACE_SECONDS:
+                    self._cancel_node(node)
         if self._plot_dirty and now - self._plot_time > 2.0:
             self.update_execution_plot()
 

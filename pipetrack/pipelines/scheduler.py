@@ -168,9 +168,6 @@ class Scheduler:
         except BaseException as exc:  # the executor itself failed (lost worker, ...)
             result = exc
         relaunch = self.pipeline._complete_node(node, result)
-        propagated = getattr(result, "propagated", None)
-        if propagated is not None and not relaunch:
-            self.propagate = propagated
         if relaunch:
             node.status = "pending"
         self._notify()

@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import ValidationError
 from ..executors.base import StepSpec
@@ -19,9 +18,10 @@ from .cache import find_cached_task
 from .node import Job, Node
 from .references import substitute
 
-TASK_OVERRIDE_FIELDS = ("name", "comment", "tags", "output_uri", "script.repository", "script.branch",
-                        "script.version_num", "script.entry_point", "script.working_dir", "script.requirements",
-                        "script.diff", "container.image", "container.arguments")
+TASK_FIELDS = ("name", "comment", "tags", "output_uri")
+TASK_SECTIONS = ("script", "container")
+# ClearML's dotted names for script fields pipetrack stores under another key
+SCRIPT_ALIASES = {"requirements.pip": "requirements", "requirements.conda": "requirements"}
 
 
 def _task_cache_key(script: dict, params: dict, configs: dict, overrides: dict) -> str:
@@ -31,19 +31,36 @@ def _task_cache_key(script: dict, params: dict, configs: dict, overrides: dict) 
 
 
 def _apply_task_overrides(task: Any, overrides: dict) -> None:
+    """``task_overrides``: top-level fields (name, comment, tags, output_uri) and any
+    ``script.<key>`` / ``container.<key>`` (``script.requirements.pip`` sets the requirements)."""
     row = task.data
     fields: dict[str, Any] = {}
     for key, value in overrides.items():
-        if key not in TASK_OVERRIDE_FIELDS:
-            raise ValidationError(f"task_overrides key {key!r} is not supported; accepted: {list(TASK_OVERRIDE_FIELDS)}")
         section, _, sub = key.partition(".")
+        if (sub and section not in TASK_SECTIONS) or (not sub and key not in TASK_FIELDS):
+            raise ValidationError(f"task_overrides key {key!r} is not supported; accepted: {list(TASK_FIELDS)} and "
+                                  f"'<section>.<key>' for sections {list(TASK_SECTIONS)}")
         if sub:
             doc = fields.setdefault(section, dict(row.get(section) or {}))
-            doc[sub] = value
+            doc[SCRIPT_ALIASES.get(sub, sub) if section == "script" else sub] = value
+        elif key == "tags":
+            fields["tags"] = [value] if isinstance(value, str) else list(value or [])
         else:
-            fields[section] = list(value) if section == "tags" and not isinstance(value, str) else value
+            fields[key] = value
     if fields:
         task._store.update_task(task.id, **fields)
+
+
+def _step_project(pipeline: Any, base: Any) -> Optional[str]:
+    """Project id of a step's task: ``target_project`` (a name), the pipeline's project when it is
+    True (ClearML's default), else the base task's project."""
+    target = pipeline._target_project
+    store = base._store
+    if isinstance(target, str) and target:
+        return store.project_id(target, create=True)
+    if target is True:
+        return pipeline._task._row["project_id"]
+    return None
 
 
 def launch_task_node(pipeline: Any, node: Node):
@@ -67,15 +84,19 @@ def launch_task_node(pipeline: Any, node: Node):
         if hit is not None:
             return pipeline._use_cached(node, hit["id"], params)
     if node.job is None or node.retries == 0:
-        project = pipeline._target_project if isinstance(pipeline._target_project, str) else None
         if node.clone_task:
-            task = Task.clone(base, name=base.name, parent=pipeline._task.id,
-                              project=base._store.project_id(project, create=True) if project else None)
-        else:
+            task = Task.clone(base, name=base.name, parent=pipeline._task.id, project=_step_project(pipeline, base))
+        else:  # the base task itself runs; ClearML resets it (with a warning) when it is not a Draft
             task = base
-            if task.get_status() != "created":
+            status = task.get_status()
+            if status != "created":
+                pipeline._log(f"step '{node.name}': clone_base_task=False and base task {task.id} is {status!r}, "
+                              "not a Draft: resetting it (its outputs are deleted)")
                 task.reset(force=True)
             task.set_parent(pipeline._task.id)
+        output_uri = node.output_uri or pipeline._output_uri  # steps default to the pipeline's output_uri
+        if output_uri:
+            task._store.update_task(task.id, output_uri=output_uri)
         if params:
             task.update_parameters(params)
         for name, value in configs.items():

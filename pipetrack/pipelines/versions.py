@@ -44,13 +44,24 @@ def pipeline_runs(store: Any, project: Optional[str], name: Optional[str]) -> li
     return rows
 
 
-def next_run(store: Any, project: str, name: str, version: Optional[str]) -> tuple[int, str]:
-    """(run number, version) of a new run: run = previous runs + 1; version bumped from the latest."""
-    runs = pipeline_runs(store, project, name)
-    number = 1 + max((int(r["runtime"].get("run_number") or 0) for r in runs), default=0)
-    if version is None:
-        versions = [r["runtime"].get("version") for r in runs if version_key(r["runtime"].get("version") or "")]
-        version = bump_version(max(versions, key=version_key)) if versions else DEFAULT_VERSION
+def claim_run(store: Any, task_id: str, project: str, name: str, version: Optional[str],
+              add_run_number: bool) -> tuple[int, str]:
+    """Make ``task_id`` the next run of pipeline ``name``: run number = previous runs + 1 ("name #2"),
+    version bumped from the highest one unless given. One write transaction, so runs started at
+    the same time (threads or processes) never get the same number."""
+    import json
+    with store.write():
+        runs = [r for r in pipeline_runs(store, project, name) if r["id"] != task_id]
+        number = 1 + max((int(r["runtime"].get("run_number") or 0) for r in runs), default=0)
+        if version is None:
+            versions = [r["runtime"].get("version") for r in runs if version_key(r["runtime"].get("version") or "")]
+            version = bump_version(max(versions, key=version_key)) if versions else DEFAULT_VERSION
+        row = store.query_one("SELECT runtime, system_tags FROM tasks WHERE id=?", (task_id,))
+        runtime = dict(json.loads(row["runtime"] or "{}"), pipeline_name=name, version=version, run_number=number)
+        system_tags = list(dict.fromkeys([*json.loads(row["system_tags"] or "[]"), PIPELINE_TAG]))
+        store.update_task(task_id, name=f"{name} #{number}" if add_run_number and number > 1 else name,
+                          type="controller", project_id=store.project_id(project, create=True), runtime=runtime,
+                          system_tags=system_tags)
     return number, version
 
 

@@ -36,35 +36,61 @@ def _visible(line: str) -> str:
 class StreamTee:
     """A text stream that forwards to ``original`` and records each complete line as one report.
 
-    A line redrawn with ``\r`` (tqdm and other progress bars) is recorded as it finally looks.
+    Several captures share one tee per stream (nesting tees would record a line once per
+    layer). Each sink is either process-wide or bound to one thread: a line written by a thread
+    that has sinks of its own goes only to those (a pipeline step running in a Dask worker
+    thread records only its own output); other lines go to the process-wide sinks, or — in a
+    process running exactly one step (a step subprocess), whose own threads print too — to
+    that step's sink. A line redrawn with ``\r`` (tqdm and other progress bars) is recorded as
+    it finally looks.
     """
 
-    def __init__(self, original: Any, sink: Any, level: str):
+    def __init__(self, original: Any, level: str):
         self._original = original
-        self._sink = sink  # callable(text, level)
         self._level = level
-        self._partial = ""
+        self._sinks: list[tuple[Any, Optional[int]]] = []  # (callable(text, level), thread ident or None)
+        self._partial: dict[int, str] = {}
         self._lock = threading.Lock()
+
+    def add_sink(self, sink: Any, thread: Optional[int] = None) -> None:
+        with self._lock:
+            self._sinks.append((sink, thread))
+
+    def remove_sink(self, sink: Any) -> bool:
+        """Drop ``sink`` (after flushing its thread's partial line); True when no sink is left."""
+        with self._lock:
+            for entry in [e for e in self._sinks if e[0] == sink]:  # bound methods: equal, not identical
+                ident = entry[1] if entry[1] is not None else threading.get_ident()
+                tail = self._partial.pop(ident, "")
+                if tail:
+                    sink(_visible(tail), self._level)
+                self._sinks.remove(entry)
+            return not self._sinks
+
+    def _recipients(self, ident: int) -> list:
+        own = [s for s, t in self._sinks if t == ident]
+        if own:
+            return own
+        shared = [s for s, t in self._sinks if t is None]
+        if shared:
+            return shared
+        return [self._sinks[0][0]] if len(self._sinks) == 1 else []
 
     def write(self, text: str) -> int:
         written = self._original.write(text)
-        if text:
+        if text and self._sinks:
+            ident = threading.get_ident()
             with self._lock:
-                data = self._partial + text
+                data = self._partial.get(ident, "") + text
                 head, sep, tail = data.rpartition("\n")
                 if len(tail) > MAX_PARTIAL_CHARS:
                     head, sep, tail = (head + sep + tail), "\n", ""
-                self._partial = tail
-                if sep:
-                    for line in head.split("\n"):
-                        self._sink(_visible(line), self._level)
+                self._partial[ident] = tail
+                recipients = self._recipients(ident) if sep else []
+            for line in head.split("\n") if sep else ():
+                for sink in recipients:
+                    sink(_visible(line), self._level)
         return written if written is not None else len(text)
-
-    def flush_partial(self) -> None:
-        with self._lock:
-            if self._partial:
-                self._sink(_visible(self._partial), self._level)
-                self._partial = ""
 
     def flush(self) -> None:
         self._original.flush()
@@ -87,9 +113,12 @@ class _LogHandler(logging.Handler):
 
 
 class ConsoleCapture:
-    """Install/uninstall the stream tees for one task."""
+    """Record one task's console: join (or install) the shared stream tees, and leave them.
 
-    def __init__(self, task: Any, streams: bool | Mapping[str, bool]):
+    ``per_thread=True`` records only what the calling thread writes (pipeline steps).
+    """
+
+    def __init__(self, task: Any, streams: bool | Mapping[str, bool], per_thread: bool = False):
         if isinstance(streams, Mapping):
             self.want = {k: bool(streams.get(k, False)) for k in ("stdout", "stderr", "logging")}
         else:
@@ -97,6 +126,7 @@ class ConsoleCapture:
         self._task_id = task.id
         self._buffer = task._reports
         self._tees: list[tuple[str, StreamTee]] = []
+        self._thread = threading.get_ident() if per_thread else None
         self._handler: Optional[logging.Handler] = None
         self._redirected: list[tuple[logging.StreamHandler, Any]] = []
 
@@ -106,8 +136,11 @@ class ConsoleCapture:
     def start(self) -> None:
         for name, level in (("stdout", "info"), ("stderr", "error")):
             if self.want[name]:
-                tee = StreamTee(getattr(sys, name), self._sink, level)
-                setattr(sys, name, tee)
+                tee = getattr(sys, name)
+                if not isinstance(tee, StreamTee):
+                    tee = StreamTee(tee, level)
+                    setattr(sys, name, tee)
+                tee.add_sink(self._sink, self._thread)
                 self._tees.append((name, tee))
         self._redirect_log_handlers()
         if self.want["logging"] and not self.want["stderr"]:
@@ -129,8 +162,7 @@ class ConsoleCapture:
 
     def stop(self) -> None:
         for name, tee in reversed(self._tees):
-            tee.flush_partial()
-            if getattr(sys, name) is tee:
+            if tee.remove_sink(self._sink) and getattr(sys, name) is tee:
                 setattr(sys, name, tee._original)
         self._tees = []
         for handler, stream in self._redirected:

@@ -96,12 +96,10 @@ class Logger:
         """Add a line to the task's console log (and print it, unless ``print_console=False``)."""
         text = str(msg)
         if print_console:
+            from .capture import StreamTee
             stream = sys.stdout
-            # when stdout is our tee the line is captured by it; do not record it twice
-            if hasattr(stream, "_sink") and getattr(stream, "_sink", None) is not None:
-                print(text, file=getattr(stream, "_original", sys.__stdout__))
-            else:
-                print(text)
+            # when stdout is our tee it would record the line too: print past it, record once below
+            print(text, file=stream._original if isinstance(stream, StreamTee) else stream)
         self._buffer.add_console(self._task_id, text, _LEVEL_NAMES.get(level, str(level)))
 
     # ------------------------------------------------------------------ plots

@@ -15,6 +15,8 @@ from ..errors import StateError, ValidationError
 
 def execute_remotely(task: Any, queue_name: Optional[str] = None, clone: bool = False,
                      exit_process: bool = True) -> Optional[Any]:
+    """Enqueue ``task`` (clone=False: this run ends here, the task is reset and re-run by an agent)
+    or a Draft clone of it; leave the process with exit code 0 when ``exit_process``."""
     from .session import current_session, end_session
     from .task import Task
     if not Task.running_locally():
@@ -31,9 +33,9 @@ def execute_remotely(task: Any, queue_name: Optional[str] = None, clone: bool = 
         if session is not None and session.task.id == task.id:
             session.outcome = ("completed", "")
             end_session(task)
-        task._store.update_task(task.id, status="created", started=None, completed=None, progress=0)
         if Task._main_task is task:
             Task._main_task = None
+        task.reset(force=True)  # "stop the execution of the current Task, reset its state, and enqueue it"
         target = task
     if queue_name:
         Task.enqueue(target, queue_name=queue_name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from typing import Any, Callable, ClassVar, Iterable, Mapping, Optional, Sequence
 
@@ -37,17 +38,40 @@ from .task_outputs import OutputsMixin
 from .task_params import ParametersMixin
 
 _PRIVATE = object()
+
+
+class _TaskMeta(type):
+    """Makes ``Task._current_task_override`` (the step task ``Task.current_task()`` returns inside
+    a pipeline step) a per-thread value: steps running at once in threads of one Dask worker
+    each see their own task. A thread without its own value (a thread the step started
+    itself) sees the step task when exactly one step runs in the process."""
+
+    _overrides: dict[int, Any] = {}
+
+    @property
+    def _current_task_override(cls) -> Optional["Task"]:
+        overrides = _TaskMeta._overrides
+        task = overrides.get(threading.get_ident())
+        if task is None and len(overrides) == 1:
+            task = next(iter(overrides.values()))
+        return task
+
+    @_current_task_override.setter
+    def _current_task_override(cls, task: Optional["Task"]) -> None:
+        if task is None:
+            _TaskMeta._overrides.pop(threading.get_ident(), None)
+        else:
+            _TaskMeta._overrides[threading.get_ident()] = task
 TASK_ID_ENV = "PIPETRACK_TASK_ID"
 
 
-class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin):
+class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metaclass=_TaskMeta):
     """A tracked execution. Use :meth:`Task.init`, :meth:`Task.create` or :meth:`Task.get_task`."""
 
     TaskTypes = TaskTypes
     TaskStatusEnum = TaskStatusEnum
 
     _main_task: ClassVar[Optional["Task"]] = None
-    _current_task_override: ClassVar[Optional["Task"]] = None
     _offline_mode: ClassVar[bool] = False
 
     def __init__(self, private: Any = None, *, store: Store | None = None, task_id: str | None = None,
@@ -560,6 +584,19 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin):
         task_obj = task if isinstance(task, Task) else cls.get_task(task_id=_resolve_task_id(task))
         task_obj._transition("created", queue=None, enqueued=None)
         return {"dequeued": 1, "updated": 1, "fields": {"status": "created", "execution.queue": None}}
+
+    def execute_remotely(self, queue_name: Optional[str] = None, clone: bool = False,
+                         exit_process: bool = True) -> Optional["Task"]:
+        """Hand this run to an agent: enqueue this task (or a clone) and (by default) exit; a no-op
+        when an agent is already running us (see ``remote_execution.py``)."""
+        from .remote_execution import execute_remotely
+        return execute_remotely(self, queue_name=queue_name, clone=clone, exit_process=exit_process)
+
+    def create_function_task(self, func: Callable, func_name: Optional[str] = None, task_name: Optional[str] = None,
+                             **kwargs: Any) -> Optional["Task"]:
+        """A Draft task that runs ``func(**kwargs)`` when enqueued for an agent (see ``remote_execution.py``)."""
+        from .remote_execution import create_function_task
+        return create_function_task(self, func, func_name=func_name, task_name=task_name, **kwargs)
 
     @classmethod
     def get_num_enqueued_tasks(cls, queue_name: Optional[str] = None, queue_id: Optional[str] = None) -> int:

@@ -11,14 +11,31 @@ import pytest
 from pipetrack import Task
 from pipetrack.executors.base import ArtifactInput, StepSpec, get_executor
 
-EXECUTORS = ["inline", "local", pytest.param("dask", marks=pytest.mark.dask)]
+EXECUTORS = ["inline", "local", "local-spawn", pytest.param("dask", marks=pytest.mark.dask)]
+
+
+def make_executor(name):
+    if name == "local-spawn":  # the local executor without its fork template: a new interpreter per step
+        from pipetrack.executors.local import LocalExecutor
+        return LocalExecutor(fork=False)
+    return get_executor(name)
+
+
+@pytest.fixture(scope="module")
+def shared_dask():
+    """One LocalCluster for the module: starting one costs about a second."""
+    pytest.importorskip("distributed")
+    ex = make_executor("dask")
+    yield ex
+    ex.shutdown()
 
 
 @pytest.fixture(params=EXECUTORS)
 def executor(request):
     if request.param == "dask":
-        pytest.importorskip("distributed")
-    ex = get_executor(request.param) if request.param != "inline" else get_executor("inline", propagate_exceptions=False)
+        yield request.getfixturevalue("shared_dask")
+        return
+    ex = make_executor(request.param)
     yield ex
     ex.shutdown()
 
@@ -112,7 +129,8 @@ def sleepy():
     time.sleep(30)
 
 
-@pytest.mark.parametrize("executor", ["local", pytest.param("dask", marks=pytest.mark.dask)], indirect=True)
+@pytest.mark.parametrize("executor", ["local", "local-spawn", pytest.param("dask", marks=pytest.mark.dask)],
+                         indirect=True)
 def test_time_limit_stops_the_step(executor):
     task, spec = make_spec(executor, sleepy, time_limit=1.0)
     result = finish(executor, task, spec, timeout=60)
@@ -126,7 +144,7 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-@pytest.mark.parametrize("executor", ["local"], indirect=True)
+@pytest.mark.parametrize("executor", ["local", "local-spawn"], indirect=True)
 def test_killed_process_becomes_a_failed_step(executor):
     task, spec = make_spec(executor, die)
     result = finish(executor, task, spec, timeout=60)

@@ -1,0 +1,70 @@
+"""Helpers shared by the remote-execution tests (processes, bounded waits)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PY = sys.executable
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL: end one process we started (and its group when it leads one)."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class AgentProcess:
+    """One ``pipetrack agent`` subprocess (its output goes to a log file)."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict, module: bool = True):
+        self.log_path = log_path
+        command = [PY, "-m", "pipetrack", "agent"] if module else [str(Path(PY).parent / "pipetrack"), "agent"]
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen([*command, *args], stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait(self, timeout: float = 60.0) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"agent did not exit within {timeout}s; its log:\n{self.log()}") from None
+
+    def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+        wait_for(lambda: text in self.log() or self.proc.poll() is not None, timeout, what=f"{text!r} in agent log")
+        assert text in self.log(), self.log()
+
+
+def run_python(path: Path, *args: str, env: Optional[dict] = None, timeout: float = 120,
+               check: bool = True) -> subprocess.CompletedProcess:
+    """Run a script with this interpreter (pipetrack importable), in its folder."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    proc = subprocess.run([PY, str(path), *args], cwd=path.parent, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{path.name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
