@@ -11,6 +11,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server on 127.0.0.1 (one per session) with a bucket; AWS_* variables point at it.
+    Yields ``{"endpoint", "bucket", "port", "env"}``."""
+    pytest.importorskip("moto")
+    pytest.importorskip("s3fs")
+    from s3_fixture import moto_s3_server
+    with moto_s3_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """A real S3 API on loopback for tests: moto's server mode as a subprocess.
 
-Shared by test folders (``tests/remote/conftest.py`` uses it; ``tests/storage/conftest.py``
-has the same fixture inline and can switch to this module). Only 127.0.0.1 is contacted.
+Used by the session-scoped ``s3_server`` fixture of tests/conftest.py (one server for all test
+folders). Only 127.0.0.1 is contacted.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fixtures for remote execution: real processes on 127.0.0.1 only.
 
-- ``s3_server``: moto's S3 server (session), AWS_* variables pointing at it;
+- ``s3_server`` (from tests/conftest.py): moto's S3 server, AWS_* variables pointing at it;
 - ``dask_scheduler``: ``dask scheduler`` + two ``dask worker`` processes (``--nworkers 1
   --nthreads 1``) on free ports (session), their environment pointing at the S3 server;
 - ``local_cluster``: a 2-worker spawned LocalCluster and a client (session);
@@ -25,18 +25,9 @@ ROOT = TESTS.parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from s3_fixture import free_port, moto_s3_server  # noqa: E402
+from s3_fixture import free_port  # noqa: E402
 
 from remote_helpers import PY, AgentProcess, stop_process  # noqa: E402
-
-
-# --------------------------------------------------------------------------- S3
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    pytest.importorskip("moto")
-    pytest.importorskip("s3fs")
-    with moto_s3_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
 
 
 # --------------------------------------------------------------------------- Dask
