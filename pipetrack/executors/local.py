@@ -358,8 +358,9 @@ def _step_process(request: dict, closing: tuple) -> None:
         import traceback
         traceback.print_exc()
     finally:
-        try:
-            atexit._run_exitfuncs()  # what a normal interpreter exit would run
+        try:  # what a normal interpreter exit does: wait for non-daemon threads, run atexit, flush
+            threading._shutdown()  # type: ignore[attr-defined]  (as multiprocessing's children do)
+            atexit._run_exitfuncs()
             sys.stdout.flush()
             sys.stderr.flush()
         finally:

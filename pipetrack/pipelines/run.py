@@ -6,7 +6,6 @@ monitors, callbacks, progress). A mixin of PipelineController; the loop deciding
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import re
 import sys

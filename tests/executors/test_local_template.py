@@ -57,3 +57,27 @@ def test_steps_still_run_when_the_template_dies():
         assert run(executor, "after")["tag"] == "after"
     finally:
         executor.shutdown()
+
+
+def leaves_a_thread(path):
+    import threading
+    import time
+
+    def late_write():
+        time.sleep(0.3)
+        with open(path, "w") as fh:
+            fh.write("done")
+    threading.Thread(target=late_write).start()  # not a daemon: the process waits for it
+    return 1
+
+
+def test_step_process_exits_like_an_interpreter(tmp_path):
+    executor = LocalExecutor()
+    try:
+        task = Task.create(project_name="template", task_name="thread")
+        spec = StepSpec(task_id=task.id, name="thread", function=cloudpickle.dumps(leaves_a_thread),
+                        kwargs={"path": str(tmp_path / "late.txt")}, return_names=["r"], store_path=str(task._store.path))
+        assert executor.submit(spec).result(timeout=60).status == "completed"
+    finally:
+        executor.shutdown()
+    assert (tmp_path / "late.txt").read_text() == "done"

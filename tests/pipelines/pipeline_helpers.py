@@ -12,10 +12,8 @@ A test writes a script body; :data:`PRELUDE` is put in front of it. Inside the s
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
 
 import pytest
 
