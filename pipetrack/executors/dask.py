@@ -44,6 +44,8 @@ import uuid
 from concurrent.futures import Future
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+import contextlib
+
 from ..errors import StorageError, ValidationError
 from .base import StepResult, StepSpec
 from .script import KILL_GRACE_SECONDS
@@ -199,6 +201,30 @@ def check_shared_output(output: str, step: str, worker_hosts: Mapping[str, str],
 
 
 # --------------------------------------------------------------------------- the executor
+
+@contextlib.contextmanager
+def _main_hidden():
+    """Start spawned workers without re-running the user's script in each of them.
+
+    multiprocessing's spawn re-imports ``__main__`` from its file in every child, so a pipeline
+    script without an ``if __name__ == "__main__":`` guard would start a pipeline inside each
+    Dask worker. Steps don't need it: cloudpickle ships ``__main__`` functions by value. (A
+    worker the nanny restarts later is spawned without this guard.)
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__")
+             if main is not None and name in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            if "__spec__" in saved:
+                main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
 class DaskExecutor:
     """Runs steps on a Dask cluster (see the module docstring)."""
 
@@ -224,7 +250,7 @@ class DaskExecutor:
         else:
             from .base import default_workers
             n_workers = n_workers or default_workers()
-            with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+            with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}), _main_hidden():
                 cluster_kwargs.setdefault("dashboard_address", "127.0.0.1:0")
                 self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                              processes=True, host="127.0.0.1", **cluster_kwargs)

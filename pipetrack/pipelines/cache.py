@@ -139,7 +139,10 @@ def _input_token(value: Any) -> Any:
     """An input's identity: artifacts by content hash (also inside lists/tuples/dicts), values as JSON or pickle."""
     from ..executors.base import ArtifactInput
     if isinstance(value, ArtifactInput):
-        return {"artifact_sha256": value.hash or value.url}
+        if value.hash is None:  # a large artifact whose hash the upload deferred
+            from ..storage import sha256_url
+            value.hash = sha256_url(value.url)
+        return {"artifact_sha256": value.hash}
     if isinstance(value, (list, tuple)):
         return {type(value).__name__: [_input_token(v) for v in value]}
     if isinstance(value, (set, frozenset)):  # sorted: a set's order changes between processes

@@ -375,6 +375,8 @@ class PipelineController(RunMixin):
             self._executor_override = get_executor(executor)
         elif run_pipeline_steps_locally:
             self._executor_override = get_executor("local")
+        if self._executor_override is not None and (executor is None or isinstance(executor, str)):
+            self._executors["<start_locally>"] = self._executor_override  # ours: shut down at the end
         return self._run(wait=True)
 
     def _run(self, wait: bool = True) -> bool:

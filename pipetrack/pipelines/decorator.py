@@ -303,13 +303,16 @@ class PipelineDecorator:
                 bound.apply_defaults()
                 if cls._mode is None and Task.running_locally() and pipeline_execution_queue \
                         and not start_controller_locally:
-                    return enqueue_decorated_pipeline(func, controller_options, dict(bound.arguments),
-                                                      pipeline_execution_queue)
+                    return enqueue_decorated_pipeline(
+                        func, controller_options,
+                        {f"{section_of.get(arg, 'Args')}/{arg}": value for arg, value in bound.arguments.items()},
+                        pipeline_execution_queue)
                 controller = DecoratedPipeline(**controller_options, _standalone_task=bool(multi_instance_support))
                 controller._default_queue = default_queue or cls._default_queue
                 if cls._mode is not None:
                     from ..executors.base import get_executor
                     controller._executor_override = get_executor(cls._mode)
+                    controller._executors["<mode>"] = controller._executor_override
                     controller._propagate_step_errors = cls._mode == "inline"
                 arguments = {arg: controller._pipeline_argument(f"{section_of.get(arg, 'Args')}/{arg}", value)
                               for arg, value in bound.arguments.items()}

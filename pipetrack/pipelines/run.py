@@ -127,8 +127,10 @@ class RunMixin:
             return self._launch_task_node(node)
         kwargs = self._resolve_kwargs(node)
         node.resolved_kwargs = kwargs
+        # the key is computed (and recorded on the step task) only for cached steps: it may need
+        # the content hash of a large upstream artifact, which uploads leave for later
         key = cache_key(code_fingerprint(node.function, node.helper_functions), kwargs, node.return_names,
-                        node.packages, node.docker)
+                        node.packages, node.docker) if node.cache_executed_step else None
         node.cache_key = key
         if node.cache_executed_step and os.environ.get("PIPETRACK_IGNORE_CACHE", "") not in ("1", "true", "yes"):
             hit = find_cached_task(self._task._store, key, node.return_names)
@@ -407,7 +409,7 @@ def _metric_pair(entry: Any) -> tuple[tuple[str, str], tuple[str, str]]:
 
 def _artifact_input(artifact: Any, producer: str) -> ArtifactInput:
     return ArtifactInput(url=artifact.url, type=artifact.type, extension=artifact._row.get("extension"),
-                         hash=artifact.hash, producer=producer)
+                         hash=artifact._row.get("hash"), producer=producer)
 
 
 def _artifact_name(value: ArtifactInput) -> str:

@@ -6,7 +6,7 @@ when a function needs them.
 from __future__ import annotations
 
 from .archives import extract_archive, is_archive, make_zip
-from .cache import get_local_copy
+from .cache import get_local_copy, sha256_url
 from .filesystems import clear_s3_config, configure_s3, filesystem_for
 from .manager import StorageManager
 from .serializers import SerializedArtifact, deserialize_artifact, serialize_artifact
@@ -21,7 +21,7 @@ __all__ = [
     "filesystem_for", "configure_s3", "clear_s3_config",
     "upload_file", "upload_bytes", "download_file", "read_bytes", "exists", "is_file", "delete",
     "list_files", "list_entries", "size", "sha256_file",
-    "get_local_copy", "extract_archive", "is_archive", "make_zip",
+    "get_local_copy", "sha256_url", "extract_archive", "is_archive", "make_zip",
     "SerializedArtifact", "serialize_artifact", "deserialize_artifact",
     "StorageManager",
 ]

@@ -78,3 +78,9 @@ def get_local_copy(url: str, extract_archive: bool = False, force_download: bool
 
 
 __all__ = ["get_local_copy", "cache_root", "cache_key", "EXTRACTED_SUFFIX"]
+
+
+def sha256_url(url: str) -> str:
+    """Hex sha256 of the content at ``url`` (a local file is hashed in place, a remote one via the cache)."""
+    from .transfer import sha256_file
+    return sha256_file(get_local_copy(url))

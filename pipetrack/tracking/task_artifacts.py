@@ -30,16 +30,33 @@ def validate_artifact_name(name: Any) -> str:
     return name
 
 
+# Artifacts this large are not hashed on the upload path (hashing 200 MB takes longer than
+# writing and reading it back); their sha256 is computed when first needed — a cache key or
+# ``Artifact.hash`` — and then stored.
+LAZY_HASH_BYTES = 64 * 1024 * 1024
+
+
 class Artifact:
     """A stored artifact: its URL, size, hash, type, metadata and preview; ``get()`` loads it."""
 
-    def __init__(self, row: Mapping[str, Any]):
+    def __init__(self, row: Mapping[str, Any], store: Any = None):
         self._row = dict(row)
+        self._store = store
+
+    @property
+    def hash(self) -> Optional[str]:
+        """sha256 of the stored bytes (computed and recorded now if the upload deferred it)."""
+        if self._row.get("hash") is None and self.type != "url" and self.url:
+            from ..storage import sha256_url
+            self._row["hash"] = sha256_url(self.url)
+            if self._store is not None:
+                self._store.execute("UPDATE artifacts SET hash=? WHERE task_id=? AND name=? AND uri=?",
+                                    (self._row["hash"], self._row["task_id"], self.name, self.url))
+        return self._row.get("hash")
 
     name = property(lambda self: self._row["name"])
     url = property(lambda self: self._row["uri"])
     size = property(lambda self: self._row.get("size"))
-    hash = property(lambda self: self._row.get("hash"))
     type = property(lambda self: self._row.get("type"))
     mode = property(lambda self: self._row.get("mode"))
     preview = property(lambda self: self._row.get("preview"))
@@ -87,7 +104,7 @@ class ArtifactsMixin:
     def artifacts(self) -> dict[str, Artifact]:
         """Read-only mapping of artifact name -> :class:`Artifact` (a fresh read)."""
         rows = self._store.query("SELECT * FROM artifacts WHERE task_id=? ORDER BY created", (self._id,))
-        return {row["name"]: Artifact(row) for row in rows}
+        return {row["name"]: Artifact(row, self._store) for row in rows}
 
     def upload_artifact(self, name: str, artifact_object: Any, metadata: Optional[Mapping] = None,
                         delete_after_upload: bool = False, auto_pickle: bool = True, preview: Any = None,
@@ -121,7 +138,8 @@ class ArtifactsMixin:
                 filename = name + serialized.extension if serialized.type != "file" else \
                     os.path.basename(serialized.local_path)
                 url = join_url(base, name, filename)
-                row.update(size=os.path.getsize(serialized.local_path), hash=sha256_file(serialized.local_path))
+                size = os.path.getsize(serialized.local_path)
+                row.update(size=size, hash=sha256_file(serialized.local_path) if size < LAZY_HASH_BYTES else None)
                 source_is_user_file = serialized.type == "file"
                 if local_dest and not source_is_user_file:
                     target = local_path(url)
