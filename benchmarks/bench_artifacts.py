@@ -67,11 +67,22 @@ def main() -> None:
             return deserialize_artifact(local, art.type, art.extension)
         return run
 
+    def task_api() -> object:
+        """What a user does: Task.upload_artifact, then artifacts[name].get() in another Task object."""
+        from pipetrack import Task
+        task = Task.create(project_name="bench", task_name="artifact round trip")
+        task._owner = True  # as the process running it
+        task.output_uri = dest_url
+        task.upload_artifact("arr", arr)
+        return Task.get_task(task_id=task.id).artifacts["arr"].get()
+
     try:
         cleanup()
         assert np.array_equal(pipetrack()(), arr), "round trip changed the array"
+        assert np.array_equal(task_api(), arr), "Task API round trip changed the array"
         baseline = best_of(args.repeat, raw, cleanup)
         rows = [
+            ("Task.upload_artifact + Artifact.get", best_of(args.repeat, task_api, cleanup)),
             ("pipetrack (.npy, publish by rename)", best_of(args.repeat, pipetrack(), cleanup)),
             ("pipetrack (.npy, copying upload)", best_of(args.repeat, pipetrack(move=False), cleanup)),
             ("pipetrack (.npz, publish by rename)", best_of(args.repeat, pipetrack(ext=".npz"), cleanup)),
