@@ -157,8 +157,9 @@ class Agent:
                 run: Any = _DaskRun(self._dask(), self.store, row)
             else:
                 run = _LocalRun(self.store, row)
-        except ValidationError as exc:
-            self.store.update_task(row["id"], status="failed", status_message=str(exc), status_reason=str(exc),
+        except Exception as exc:  # one task that can't start (bad script, missing dir) must not stop the agent
+            message = str(exc) if isinstance(exc, ValidationError) else f"could not start: {type(exc).__name__}: {exc}"
+            self.store.update_task(row["id"], status="failed", status_message=message, status_reason=message,
                                    completed=time.time())
             self.finished.append(row["id"])
             print(f"pipetrack agent {self.name}: task {row['id']} failed: {exc}", flush=True)
@@ -179,7 +180,12 @@ class Agent:
                     self.store.execute("UPDATE tasks SET heartbeat=? WHERE id=? AND status='in_progress'",
                                        (time.time(), task_id))
                 continue
-            status = run.finish(self.store)
+            try:
+                status = run.finish(self.store)
+            except Exception as exc:  # e.g. a lost Dask future: the task fails, the agent goes on
+                status = f"failed ({type(exc).__name__}: {exc})"
+                self.store.update_task(task_id, where_status=("in_progress", "queued"), status="failed",
+                                       status_message=status, completed=time.time())
             self.store.update_task(task_id, last_worker=self.name)  # a step runner may have put its pid there
             del self.running[task_id]
             self.finished.append(task_id)

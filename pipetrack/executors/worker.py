@@ -143,7 +143,7 @@ def run_step(spec: StepSpec) -> StepResult:
     heartbeat.register(task._store, task.id)
     console = ConsoleCapture(task, True, per_thread=True)
     console.start()
-    previous_override = Task._current_task_override
+    previous_override = Task._own_task_override  # never another thread's step (see _TaskMeta)
     Task._current_task_override = task
     try:
         deserializer = cloudpickle.loads(spec.deserialization_function) if spec.deserialization_function else None

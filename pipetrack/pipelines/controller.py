@@ -394,8 +394,8 @@ class PipelineController(RunMixin):
             for node in self._nodes.values():
                 self._scheduler.nodes[node.name] = node
             self._scheduler.schedule()
-        except BaseException:
-            self._finish()
+        except BaseException as exc:
+            self._finish(exc)
             raise
         if wait:
             self.wait()

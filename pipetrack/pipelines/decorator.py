@@ -290,7 +290,14 @@ class PipelineDecorator:
             def run(*args: Any, **kwargs: Any) -> Any:
                 if multi_instance_support == "parallel":
                     holder: dict = {}
-                    thread = threading.Thread(target=lambda: holder.setdefault("result", run_once(args, kwargs)))
+
+                    def target() -> None:
+                        try:
+                            holder["result"] = run_once(args, kwargs)
+                        except BaseException as exc:  # re-raised by wait_for_multi_pipelines
+                            holder["error"] = exc
+
+                    thread = threading.Thread(target=target, name=f"pipeline {name}")
                     thread.start()
                     cls._multi_threads.append((thread, holder))
                     return None
@@ -325,13 +332,15 @@ class PipelineDecorator:
 
     @classmethod
     def wait_for_multi_pipelines(cls) -> list:
-        """Wait for every pipeline started with multi_instance_support='parallel'; their results in call order."""
-        results = []
-        for thread, holder in cls._multi_threads:
+        """Wait for every pipeline started with multi_instance_support='parallel'; their results in call
+        order. The first pipeline that raised re-raises its exception here (after all have ended)."""
+        threads, cls._multi_threads = cls._multi_threads, []
+        for thread, _ in threads:
             thread.join()
-            results.append(holder.get("result"))
-        cls._multi_threads = []
-        return results
+        for _, holder in threads:
+            if "error" in holder:
+                raise holder["error"]
+        return [holder.get("result") for _, holder in threads]
 
     get_logger = PipelineController.get_logger
     upload_artifact = PipelineController.upload_artifact

@@ -387,7 +387,8 @@ class RunMixin:
                           model.name if target.endswith("*") or target == "*" else target)
 
     def _link_artifact(self, artifact: Any, target: str) -> None:
-        row = dict(artifact._row, task_id=self._task.id, name=target)
+        # mode 'linked': the file belongs to the step; resetting/deleting the pipeline must not remove it
+        row = dict(artifact._row, task_id=self._task.id, name=target, mode="linked")
         cols = list(row)
         self._task._store.execute(f"INSERT OR REPLACE INTO artifacts({', '.join(cols)}) "
                                   f"VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols])

@@ -167,7 +167,15 @@ class Scheduler:
             result = future.result()
         except BaseException as exc:  # the executor itself failed (lost worker, ...)
             result = exc
-        relaunch = self.pipeline._complete_node(node, result)
+        try:
+            relaunch = self.pipeline._complete_node(node, result)
+        except BaseException as exc:  # a callback or a monitor raised: like an error in the controller,
+            node.exception = exc      # it stops the pipeline (and is raised to the user), never hangs it
+            if not node.is_finished:
+                self._finish(node, "failed", f"{type(exc).__name__}: {exc}")
+            self.propagate = self.propagate or exc
+            self.stop(f"pipeline stopped: {type(exc).__name__} in a callback of step '{name}'")
+            return
         if relaunch:
             node.status = "pending"
         self._notify()
@@ -193,7 +201,10 @@ class Scheduler:
             with self.lock:
                 if name is not None:
                     self._complete(name)
-                self.pipeline._on_tick()
+                try:
+                    self.pipeline._on_tick()
+                except Exception as exc:  # housekeeping (plot, limits) must never stop the loop
+                    self.pipeline._log(f"scheduler housekeeping failed: {type(exc).__name__}: {exc}")
                 self._launch_ready()
                 if self.closed and not self.running and self.events.empty():
                     return

@@ -87,7 +87,16 @@ class Logger:
     # ------------------------------------------------------------------ scalars / text
     def report_scalar(self, title: str, series: str, value: float, iteration: int) -> None:
         """Record one scalar point (buffered; written by the background flusher)."""
-        self._add_scalar((self._task_id, title, series, int(iteration) + self._offset, float(value), _now()))
+        if type(title) is not str or type(series) is not str:
+            raise ValidationError(f"report_scalar title and series must be strings, got {title!r}, {series!r}")
+        try:
+            row = (self._task_id, title, series, int(iteration) + self._offset, float(value), _now())
+        except (TypeError, ValueError, OverflowError):
+            raise ValidationError(f"report_scalar needs a numeric value and an int iteration, got value={value!r}, "
+                                  f"iteration={iteration!r}") from None
+        if not -(2 ** 63) <= row[3] < 2 ** 63:
+            raise ValidationError(f"report_scalar iteration {iteration!r} does not fit in 64 bits")
+        self._add_scalar(row)
 
     def report_single_value(self, name: str, value: float) -> None:
         self._buffer.add_single_value(self._task_id, str(name), float(value))

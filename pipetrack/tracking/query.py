@@ -14,8 +14,9 @@ from .states import STATUSES, TASK_TYPES
 from .store import Store, decode_task_row
 
 ARCHIVED_TAG = "archived"
+# "user" is accepted and ignored: the embedded store has a single user.
 TASK_FILTER_KEYS = ("status", "type", "parent", "search_text", "order_by", "_all_", "_any_", "user",
-                    "page", "page_size", "tags", "system_tags", "id", "name", "project")
+                    "page", "page_size")
 ORDERABLE = ("created", "last_update", "name", "started", "completed", "status", "type", "progress",
              "last_iteration", "id")
 
@@ -137,6 +138,7 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
         spec = task_filter.get(key)
         if spec:
             patterns.append((re.compile(spec.get("pattern", "")), list(spec.get("fields", [])), need_all))
+    paged = "page" in task_filter or "page_size" in task_filter
     out = []
     for row in rows:
         row = decode_task_row(row)
@@ -153,6 +155,11 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
                 for pat, fields, need_all in patterns):
             continue
         out.append(row)
-        if limit and len(out) >= limit:
+        if limit and not paged and len(out) >= limit:
             break
-    return out
+    if paged:
+        page, size = task_filter.get("page") or 0, task_filter.get("page_size") or 500
+        if not isinstance(page, int) or not isinstance(size, int) or page < 0 or size < 1:
+            raise ValidationError(f"task_filter page/page_size must be ints >= 0 / >= 1, got {page!r}/{size!r}")
+        out = out[page * size:(page + 1) * size]
+    return out[:limit] if limit else out

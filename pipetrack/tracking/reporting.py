@@ -110,6 +110,21 @@ class ReportBuffer:
                 self.scalars[:0], self.console[:0], self.plots[:0] = scalars, console, plots
                 self.samples[:0], self.single_values[:0] = samples, singles
                 raise
+            except Exception:
+                # a row the store can't take (validation at the Logger should prevent it): write
+                # each kind on its own so one bad row costs only its own batch, and say so
+                batches = (scalars, console, plots, samples, singles)
+                for index, batch in enumerate(batches):
+                    alone = [batch if i == index else [] for i in range(len(batches))]
+                    if not batch:
+                        continue
+                    try:
+                        self._write(*alone)
+                    except Exception as exc:
+                        kind = ("scalars", "console lines", "plots", "debug samples", "single values")[index]
+                        import sys
+                        print(f"pipetrack: dropped {len(batch)} {kind} the store rejected: {exc}",
+                              file=sys.__stderr__)
 
     def _write(self, scalars: list, console: list, plots: list, samples: list, singles: list) -> None:
         from .scalars import pack_rows, INSERT_CHUNK

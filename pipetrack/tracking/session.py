@@ -224,9 +224,12 @@ def end_session(task: Any) -> None:
             signal.signal(signal.SIGTERM, session.prev_sigterm)
         except (ValueError, OSError):
             pass
-    task._finalise_outputs()
-    flush_all()
     status, message = session.outcome or _exit_outcome(session.exit_code)
+    try:
+        task._finalise_outputs()
+        flush_all()
+    except Exception as exc:  # the status must still be set: a closing failure fails the task
+        status, message = "failed", f"closing the task failed: {type(exc).__name__}: {exc}"
     current = task.get_status()
     if current == "in_progress":
         if status == "completed":

@@ -49,12 +49,15 @@ FINISHED = ("completed", "failed", "stopped", "published", "closed")
 
 # status -> statuses reachable from it without force.
 TRANSITIONS: dict[str, set[str]] = {
-    "created": {"queued", "in_progress", "stopped", "failed", "completed"},
+    # a Draft goes to Pending or Running; finishing it needs force=True (as ClearML's mark_* force)
+    "created": {"queued", "in_progress", "stopped"},
     "queued": {"created", "in_progress", "stopped", "failed"},
-    "in_progress": {"completed", "failed", "stopped", "closed", "in_progress"},
+    "in_progress": {"completed", "failed", "stopped", "closed"},
+    # Completed/Failed/Aborted: reset (-> Draft), continue (-> Running), publish; an abort is never
+    # overwritten by a late completion, and re-queueing goes through a reset (enqueue(force=True))
     "completed": {"published", "created", "in_progress", "closed"},
     "failed": {"created", "in_progress"},
-    "stopped": {"created", "in_progress", "queued", "published", "completed", "failed"},
+    "stopped": {"created", "in_progress", "published"},
     "closed": {"published", "created"},
     "published": set(),
 }

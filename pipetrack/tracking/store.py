@@ -329,6 +329,9 @@ class Store:
         if row or not create:
             return row["id"] if row else None
         parts = name.split("/")
+        if not all(part.strip() for part in parts):
+            from ..errors import ValidationError
+            raise ValidationError(f"project name {name!r} has an empty part; use 'a', 'a/b' or 'a/b/c'")
         with self.write() as conn:
             for i in range(1, len(parts) + 1):
                 conn.execute("INSERT OR IGNORE INTO projects(id, name, created) VALUES (?,?,?)",

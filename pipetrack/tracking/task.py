@@ -56,6 +56,11 @@ class _TaskMeta(type):
             task = next(iter(overrides.values()))
         return task
 
+    @property
+    def _own_task_override(cls) -> Optional["Task"]:
+        """This thread's own override (no fallback): what a step must restore when it ends."""
+        return _TaskMeta._overrides.get(threading.get_ident())
+
     @_current_task_override.setter
     def _current_task_override(cls, task: Optional["Task"]) -> None:
         if task is None:
@@ -209,8 +214,8 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
         if cls._main_task is not None and not cls._main_task._closed:
             return cls._main_task
         task_type = normalise_task_type(task_type)
-        _check_name("project_name", project_name)
-        _check_name("task_name", task_name)
+        project_name = _check_name("project_name", project_name)
+        task_name = _check_name("task_name", task_name)
         if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
             raise ValidationError(f"tags must be a list of strings, got {tags!r}")
         if output_uri is not None and not isinstance(output_uri, (str, bool)):
@@ -272,21 +277,29 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
                        pid=os.getpid(), heartbeat=now, status_message="", status_reason="")
         if output_uri is not None:
             running["output_uri"] = _normalise_output_uri(output_uri)
+        claimed = False
         if candidate is not None:
             if candidate["status"] == "published":
                 raise StateError(f"cannot continue task {candidate['id']}: it is published (read-only)")
+            reuse = dict(running)
             if continue_last_task:
                 if initial_iteration is None:
                     from .scalars import max_iteration
                     last = max_iteration(store, candidate["id"])
                     initial_iteration = 0 if last is None else int(last) + 1
-                running["initial_iteration"] = initial_iteration
+                reuse["initial_iteration"] = initial_iteration
             else:
-                store.delete_task_records(candidate["id"], TASK_OUTPUT_TABLES + ("params", "configs"))
-                store.execute("DELETE FROM task_models WHERE task_id=?", (candidate["id"],))
-                running.update(last_iteration=0, initial_iteration=0, progress=0,
-                               tags=list(tags or candidate["tags"]), type=task_type)
-            store.update_task(candidate["id"], **running)
+                reuse.update(last_iteration=0, initial_iteration=0, progress=0,
+                             tags=list(tags or candidate["tags"]), type=task_type)
+            # claim it with a compare-and-swap: two copies of a script started together must not
+            # both reuse the same task (the loser starts a new one)
+            with store.write():
+                claimed = store.update_task(candidate["id"], where_status=None if reuse_id else [candidate["status"]],
+                                            **reuse)
+                if claimed and not continue_last_task:
+                    store.delete_task_records(candidate["id"], TASK_OUTPUT_TABLES + ("params", "configs"))
+                    store.execute("DELETE FROM task_models WHERE task_id=?", (candidate["id"],))
+        if claimed:
             return cls._from_row(store, store.task_row(candidate["id"]), owner=True)
         task_id = _insert_task(store, project_name, task_name, task_type, tags=tags, created_by="init",
                                **running)
@@ -306,8 +319,8 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
                comment: Optional[str] = None) -> "Task":
         """Create a new Draft task (no auto-logging), e.g. a script task for an agent to run."""
         task_type = normalise_task_type(task_type or TaskTypes.training)
-        _check_name("project_name", project_name)
-        _check_name("task_name", task_name)
+        project_name = _check_name("project_name", project_name)
+        task_name = _check_name("task_name", task_name)
         if cls._offline_mode:
             raise StateError("Task.set_offline(True) is supported only for Task.init, not Task.create; "
                              "call Task.set_offline(False) first")
@@ -483,11 +496,12 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
 
     def mark_completed(self, ignore_errors: bool = True, status_message: Optional[str] = None,
                        force: bool = False) -> None:
-        publish = bool(self._store.query_one("SELECT publish_on_completion FROM tasks WHERE id=?",
-                                             (self._id,))["publish_on_completion"])
-        self._transition("completed", force=force, ignore_errors=False, completed=time.time(),
-                         status_message=status_message or "", progress=100.0)
-        if publish:
+        row = self._store.query_one("SELECT publish_on_completion FROM tasks WHERE id=?", (self._id,))
+        if row is None:
+            raise NotFoundError(f"task {self._id} was deleted")
+        done = self._transition("completed", force=force, ignore_errors=ignore_errors, completed=time.time(),
+                                status_message=status_message or "", progress=100.0)
+        if done and row["publish_on_completion"]:
             self.publish()
 
     def completed(self, ignore_errors: bool = True) -> None:
@@ -507,8 +521,8 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
                          status_reason=status_reason or "", status_message=status_message or "")
 
     def publish(self, ignore_errors: bool = True) -> None:
-        """Make the task read-only (from completed/stopped)."""
-        self._transition("published", ignore_errors=False)
+        """Make the task read-only (from completed/stopped); an illegal publish always raises."""
+        self._transition("published", ignore_errors=ignore_errors)
 
     def publish_on_completion(self, enable: bool = True) -> None:
         self._store.update_task(self._id, publish_on_completion=int(bool(enable)))
@@ -622,8 +636,8 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
                    comment=comment if comment is not None else f"Auto-generated, cloned from {src['id']}",
                    parent=parent or src.get("parent") or src["id"], status="created", created=time.time(),
                    last_update=time.time(), system_tags=[t for t in src["system_tags"] if t != "archived"])
-        store.insert_task(row)
-        with store.write() as conn:
+        with store.write() as conn:  # one transaction: nobody sees a clone without its parameters
+            store.insert_task(row)
             conn.execute("INSERT INTO params SELECT ?, section, name, value, type, description FROM params "
                          "WHERE task_id=?", (new, src["id"]))
             conn.execute("INSERT INTO configs SELECT ?, name, value, type, description FROM configs "

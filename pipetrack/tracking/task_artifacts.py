@@ -184,7 +184,7 @@ class ArtifactsMixin:
                                raise_on_error: bool = False, skip_shared_models: bool = True) -> None:
         """Remove this task's artifact and output-model files from storage (reset/delete)."""
         from ..storage import delete
-        targets = [("artifact", a.url) for a in self.artifacts.values() if a.type != "url"]
+        targets = [("artifact", a.url) for a in self.artifacts.values() if a.type != "url" and a.mode != "linked"]
         for model in self._store.query(
                 "SELECT m.id, m.uri FROM task_models tm JOIN models m ON m.id=tm.model_id "
                 "WHERE tm.task_id=? AND tm.role='output'", (self._id,)):
