@@ -345,5 +345,7 @@ class PipelineDecorator:
     get_logger = PipelineController.get_logger
     upload_artifact = PipelineController.upload_artifact
     upload_model = PipelineController.upload_model
+    get = PipelineController.get
+    enqueue = PipelineController.enqueue
 
 
