@@ -140,6 +140,8 @@ class RunMixin:
             task = self._create_step_task(node, kwargs, key)
             node.job = Job(task)
             node.executed = task.id
+        elif key is not None:  # a retry reuses the (reset) task: give it its cache key back
+            self._task._store.update_task(node.executed, cache_key=key)
         params = _display_params(kwargs)
         if not self._call_pre_execute(node, params):
             return None

@@ -111,6 +111,8 @@ def launch_task_node(pipeline: Any, node: Node):
         task.reload()
         node.job = Job(task)
         node.executed = task.id
+    else:  # a retry reuses the (reset) task: give it its cache key back
+        node.job.task._store.update_task(node.executed, cache_key=key)
     if not pipeline._call_pre_execute(node, params):
         return None
     spec = StepSpec(task_id=node.executed, name=node.name, script=node.job.task.data.get("script") or {},

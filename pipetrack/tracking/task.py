@@ -198,7 +198,11 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
 
     def _set_fields(self, what: str | None = None, metadata: bool = False, **fields: Any) -> None:
         self._check_editable(what or ", ".join(fields), metadata=metadata)
-        self._store.update_task(self._id, **fields)
+        # the guard's verdict holds at write time too: a non-owner writes only while still a Draft
+        allowed = None if metadata or self._owner else ("created",)
+        if not self._store.update_task(self._id, where_status=allowed, **fields):
+            raise StateError(f"cannot change {what or ', '.join(fields)} of task {self._id}: it stopped being a "
+                             "Draft meanwhile")
         self._row.update(fields)
 
     # ---------------------------------------------------------------- creation
@@ -534,12 +538,18 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
             raise StateError(f"cannot reset task {self._id}: it is published (read-only); clone it instead")
         if status in ("in_progress",) and not force:
             raise StateError(f"cannot reset task {self._id} while it is running; stop it first or pass force=True")
-        self._delete_artifact_files()
-        self._store.delete_task_records(self._id, TASK_OUTPUT_TABLES)
-        self._store.execute("DELETE FROM task_models WHERE task_id=? AND role='output'", (self._id,))
-        self._store.update_task(self._id, status="created", started=None, completed=None, last_iteration=0,
-                                progress=0, status_message="", status_reason="", queue=None, enqueued=None,
-                                last_worker=None)
+        files = self._artifact_files()
+        # one transaction, and only from the status we checked: an agent claiming the task meanwhile
+        # keeps it; files go after the commit, so no row ever points at a deleted file
+        with self._store.write():
+            if not self._store.update_task(self._id, where_status=[status], status="created", started=None,
+                                           completed=None, last_iteration=0, progress=0, status_message="",
+                                           status_reason="", queue=None, enqueued=None, last_worker=None,
+                                           cache_key=None, pid=None, heartbeat=None):
+                raise StateError(f"cannot reset task {self._id}: its status changed from {status!r} meanwhile")
+            self._store.delete_task_records(self._id, TASK_OUTPUT_TABLES)
+            self._store.execute("DELETE FROM task_models WHERE task_id=? AND role='output'", (self._id,))
+        self._delete_artifact_files(targets=files)
         self.reload()
         if set_started_on_success:
             self.mark_started()

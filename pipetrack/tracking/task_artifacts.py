@@ -180,10 +180,8 @@ class ArtifactsMixin:
             self._store.execute("DELETE FROM artifacts WHERE task_id=? AND name=?", (self._id, name))
         return True
 
-    def _delete_artifact_files(self, callback: Optional[Callable[[str, str], bool]] = None,
-                               raise_on_error: bool = False, skip_shared_models: bool = True) -> None:
-        """Remove this task's artifact and output-model files from storage (reset/delete)."""
-        from ..storage import delete
+    def _artifact_files(self, skip_shared_models: bool = True) -> list[tuple[str, str]]:
+        """(kind, url) of the files this task owns: its artifacts and its unshared output models."""
         targets = [("artifact", a.url) for a in self.artifacts.values() if a.type != "url" and a.mode != "linked"]
         for model in self._store.query(
                 "SELECT m.id, m.uri FROM task_models tm JOIN models m ON m.id=tm.model_id "
@@ -192,7 +190,14 @@ class ArtifactsMixin:
                                            (model["id"], self._id))["n"]
             if model["uri"] and not (skip_shared_models and shared):
                 targets.append(("model", model["uri"]))
-        for kind, url in targets:
+        return targets
+
+    def _delete_artifact_files(self, callback: Optional[Callable[[str, str], bool]] = None,
+                               raise_on_error: bool = False, skip_shared_models: bool = True,
+                               targets: Optional[list[tuple[str, str]]] = None) -> None:
+        """Remove this task's artifact and output-model files from storage (reset/delete)."""
+        from ..storage import delete
+        for kind, url in targets if targets is not None else self._artifact_files(skip_shared_models):
             if callback is not None and not callback(kind, url):
                 continue
             try:
