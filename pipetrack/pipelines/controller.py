@@ -524,13 +524,8 @@ class PipelineController(RunMixin):
         """Store the pipeline definition on its task and leave the task as a Draft (to enqueue later)."""
         self._graph = self._build_graph()
         self._store_dag()
-        from ..tracking.session import end_session
-        self._task.flush()
-        end_session(self._task)
-        self._task._store.update_task(self._task.id, status="created", started=None, completed=None)
-        from ..tracking.task import Task
-        if Task._main_task is self._task:
-            Task._main_task = None
+        from ..tracking.session import back_to_draft
+        back_to_draft(self._task)
 
     def _store_dag(self) -> None:
         dag = {n.name: {"parents": n.parents, "status": n.status, "executed": n.executed, "queue": n.queue,

@@ -19,17 +19,9 @@ from ..errors import StateError
 def _hand_over(task: Any, queue: str) -> None:
     """End this process's session on ``task`` (its recorded code, parameters and DAG stay) and
     enqueue it as a Draft script task."""
-    from ..tracking import session as session_module
+    from ..tracking.session import back_to_draft
     from ..tracking.task import Task
-    task.flush()
-    task.get_script()  # wait for the code capture: the agent needs the entry point
-    session = session_module.current_session()
-    if session is not None and session.task.id == task.id:
-        session.outcome = ("completed", "")
-    session_module.end_session(task)
-    task._store.update_task(task.id, status="created", started=None, completed=None, progress=0)
-    if Task._main_task is task:
-        Task._main_task = None
+    back_to_draft(task, f"enqueued on {queue!r}")
     Task.enqueue(task.id, queue_name=queue)
 
 

@@ -17,7 +17,7 @@ def execute_remotely(task: Any, queue_name: Optional[str] = None, clone: bool = 
                      exit_process: bool = True) -> Optional[Any]:
     """Enqueue ``task`` (clone=False: this run ends here, the task is reset and re-run by an agent)
     or a Draft clone of it; leave the process with exit code 0 when ``exit_process``."""
-    from .session import current_session, end_session
+    from .session import back_to_draft
     from .task import Task
     if not Task.running_locally():
         return None  # an agent is running us: no-op, as in ClearML
@@ -29,12 +29,7 @@ def execute_remotely(task: Any, queue_name: Optional[str] = None, clone: bool = 
     if clone:
         target = Task.clone(task)
     else:
-        session = current_session()
-        if session is not None and session.task.id == task.id:
-            session.outcome = ("completed", "")
-            end_session(task)
-        if Task._main_task is task:
-            Task._main_task = None
+        back_to_draft(task)
         task.reset(force=True)  # "stop the execution of the current Task, reset its state, and enqueue it"
         target = task
     if queue_name:

@@ -232,7 +232,10 @@ def end_session(task: Any) -> None:
         status, message = "failed", f"closing the task failed: {type(exc).__name__}: {exc}"
     current = task.get_status()
     if current == "in_progress":
-        if status == "completed":
+        if status == "created":  # handed to a queue: straight back to Draft, never through "completed"
+            task._store.update_task(task.id, where_status=("in_progress",), status="created", started=None,
+                                    completed=None, progress=0, status_message=message)
+        elif status == "completed":
             task.mark_completed(status_message=message)
         elif status == "failed":
             task.mark_failed(status_message=message, status_reason=message)
@@ -256,3 +259,23 @@ def _atexit() -> None:
 
 
 atexit.register(_atexit)
+
+
+def back_to_draft(task: Any, message: str = "") -> None:
+    """End this process's run of ``task`` and leave it a Draft with its inputs (to be enqueued).
+
+    Used when the run moves to an agent (``execute_remotely``, a pipeline controller put on a
+    queue, ``create_draft``). The code capture is awaited: the agent needs the entry point.
+    """
+    from .task import Task
+    task.get_script()
+    task.flush(wait_for_uploads=True)
+    session = current_session()
+    if session is not None and session.task.id == task.id:
+        session.outcome = ("created", message)
+        end_session(task)
+    else:
+        task._store.update_task(task.id, where_status=("in_progress",), status="created", started=None,
+                                completed=None, progress=0, status_message=message)
+    if Task._main_task is task:
+        Task._main_task = None
