@@ -72,15 +72,6 @@ def _private_store() -> Any:
     return store
 
 
-def _purge(store: Any, task_id: str) -> None:
-    from ..tracking.store import TASK_RECORD_TABLES
-    with store.write() as conn:
-        for table in TASK_RECORD_TABLES:
-            conn.execute(f"DELETE FROM {table} WHERE task_id=?", (task_id,))
-        conn.execute("DELETE FROM models WHERE task_id=?", (task_id,))
-        conn.execute("DELETE FROM tasks WHERE id=?", (task_id,))
-
-
 def _worker_address() -> str:
     try:
         from distributed import get_worker
@@ -120,7 +111,7 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
             sys.path.append(entry)
     store = _private_store()
     own_output = bundle["task"].get("output_uri")
-    _purge(store, spec.task_id)  # a cancelled earlier attempt may have left records here
+    store.delete_task(spec.task_id, with_models=True)  # a cancelled earlier attempt may have left records here
     import_records(store, dict(bundle, task=dict(bundle["task"], output_uri=output_uri or own_output)))
     spec = dataclasses.replace(spec, store_path=str(store.path), task_bundle=None)  # Dask may hold the original
     try:
@@ -129,7 +120,7 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
         store.update_task(spec.task_id, last_worker=result.worker, output_uri=own_output)
         result.records = export_records(store, spec.task_id)
     finally:
-        _purge(store, spec.task_id)
+        store.delete_task(spec.task_id, with_models=True)
     return result
 
 

@@ -49,7 +49,7 @@ def _seed_parent(store: Any, bundle: Optional[dict]) -> Optional[str]:
         return None
     from ..tracking.records import import_records
     parent_id = bundle["task"]["id"]
-    drop_task(store, parent_id)  # a private store may be reused by several steps
+    store.delete_task(parent_id, with_models=True)  # a private store may be reused by several steps
     import_records(store, bundle)
     return parent_id
 
@@ -59,16 +59,7 @@ def _collect_parent(store: Any, parent_id: str) -> dict:
     try:
         return export_records(store, parent_id)
     finally:
-        drop_task(store, parent_id)
-
-
-def drop_task(store: Any, task_id: str) -> None:
-    """Remove a task and all its records from a (private) store, in one transaction."""
-    from ..tracking.store import TASK_RECORD_TABLES
-    with store.write() as conn:
-        store.delete_task_records(task_id, TASK_RECORD_TABLES)
-        conn.execute("DELETE FROM models WHERE task_id=?", (task_id,))
-        conn.execute("DELETE FROM tasks WHERE id=?", (task_id,))
+        store.delete_task(parent_id, with_models=True)
 
 
 def _load_input(value: Any, deserializer: Any) -> Any:

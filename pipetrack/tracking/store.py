@@ -367,6 +367,14 @@ class Store:
             "WHERE t.id=?", (task_id,))
         return decode_task_row(row) if row else None
 
+    def delete_task(self, task_id: str, with_models: bool = False) -> None:
+        """Remove a task row and every record of it (and the models it produced) in one transaction."""
+        with self.write() as conn:
+            self.delete_task_records(task_id, TASK_RECORD_TABLES)
+            if with_models:
+                conn.execute("DELETE FROM models WHERE task_id=?", (task_id,))
+            conn.execute("DELETE FROM tasks WHERE id=?", (task_id,))
+
     def delete_task_records(self, task_id: str, tables: Iterable[str]) -> None:
         with self.write() as conn:
             for table in tables:

@@ -686,11 +686,7 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
         if delete_artifacts_and_models or callback:
             self._delete_artifact_files(callback=callback, raise_on_error=raise_on_error,
                                         skip_shared_models=skip_models_used_by_other_tasks)
-        with self._store.write() as conn:
-            from .store import TASK_RECORD_TABLES
-            for table in TASK_RECORD_TABLES:
-                conn.execute(f"DELETE FROM {table} WHERE task_id=?", (self._id,))
-            conn.execute("DELETE FROM tasks WHERE id=?", (self._id,))
+        self._store.delete_task(self._id)
         if self.is_main_task():
             Task._main_task = None
         self._closed = True
