@@ -25,6 +25,15 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         proc.wait(timeout=timeout)
 
 
+def process_gone(pid: int) -> bool:
+    """True once no process with ``pid`` exists (for wait_for)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout

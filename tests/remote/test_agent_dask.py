@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipetrack import Task
-from remote_helpers import run_python, wait_for
+from remote_helpers import process_gone, run_python, wait_for
 
 pytestmark = [pytest.mark.dask, pytest.mark.s3, pytest.mark.timeout(180)]
 
@@ -81,14 +81,7 @@ def test_stopping_a_task_on_the_cluster_terminates_it_and_keeps_its_records(dask
     victim.mark_stopped(force=True, status_message="stop it")
     assert agent.wait(60) == 0, agent.log()
 
-    def gone():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    wait_for(gone, timeout=20, what="the task's process on the worker to end")
+    wait_for(lambda: process_gone(pid), timeout=20, what="the task's process on the worker to end")
     victim.reload()
     assert victim.get_status() == "stopped"
     assert any("job of size 2" in line for line in victim.get_reported_console_output(20))  # records came back

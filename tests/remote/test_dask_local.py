@@ -14,7 +14,7 @@ from pipetrack import PipelineController, Task
 from pipetrack.errors import StorageError
 from pipetrack.executors.base import StepSpec
 from pipetrack.executors.dask import DaskExecutor, check_shared_output, run_step_on_worker
-from remote_helpers import run_python, wait_for
+from remote_helpers import process_gone, run_python, wait_for
 
 pytestmark = [pytest.mark.dask, pytest.mark.timeout(180)]
 
@@ -53,14 +53,7 @@ def test_queue_mapped_to_dask_starts_spawned_cluster_after_s3_use(s3_server, mon
     array = Task.get_task(task_id=_node(pipe, "array").executed).artifacts["v"]
     assert array.url.startswith(bucket_url) and list(array.get()) == list(range(10))
 
-    def gone():
-        try:
-            os.kill(info["pid"], 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    wait_for(gone, timeout=30, what="the pipeline's LocalCluster workers to exit")
+    wait_for(lambda: process_gone(info["pid"]), timeout=30, what="the pipeline's LocalCluster workers to exit")
 
 
 # --------------------------------------------------------------------------- concurrency
@@ -176,14 +169,7 @@ def test_time_limit_stops_a_script_step_on_its_worker(local_cluster, write_scrip
     assert time.monotonic() - started < 30
     pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=10, what="pid file"))
 
-    def gone():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    wait_for(gone, timeout=30, what="the step's process on the worker to be terminated")
+    wait_for(lambda: process_gone(pid), timeout=30, what="the step's process on the worker to be terminated")
     assert Task.get_task(task_id=node.executed).get_status() == "stopped"
 
 
