@@ -154,24 +154,24 @@ def read_bytes(url: str) -> bytes:
         return fs.cat_file(path)
 
 
+def _query(url: str, action: str, local: Callable[[str], object], remote: str) -> object:
+    """Ask a question about ``url``: ``local(path)`` on this machine, else the fsspec method ``remote``."""
+    src = normalize_url(url)
+    with wrap_errors(action, src):
+        if is_local(src):
+            return local(_local_path(src))
+        fs, path = filesystem_for(src)
+        return getattr(fs, remote)(path)
+
+
 def exists(url: str) -> bool:
     """True when a file or folder exists at ``url``."""
-    src = normalize_url(url)
-    with wrap_errors("existence check of", src):
-        if is_local(src):
-            return os.path.exists(_local_path(src))
-        fs, path = filesystem_for(src)
-        return bool(fs.exists(path))
+    return bool(_query(url, "existence check of", os.path.exists, "exists"))
 
 
 def is_file(url: str) -> bool:
     """True when ``url`` is an existing file (not a folder)."""
-    src = normalize_url(url)
-    with wrap_errors("file check of", src):
-        if is_local(src):
-            return os.path.isfile(_local_path(src))
-        fs, path = filesystem_for(src)
-        return bool(fs.isfile(path))
+    return bool(_query(url, "file check of", os.path.isfile, "isfile"))
 
 
 def delete(url: str, recursive: bool = False) -> None:
@@ -233,12 +233,7 @@ def list_files(url: str, recursive: bool = True) -> list[str]:
 
 def size(url: str) -> int:
     """Size of the file at ``url`` in bytes."""
-    src = normalize_url(url)
-    with wrap_errors("size query of", src):
-        if is_local(src):
-            return os.path.getsize(_local_path(src))
-        fs, path = filesystem_for(src)
-        return int(fs.size(path))
+    return int(_query(url, "size query of", os.path.getsize, "size"))
 
 
 def sha256_file(path: str) -> str:
