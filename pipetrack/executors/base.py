@@ -18,6 +18,21 @@ from typing import Any, Optional, Protocol, runtime_checkable
 from ..errors import ValidationError
 
 
+def map_nested(value: Any, leaf: Any, stop: Any = None) -> Any:
+    """``leaf(x)`` for every value inside lists, tuples and dicts (recursively), rebuilding the
+    containers; a value for which ``stop(x)`` is true goes to ``leaf`` whole. Step inputs may nest
+    references and results this way (``f(parts=[a, b])``)."""
+    if stop is not None and stop(value):
+        return leaf(value)
+    if isinstance(value, list):
+        return [map_nested(v, leaf, stop) for v in value]
+    if isinstance(value, tuple):
+        return tuple(map_nested(v, leaf, stop) for v in value)
+    if isinstance(value, dict):
+        return {k: map_nested(v, leaf, stop) for k, v in value.items()}
+    return leaf(value)
+
+
 @dataclass
 class ArtifactInput:
     """A step input that is an artifact of an upstream step (fetched by the worker)."""

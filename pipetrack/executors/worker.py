@@ -23,7 +23,7 @@ import time
 import traceback
 from typing import Any, Optional
 
-from .base import ArtifactInput, StepResult, StepSpec
+from .base import ArtifactInput, StepResult, StepSpec, map_nested
 
 PLAIN_RETURN_TYPES = (int, float, bool, str)
 MAP_ARRAYS_FROM_BYTES = 64 * 1024 * 1024  # .npy inputs this large are memory-mapped (see _load_input)
@@ -63,11 +63,11 @@ def _collect_parent(store: Any, parent_id: str) -> dict:
 
 
 def _load_input(value: Any, deserializer: Any) -> Any:
-    """The Python value of a step input: artifact references are fetched and deserialised."""
-    if isinstance(value, (list, tuple)):
-        return type(value)(_load_input(v, deserializer) for v in value)
-    if isinstance(value, dict):
-        return {k: _load_input(v, deserializer) for k, v in value.items()}
+    """The Python value of a step input: artifact references (also nested) are fetched and deserialised."""
+    return map_nested(value, lambda item: _load_artifact(item, deserializer))
+
+
+def _load_artifact(value: Any, deserializer: Any) -> Any:
     if not isinstance(value, ArtifactInput):
         return value
     if value.has_value:

@@ -80,18 +80,17 @@ class Component:
 
 def _to_references(value: Any, parents: list[str]) -> Any:
     """LazyResults (also nested) become ``${step.return}`` references; their steps become parents."""
-    if isinstance(value, LazyResult):
-        node = object.__getattribute__(value, "_pt_node")
+    from ..executors.base import map_nested
+
+    def leaf(item: Any) -> Any:
+        if type(item) is not LazyResult:  # type(): a LazyResult reports its value's class
+            return item
+        node = object.__getattribute__(item, "_pt_node")
         if node not in parents:
             parents.append(node)
-        return value.reference
-    if isinstance(value, list):
-        return [_to_references(v, parents) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_to_references(v, parents) for v in value)
-    if isinstance(value, dict):
-        return {k: _to_references(v, parents) for k, v in value.items()}
-    return value
+        return item.reference
+
+    return map_nested(value, leaf, stop=lambda item: type(item) is LazyResult)
 
 
 class DecoratedPipeline(PipelineController):

@@ -83,15 +83,10 @@ def load_output(artifact_input: Any, pipeline: Any) -> Any:
 
 def resolve_all(value: Any) -> Any:
     """Replace LazyResults (also inside lists/tuples/dicts) by their values."""
-    if isinstance(value, LazyResult):
-        return value._pt_resolve()
-    if isinstance(value, list):
-        return [resolve_all(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(resolve_all(v) for v in value)
-    if isinstance(value, dict):
-        return {k: resolve_all(v) for k, v in value.items()}
-    return value
+    from ..executors.base import map_nested
+    # type(), not isinstance(): a LazyResult reports its value's class
+    return map_nested(value, lambda v: v._pt_resolve() if type(v) is LazyResult else v,
+                      stop=lambda v: type(v) is LazyResult)
 
 
 def _forward(name: str):

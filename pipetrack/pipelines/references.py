@@ -100,16 +100,16 @@ def referenced_steps(values: Iterable[Any]) -> list[str]:
 
 
 def substitute(value: Any, lookup) -> Any:
-    """Replace references inside strings (recursively) with ``str(lookup(ref))``."""
-    if isinstance(value, str):
-        whole = whole_reference(value)
+    """Replace references inside strings (also nested in lists/tuples/dicts): a whole-string
+    reference by ``lookup(ref)`` itself, references inside longer text by ``str(lookup(ref))``."""
+    from ..executors.base import map_nested
+
+    def leaf(item: Any) -> Any:
+        if not isinstance(item, str):
+            return item
+        whole = whole_reference(item)
         if whole is not None:
             return lookup(whole)
-        return REFERENCE.sub(lambda m: str(lookup(parse_reference(m.group(1)))), value)
-    if isinstance(value, list):
-        return [substitute(v, lookup) for v in value]
-    if isinstance(value, tuple):
-        return tuple(substitute(v, lookup) for v in value)
-    if isinstance(value, dict):
-        return {k: substitute(v, lookup) for k, v in value.items()}
-    return value
+        return REFERENCE.sub(lambda m: str(lookup(parse_reference(m.group(1)))), item)
+
+    return map_nested(value, leaf)
