@@ -53,9 +53,7 @@ class _LocalRun:
     def finish(self, store: Store) -> str:
         code = self.process.proc.returncode
         if self.process.reason:  # we stopped it: a process that didn't record that is closed as stopped
-            store.execute("UPDATE tasks SET status='stopped', status_message=?, completed=? WHERE id=? AND "
-                          "status IN ('in_progress', 'queued', 'created')", (self.process.reason, time.time(),
-                                                                           self.task_id))
+            store.end_task(self.task_id, "stopped", self.process.reason)
         return result_from_store(store, self.task_id, code).status
 
 
@@ -184,8 +182,7 @@ class Agent:
                 status = run.finish(self.store)
             except Exception as exc:  # e.g. a lost Dask future: the task fails, the agent goes on
                 status = f"failed ({type(exc).__name__}: {exc})"
-                self.store.update_task(task_id, where_status=("in_progress", "queued"), status="failed",
-                                       status_message=status, completed=time.time())
+                self.store.end_task(task_id, "failed", status, only_from=("in_progress", "queued"))
             self.store.update_task(task_id, last_worker=self.name)  # a step runner may have put its pid there
             del self.running[task_id]
             self.finished.append(task_id)

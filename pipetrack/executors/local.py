@@ -180,11 +180,7 @@ def _mark_dead_step(spec: StepSpec, status: str, message: str) -> None:
     from ..tracking.store import open_store
     if not spec.store_path:
         return
-    store = open_store(spec.store_path)
-    now = time.time()
-    store.execute("UPDATE tasks SET status=?, status_message=?, status_reason=?, completed=?, last_update=? "
-                  "WHERE id=? AND status NOT IN ('completed', 'published')",
-                  (status, message, message, now, now, spec.task_id))
+    open_store(spec.store_path).end_task(spec.task_id, status, message)
 
 
 # ------------------------------------------------------------------------------ the template

@@ -83,8 +83,7 @@ class AgentQueueExecutor:
             return
         from ..tracking.store import open_store
         store = open_store(entry[1].store_path)
-        store.execute("UPDATE tasks SET status='stopped', status_message='aborted by the pipeline', completed=? "
-                      "WHERE id=? AND status IN ('queued', 'in_progress')", (time.time(), task_id))
+        store.end_task(task_id, "stopped", "aborted by the pipeline", only_from=("queued", "in_progress"))
 
     def shutdown(self) -> None:
         self._stop.set()

@@ -216,9 +216,8 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
                     process.stop(reason)
                 time.sleep(poll)
             if message:
-                store.execute("UPDATE tasks SET status='stopped', status_message=?, completed=? WHERE id=? "
-                              "AND status IN ('created', 'queued', 'in_progress', 'stopped')",
-                              (message, time.time(), task_id))
+                store.end_task(task_id, "stopped", message,
+                               only_from=("created", "queued", "in_progress", "stopped"))
             result = result_from_store(store, task_id, code, message)
         store.update_task(task_id, output_uri=own_output)
         result.records = export_records(store, task_id)

@@ -272,11 +272,8 @@ class RunMixin:
         node.error = result.error
         node.exception = result.original_exception()
         # a step that could not record its own end (lost worker, time limit, cancelled) is closed here
-        self._task._store.execute(
-            "UPDATE tasks SET status=?, status_message=?, completed=?, last_update=? WHERE id=? AND "
-            "status IN ('created', 'queued', 'in_progress')",
-            ("stopped" if result.status == "stopped" else "failed", result.error, time.time(), time.time(),
-             node.executed))
+        self._task._store.end_task(node.executed, "stopped" if result.status == "stopped" else "failed",
+                                   result.error)
         if result.status == "failed" and self._should_retry(node):
             node.retries += 1
             self._log(f"step '{node.name}' failed ({result.error}); retry {node.retries}")

@@ -367,6 +367,15 @@ class Store:
             "WHERE t.id=?", (task_id,))
         return decode_task_row(row) if row else None
 
+    def end_task(self, task_id: str, status: str, message: str,
+                 only_from: Iterable[str] = ("created", "queued", "in_progress")) -> bool:
+        """Close a task whose own process could not (killed, lost worker, time limit, aborted):
+        set ``status`` with ``message``, but only while it is still unfinished (``only_from``), so a
+        status the task recorded itself is never overwritten."""
+        now = time.time()
+        return self.update_task(task_id, where_status=only_from, status=status, status_message=message,
+                                status_reason=message, completed=now, last_update=now)
+
     def delete_task(self, task_id: str, with_models: bool = False) -> None:
         """Remove a task row and every record of it (and the models it produced) in one transaction."""
         with self.write() as conn:
