@@ -3,22 +3,21 @@
 The same function runs inline (in the controller's process), in a local subprocess and on a
 Dask worker:
 
-1. open the step task — in the shared store when this machine can reach it (``store_path``),
-   else in a private temporary store seeded with the task's records (``task_bundle``);
+1. open the step task in the store at ``spec.store_path`` — the shared store when this machine
+   can reach it, else a private store the Dask side seeded with the task's records bundle;
 2. mark it running, tee the console into it, make ``Task.current_task()`` return it;
 3. fetch artifact inputs from storage and call the function;
 4. store each return value as an artifact (and plain int/float/bool/str values also as
    ``return/<name>`` parameters, as ClearML does), mark completed — or failed with the
    exception's type and message as status message and the traceback in the console;
-5. return a :class:`StepResult`; in private-store mode it carries the records bundle, which the
-   controller imports into the real store.
+5. return a :class:`StepResult` (in private-store mode the Dask side adds the records bundle,
+   which the controller imports into the real store).
 """
 from __future__ import annotations
 
 import os
 import socket
 import sys
-import tempfile
 import time
 import traceback
 from typing import Any, Optional
@@ -30,15 +29,11 @@ MAP_ARRAYS_FROM_BYTES = 64 * 1024 * 1024  # .npy inputs this large are memory-ma
 
 
 def _open_task(spec: StepSpec):
-    from ..tracking.store import Store, open_store
-    from ..tracking.records import import_records
+    from ..tracking.store import open_store
     from ..tracking.task import Task
-    if spec.store_path:
-        store = open_store(spec.store_path)
-    else:
-        folder = tempfile.mkdtemp(prefix="pipetrack-step-")
-        store = Store(os.path.join(folder, "step.db"))
-        import_records(store, spec.task_bundle)
+    if not spec.store_path:
+        raise ValueError(f"step {spec.name!r}: StepSpec.store_path is required (Dask steps get a private store)")
+    store = open_store(spec.store_path)
     return Task._from_row(store, store.task_row(spec.task_id), owner=True)
 
 
@@ -187,7 +182,4 @@ def run_step(spec: StepSpec) -> StepResult:
         result.duration = time.time() - started
     if parent_id is not None:
         result.parent_records = _collect_parent(task._store, parent_id)
-    if spec.store_path is None:
-        from ..tracking.records import export_records
-        result.records = export_records(task._store, task.id)
     return result

@@ -55,7 +55,6 @@ class PipelineController(RunMixin):
                  artifact_deserialization_function: Optional[Callable[[bytes], Any]] = None,
                  output_uri: Any = None, skip_global_imports: bool = False, working_dir: Optional[str] = None,
                  enable_local_imports: bool = True, _standalone_task: bool = False):
-        from ..tracking.task import Task
         for label, value in (("name", name), ("project", project)):
             if not isinstance(value, str) or not value.strip():
                 raise ValidationError(f"pipeline {label} must be a non-empty string, got {value!r}")
