@@ -85,6 +85,8 @@ class PipelineController(RunMixin):
         self._end_time: Optional[float] = None
         self._plot_dirty = False
         self._plot_time = 0.0
+        self._dag_dirty = False
+        self._dag_time = 0.0
         self._step_task_created_callback = None
         self._step_task_completed_callback = None
         self._propagate_step_errors = False
@@ -527,6 +529,7 @@ class PipelineController(RunMixin):
         back_to_draft(self._task)
 
     def _store_dag(self) -> None:
+        self._dag_dirty, self._dag_time = False, time.time()
         dag = {n.name: {"parents": n.parents, "status": n.status, "executed": n.executed, "queue": n.queue,
                         "return_names": n.return_names, "base_task_id": n.base_task_id,
                         "cache": n.cache_executed_step, "job_started": n.job_started, "job_ended": n.job_ended,

@@ -163,6 +163,7 @@ class DecoratedPipeline(PipelineController):
                 if parent not in self._nodes:
                     raise ValidationError(f"component {name!r} depends on unknown step {parent!r}")
             self._nodes[name] = node
+            self._dag_dirty = True
         self._scheduler.add(node)
         results = tuple(LazyResult(self, name, r) for r in returns)
         if not results:

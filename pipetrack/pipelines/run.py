@@ -20,6 +20,7 @@ from .node import FINISHED_STATUSES, Job, Node
 from .references import Reference, substitute, whole_reference
 
 LEGACY_ARTIFACT_REF = re.compile(r"^([0-9a-f]{32})\.([^\s/]+)$")
+DAG_REFRESH_SECONDS = 0.5  # how stale the stored DAG (statuses) may get while a run goes on
 TIME_LIMIT_GRACE_SECONDS = 5.0  # how long past its time limit a step may run before the controller cancels it
 
 
@@ -315,6 +316,7 @@ class RunMixin:
         node.status = status
         if message:
             node.error = message
+        self._dag_dirty = True
         if status in FINISHED_STATUSES:
             node.job_ended = node.job_ended or time.time()
             node.done.set()
@@ -347,6 +349,8 @@ class RunMixin:
                     self._cancel_node(node)
         if self._plot_dirty and now - self._plot_time > 2.0:
             self.update_execution_plot()
+        if self._dag_dirty and now - self._dag_time > DAG_REFRESH_SECONDS:
+            self._store_dag()  # what `pipetrack pipelines show` and the UI's live DAG read
 
     # --------------------------------------------------------------- monitors
     def _copy_monitored(self, node: Node) -> None:
