@@ -13,6 +13,7 @@ from typing import Any, Optional
 import networkx as nx
 
 from ..errors import NotFoundError
+from ..tracking.query import project_clause
 from .node import FINISHED_STATUSES, NODE_STATUSES
 from .plot import layered_positions
 from .versions import PIPELINE_TAG
@@ -37,8 +38,9 @@ def list_runs(store: Any, project: Optional[str] = None, name: Optional[str] = N
     where = ["t.type='controller'", "EXISTS (SELECT 1 FROM json_each(t.system_tags) WHERE value=?)"]
     params: list[Any] = [PIPELINE_TAG]
     if project:
-        where.append("(p.name=? OR p.name LIKE ? ESCAPE '\\')")
-        params += [project, project.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
+        clause, values = project_clause(project)
+        where.append(clause)
+        params += values
     if name:
         where.append("json_extract(t.runtime, '$.pipeline_name')=?")
         params.append(name)

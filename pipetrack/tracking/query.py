@@ -74,6 +74,16 @@ def _as_list(value: Any) -> list:
     return [v.value if hasattr(v, "value") else v for v in value]
 
 
+def escape_like(text: str) -> str:
+    """``text`` made literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def project_clause(name: str) -> tuple[str, list[str]]:
+    """SQL (over ``projects p``) matching project ``name`` and its sub-projects ("name/...")."""
+    return "(p.name = ? OR p.name LIKE ? ESCAPE '\\')", [name, escape_like(name) + "/%"]
+
+
 def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
                project_name: str | Sequence[str] | None = None, task_name: str | None = None,
                tags: Sequence[str] | None = None, allow_archived: bool = True,
@@ -99,9 +109,10 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
                 if exact_project:
                     clauses.append("p.name = ?")
                     params.append(name)
-                else:  # the project itself and its sub-projects
-                    clauses.append("(p.name = ? OR p.name LIKE ? ESCAPE '\\')")
-                    params += [name, name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
+                else:
+                    clause, values = project_clause(name)
+                    clauses.append(clause)
+                    params += values
             where.append("(" + " OR ".join(clauses) + ")")
     for key, column, accepted in (("status", "t.status", STATUSES), ("type", "t.type", TASK_TYPES)):
         values = [str(v) for v in _as_list(task_filter.get(key))]

@@ -1,0 +1,99 @@
+"""State-changing UI actions, each one call into the ``Task`` API.
+
+Nothing here checks states itself: the Task model (``tracking/states.py``, ``_check_editable``)
+decides, so the UI can never do what a script could not, and an illegal request answers with
+the model's own ``StateError`` message (HTTP 409).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import ValidationError
+from ..tracking.store import Store
+
+
+def _task(store: Store, task_id: str) -> Any:
+    from ..tracking.task import Task
+    if store is not Task._main_store():
+        raise ValidationError(f"the UI serves store {store.path}, but Task uses {Task._main_store().path}")
+    return Task.get_task(task_id=task_id)
+
+
+def _text(body: dict, key: str, required: bool = False) -> Any:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{key!r} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def clone(store: Store, task_id: str, body: dict) -> dict:
+    from ..tracking.task import Task
+    new = Task.clone(source_task=_task(store, task_id), name=_text(body, "name"), comment=body.get("comment"))
+    return {"id": new.id, "status": new.get_status()}
+
+
+def parameters(store: Store, task_id: str, body: dict) -> dict:
+    """Set ``{"parameters": {"Section/name": value, ...}}`` on a Draft task (others: 409)."""
+    values = body.get("parameters")
+    if not isinstance(values, dict) or not values:
+        raise ValidationError(f"'parameters' must be a non-empty object of 'Section/name': value, got {values!r}")
+    for key in values:
+        if not isinstance(key, str) or "/" not in key.strip("/"):
+            raise ValidationError(f"parameter name {key!r} must look like 'Section/name' (e.g. 'Args/lr')")
+    task = _task(store, task_id)
+    task.update_parameters({k: v for k, v in values.items()})
+    return {"id": task_id, "parameters": task.get_parameters()}
+
+
+def enqueue(store: Store, task_id: str, body: dict) -> dict:
+    from ..tracking.task import Task
+    return Task.enqueue(_task(store, task_id), queue_name=_text(body, "queue", required=True))
+
+
+def dequeue(store: Store, task_id: str, body: dict) -> dict:
+    from ..tracking.task import Task
+    return Task.dequeue(_task(store, task_id))
+
+
+def abort(store: Store, task_id: str, body: dict) -> dict:
+    """Mark the task stopped; its own process (or agent) sees that and ends it (abort callbacks run)."""
+    _task(store, task_id).mark_stopped(status_message="aborted from the pipetrack UI")
+    return {"id": task_id, "status": "stopped"}
+
+
+def publish(store: Store, task_id: str, body: dict) -> dict:
+    _task(store, task_id).publish(ignore_errors=False)
+    return {"id": task_id, "status": "published"}
+
+
+def reset(store: Store, task_id: str, body: dict) -> dict:
+    _task(store, task_id).reset()
+    return {"id": task_id, "status": "created"}
+
+
+def archive(store: Store, task_id: str, body: dict) -> dict:
+    """``{"archive": false}`` restores an archived task."""
+    flag = body.get("archive", True)
+    if not isinstance(flag, bool):
+        raise ValidationError(f"'archive' must be true or false, got {flag!r}")
+    _task(store, task_id).set_archived(flag)
+    return {"id": task_id, "archived": flag}
+
+
+def delete(store: Store, task_id: str, body: dict) -> dict:
+    _task(store, task_id).delete()
+    return {"id": task_id, "deleted": True}
+
+
+ACTIONS: dict[str, Callable[[Store, str, dict], dict]] = {
+    "clone": clone, "parameters": parameters, "enqueue": enqueue, "dequeue": dequeue, "abort": abort,
+    "publish": publish, "reset": reset, "archive": archive, "delete": delete,
+}
+
+
+def perform(store: Store, action: str, task_id: str, body: dict) -> dict:
+    if action not in ACTIONS:
+        raise ValidationError.choice("action", action, ACTIONS)
+    return ACTIONS[action](store, task_id, body)

@@ -1,0 +1,165 @@
+"""The web UI's HTTP layer: a Starlette app serving the JSON API (``api.py``), the task
+actions (``actions.py``) and the static single-page front end (``static/``).
+
+Security model for a tool that can delete tasks: the server binds to loopback by default
+(``server.py``), answers only to loopback host names while doing so (no DNS rebinding), and
+every state-changing request is a POST carrying the per-process CSRF token that only the
+served page knows (sent as the ``X-CSRF-Token`` header, which a cross-site form cannot set).
+"""
+from __future__ import annotations
+
+import mimetypes
+import os
+import secrets
+from importlib import resources
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..errors import NotFoundError, PipetrackError, StateError, StorageError, ValidationError
+from ..tracking.store import Store, default_store
+from . import actions, api
+
+STATIC_DIR = Path(__file__).with_name("static")
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+ERROR_STATUS = ((NotFoundError, 404), (StateError, 409), (ValidationError, 400), (StorageError, 502),
+                (PipetrackError, 400))
+
+
+def plotly_js_path() -> Path:
+    """plotly.js as shipped inside the ``plotly`` Python package: served locally, no CDN."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+def _error_response(exc: Exception) -> JSONResponse:
+    for kind, status in ERROR_STATUS:
+        if isinstance(exc, kind):
+            return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=status)
+    raise exc
+
+
+def _list_arg(request: Request, name: str) -> list[str]:
+    """Repeated (``?status=a&status=b``) or comma-separated (``?status=a,b``) query values."""
+    return [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+
+
+def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[str]] = None) -> Starlette:
+    """The UI application over the store under ``PIPETRACK_HOME``; ``allowed_hosts=None``
+    accepts loopback names only.
+
+    The store is looked up per request through ``default_store()``, which also runs the
+    dead-task watchdog now and then, so tasks whose process died show as aborted."""
+    token = csrf_token or secrets.token_urlsafe(32)
+    index_html = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("{{CSRF_TOKEN}}", token)
+
+    def json_endpoint(handler: Callable[[Store, Request], Any]) -> Callable[[Request], Awaitable[Response]]:
+        """Run ``handler`` (blocking SQLite work) in the thread pool; PipetrackErrors become 4xx."""
+        async def endpoint(request: Request) -> Response:
+            try:
+                result = await run_in_threadpool(handler, default_store(), request)
+            except PipetrackError as exc:
+                return _error_response(exc)
+            return result if isinstance(result, Response) else JSONResponse(result)
+        return endpoint
+
+    def action_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if not secrets.compare_digest(request.headers.get("x-csrf-token", ""), token):
+                return JSONResponse({"error": "missing or wrong CSRF token (send the page's X-CSRF-Token header)",
+                                     "type": "CSRFError"}, status_code=403)
+            try:
+                body = await request.json() if await request.body() else {}
+            except ValueError:
+                return JSONResponse({"error": "the request body must be a JSON object", "type": "ValidationError"},
+                                    status_code=400)
+            if not isinstance(body, dict):
+                return JSONResponse({"error": f"the request body must be a JSON object, got {type(body).__name__}",
+                                     "type": "ValidationError"}, status_code=400)
+            try:
+                result = await run_in_threadpool(actions.perform, default_store(), name, request.path_params["task_id"], body)
+            except PipetrackError as exc:
+                return _error_response(exc)
+            return JSONResponse(result)
+        return endpoint
+
+    def file_response(url: str, filename: str, media_type: Optional[str] = None) -> Response:
+        from ..storage.cache import get_local_copy
+        path = get_local_copy(url)
+        if path is None or not os.path.isfile(path):
+            raise NotFoundError(f"the file {url!r} is no longer in storage")
+        media_type = media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        return FileResponse(path, media_type=media_type, filename=filename)
+
+    def artifact_file(store: Store, request: Request) -> Response:
+        task_id, name = request.path_params["task_id"], request.path_params["name"]
+        url, row = api.artifact_url(store, task_id, name)
+        if not url:
+            raise NotFoundError(f"artifact {name!r} of task {task_id!r} has no file (it is stored inline)")
+        extension = row.get("extension") or Path(url).suffix
+        filename = name if name.endswith(extension or "") else f"{name}{extension or ''}"
+        return file_response(url, filename, row.get("content_type"))
+
+    def debug_sample_file(store: Store, request: Request) -> Response:
+        url = api.debug_sample_url(store, request.path_params["task_id"], request.path_params["seq"])
+        return file_response(url, Path(url).name)
+
+    def tasks(store: Store, request: Request) -> Any:
+        q = request.query_params
+        return api.list_tasks(store, project=q.get("project") or None, status=_list_arg(request, "status"),
+                              type=_list_arg(request, "type"), tag=_list_arg(request, "tag"),
+                              search=q.get("search") or None, sort=q.get("sort") or "-created", page=q.get("page"),
+                              page_size=q.get("page_size"), archived=_flag(request, "archived"),
+                              parent=q.get("parent") or None)
+
+    def task_id(request: Request) -> str:
+        return request.path_params["task_id"]
+
+    routes = [
+        Route("/", lambda request: HTMLResponse(index_html, headers={"Cache-Control": "no-store"})),
+        Route("/api/projects", json_endpoint(lambda store, r: api.list_projects(store))),
+        Route("/api/tasks", json_endpoint(tasks)),
+        Route("/api/tasks/{task_id}", json_endpoint(lambda store, r: api.task_detail(store, task_id(r)))),
+        Route("/api/tasks/{task_id}/console", json_endpoint(lambda store, r: api.task_console(
+            store, task_id(r), tail=r.query_params.get("tail"), after=r.query_params.get("after"),
+            search=r.query_params.get("search") or None))),
+        Route("/api/tasks/{task_id}/scalars", json_endpoint(lambda store, r: api.task_scalars(
+            store, task_id(r), x_axis=r.query_params.get("x_axis") or "iter"))),
+        Route("/api/tasks/{task_id}/plots", json_endpoint(lambda store, r: api.task_plots(store, task_id(r)))),
+        Route("/api/tasks/{task_id}/debug_samples", json_endpoint(lambda store, r: api.task_debug_samples(store, task_id(r)))),
+        Route("/api/tasks/{task_id}/debug_samples/{seq:int}", json_endpoint(debug_sample_file)),
+        Route("/api/tasks/{task_id}/artifacts/{name}", json_endpoint(artifact_file)),
+        *[Route(f"/api/tasks/{{task_id}}/{name}", action_endpoint(name), methods=["POST"]) for name in actions.ACTIONS],
+        Route("/api/compare", json_endpoint(lambda store, r: api.compare_tasks(store, _list_arg(r, "ids")))),
+        Route("/api/pipelines", json_endpoint(lambda store, r: api.list_pipelines(
+            store, project=r.query_params.get("project") or None, name=r.query_params.get("name") or None,
+            page=r.query_params.get("page"), page_size=r.query_params.get("page_size")))),
+        Route("/api/pipelines/{run_id}", json_endpoint(lambda store, r: api.pipeline_run(store, r.path_params["run_id"]))),
+        Route("/api/queues", json_endpoint(lambda store, r: api.list_queues(store))),
+        Route("/api/session", json_endpoint(lambda store, r: {"store": str(store.path), "actions": list(actions.ACTIONS)})),
+        Route("/static/vendor/plotly.min.js", lambda request: FileResponse(plotly_js_path(),
+                                                                          media_type="text/javascript")),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+
+    async def api_not_found(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            message = ("no such API endpoint" if exc.status_code == 404 else exc.detail)
+            return JSONResponse({"error": f"{message}: {request.method} {request.url.path}", "type": "HTTPError"},
+                                status_code=exc.status_code)
+        return Response(exc.detail, status_code=exc.status_code)
+
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)]
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: api_not_found})

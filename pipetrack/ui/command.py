@@ -1,0 +1,28 @@
+"""``pipetrack ui``: the command-line entry of the web UI."""
+from __future__ import annotations
+
+import argparse
+
+from .. import cli
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1, this "
+                        "machine only; anything else also needs --allow-remote)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    parser.add_argument("--home", default=None, help="PIPETRACK_HOME whose store to serve (default: the "
+                        "environment's, else ~/.pipetrack)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a non-loopback --host (prints a warning: the UI has no login)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .server import serve
+    try:
+        serve(host=args.host, port=args.port, home=args.home, allow_remote=args.allow_remote)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+cli.EXTRA_COMMANDS["ui"] = ("serve the web UI over the task store", add_arguments, run)

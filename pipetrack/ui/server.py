@@ -1,0 +1,67 @@
+"""Run the UI server: bind (loopback unless told otherwise), print the URL, serve with uvicorn."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Optional
+
+from ..errors import ValidationError
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; ``port=0`` picks a free port (printed once bound)."""
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValidationError(f"port must be an integer from 0 to 65535, got {port!r}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise ValidationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080, home: Optional[str] = None, allow_remote: bool = False,
+          log_level: str = "warning") -> None:
+    """Serve the UI until interrupted. Another interface than loopback needs ``allow_remote``:
+    the UI can delete tasks and has no login, so exposing it must be a deliberate choice."""
+    if home is not None:
+        os.environ["PIPETRACK_HOME"] = str(Path(home).expanduser().resolve())
+    if not is_loopback(host):
+        if not allow_remote:
+            raise ValidationError(f"refusing to serve on {host!r}: the UI has no login and can change and delete "
+                                  "tasks; use a loopback address (127.0.0.1, the default) or pass --allow-remote")
+        print(f"pipetrack ui: WARNING: serving on {host}, reachable from other machines; anyone who can reach "
+              "this port can see, change and delete your tasks", file=sys.stderr, flush=True)
+    try:
+        import uvicorn
+        from .app import create_app
+    except ModuleNotFoundError as exc:
+        raise ValidationError(f"the UI needs the 'ui' extra ({exc.name} is missing): "
+                              "pip install 'pipetrack[ui]'") from None
+    from .. import config
+    from ..tracking.store import default_store
+    default_store()  # create the store (and sweep dead tasks) before the first request
+    sock = bind(host, port)
+    bound_port = sock.getsockname()[1]
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    app = create_app(allowed_hosts=None if is_loopback(host) else ["*"])
+    print(f"pipetrack ui: serving {config.store_path()} at http://{shown}:{bound_port}/ (Ctrl+C to stop)", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=2))
+    server.run(sockets=[sock])
