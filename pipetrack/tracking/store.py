@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-SCHEMA_VERSION = 2  # 2: scalars stored as packed chunks (see scalars.py)
+SCHEMA_VERSION = 3  # 2: scalars stored as packed chunks (see scalars.py); 3: created/started indexes (UI paging)
 
 # Columns of ``tasks`` that hold JSON documents (encoded/decoded transparently).
 TASK_JSON_COLUMNS = ("tags", "system_tags", "user_properties", "script", "runtime", "labels", "container")
@@ -82,6 +82,8 @@ CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent);
 CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(queue, status, priority, enqueued);
 CREATE INDEX IF NOT EXISTS tasks_cache_key ON tasks(cache_key);
 CREATE INDEX IF NOT EXISTS tasks_last_update ON tasks(last_update);
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks(created);
+CREATE INDEX IF NOT EXISTS tasks_started ON tasks(started);
 CREATE TABLE IF NOT EXISTS params (
     task_id TEXT NOT NULL,
     section TEXT NOT NULL,

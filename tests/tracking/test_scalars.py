@@ -216,4 +216,7 @@ def test_schema_1_store_is_migrated(tmp_path):
     assert all_scalars(store, "t1") == {"loss": {"train": {"x": [0, 1], "y": [3.0, 2.0]}},
                                         "acc": {"val": {"x": [0], "y": [0.5]}}}
     assert last_metrics(store, "t1")["loss"]["train"] == {"last": 2.0, "min": 2.0, "max": 3.0}
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    from pipetrack.tracking.store import SCHEMA_VERSION
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"tasks_created", "tasks_started"} <= indexes  # schema 3's indexes added by the same upgrade
