@@ -85,6 +85,59 @@ def cmd_tasks_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cell(value: object, width: int = 30) -> str:
+    text = "-" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _table(rows: list[tuple[str, str, list[str]]], headers: list[str]) -> list[str]:
+    """Lines of a side-by-side table: (mark, name, cells) rows under NAME + ``headers``."""
+    name_width = max([4, *(len(name) for _, name, _ in rows)])
+    widths = [max([len(h), *(len(cells[i]) for _, _, cells in rows)]) for i, h in enumerate(headers)]
+    lines = [("    " + "  ".join([f"{'NAME':{name_width}}", *(f"{h:{w}}" for h, w in zip(headers, widths))])).rstrip()]
+    for mark, name, cells in rows:
+        lines.append(f"  {mark} " + "  ".join([f"{name:{name_width}}", *(f"{c:{w}}" for c, w in zip(cells, widths))])
+                     .rstrip())
+    return lines
+
+
+def cmd_tasks_compare(args: argparse.Namespace) -> int:
+    """Parameters and scalars of 2-5 tasks side by side; rows whose values differ are marked ``*``."""
+    from .tracking.compare import check_compare_count, compare_parameters, compare_scalars
+    from .tracking.task import Task
+    ids = list(args.task_ids)
+    check_compare_count(ids)
+    tasks = [Task.get_task(task_id=task_id) for task_id in ids]
+    params = compare_parameters([task.get_parameters() for task in tasks])
+    scalars = compare_scalars([task.get_last_scalar_metrics() for task in tasks])
+    if args.diff_only:
+        params = [row for row in params if row["differs"]]
+        scalars = [row for row in scalars if row["differs"]]
+    if args.json:
+        print(json.dumps({"tasks": [{"id": t.id, "name": t.name, "project_name": t.data["project_name"],
+                                     "status": t.get_status()} for t in tasks],
+                          "parameters": params, "scalars": scalars}, indent=2, default=str))
+        return 0
+    print(f"Comparing {len(tasks)} tasks:")
+    for index, task in enumerate(tasks, 1):
+        print(f"  [{index}] {task.id}  {task.data['project_name']} / {task.name}  ({task.get_status()})")
+    headers = [f"[{index}]" for index in range(1, len(tasks) + 1)]
+    print("Parameters (* = values differ):" if params else "Parameters: none" + (" differ" if args.diff_only else ""))
+    if params:
+        for line in _table([("*" if row["differs"] else " ", row["name"], [_cell(v) for v in row["values"]])
+                            for row in params], headers):
+            print(line)
+    print("Scalars, last / min / max (* = last values differ):" if scalars
+          else "Scalars: none" + (" differ" if args.diff_only else ""))
+    if scalars:
+        rows = [("*" if row["differs"] else " ", f"{row['title']} / {row['series']}",
+                 [f"{v['last']:g} / {v['min']:g} / {v['max']:g}" if v else "-" for v in row["values"]])
+                for row in scalars]
+        for line in _table(rows, headers):
+            print(line)
+    return 0
+
+
 def cmd_projects(args: argparse.Namespace) -> int:
     from .tracking.store import default_store
     rows = default_store().query(
@@ -99,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipetrack", description="Inspect the pipetrack task store "
                                      "(PIPETRACK_HOME, default ~/.pipetrack).")
     sub = parser.add_subparsers(dest="command", required=True)
-    tasks = sub.add_parser("tasks", help="list or show tasks").add_subparsers(dest="tasks_command", required=True)
+    tasks = sub.add_parser("tasks", help="list, show or compare tasks").add_subparsers(dest="tasks_command",
+                                                                                      required=True)
     lst = tasks.add_parser("list", help="list tasks, newest first")
     lst.add_argument("--project", help="project name (sub-projects included)")
     lst.add_argument("--status", action="append", help="filter by status (repeatable)")
@@ -111,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("task_id")
     show.add_argument("--console", type=int, default=20, help="console lines to show (0: none)")
     show.set_defaults(func=cmd_tasks_show)
+    compare = tasks.add_parser("compare", help="compare 2-5 tasks: parameters and scalars side by side")
+    compare.add_argument("task_ids", nargs="*", metavar="TASK_ID", help="2 to 5 task ids")
+    compare.add_argument("--diff-only", action="store_true", help="only rows whose values differ")
+    compare.add_argument("--json", action="store_true", help="machine-readable output")
+    compare.set_defaults(func=cmd_tasks_compare)
     sub.add_parser("projects", help="list projects").set_defaults(func=cmd_projects)
     for name, (help_text, add_arguments, run) in EXTRA_COMMANDS.items():
         extra = sub.add_parser(name, help=help_text)
@@ -142,7 +201,7 @@ def _mark_inner(parser: argparse.ArgumentParser) -> None:
 
 def _register_optional_commands() -> None:
     import importlib
-    for module in ("pipetrack.agent.command",):
+    for module in ("pipetrack.agent.command", "pipetrack.pipelines.command", "pipetrack.ui.command"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

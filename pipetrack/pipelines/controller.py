@@ -87,6 +87,7 @@ class PipelineController(RunMixin):
         self._plot_time = 0.0
         self._dag_dirty = False
         self._dag_time = 0.0
+        self._progress = None  # TerminalProgress, made on the first scheduler tick (run.py _on_tick)
         self._step_task_created_callback = None
         self._step_task_completed_callback = None
         self._propagate_step_errors = False
@@ -431,6 +432,8 @@ class PipelineController(RunMixin):
             if node.status == "pending":
                 self._set_node_status(node, "skipped", "pipeline ended before the step could run")
         self._store_dag()
+        from .progress import TerminalProgress  # end the terminal progress line with the final counts
+        (self._progress or TerminalProgress()).close(self._nodes)
         self.update_execution_plot()
         aborted = isinstance(error, KeyboardInterrupt)
         if error is not None:

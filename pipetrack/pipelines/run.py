@@ -333,7 +333,7 @@ class RunMixin:
             self._executor_for(node).cancel(node.executed)
 
     def _on_tick(self) -> None:
-        """Driver-thread housekeeping: pipeline time limit, step time limits, plot refresh."""
+        """Driver-thread housekeeping: pipeline time limit, step time limits, plot/DAG refresh, progress line."""
         now = time.time()
         if self._time_limit and self._start_time and now - self._start_time > self._time_limit \
                 and not self._scheduler.stopping:
@@ -351,6 +351,10 @@ class RunMixin:
             self.update_execution_plot()
         if self._dag_dirty and now - self._dag_time > DAG_REFRESH_SECONDS:
             self._store_dag()  # what `pipetrack pipelines show` and the UI's live DAG read
+        if self._progress is None:  # the terminal progress line (draws nothing unless stdout is a TTY)
+            from .progress import TerminalProgress
+            self._progress = TerminalProgress()
+        self._progress.update(self._nodes)
 
     # --------------------------------------------------------------- monitors
     def _copy_monitored(self, node: Node) -> None:

@@ -230,10 +230,9 @@ def artifact_url(store: Store, task_id: str, name: str) -> tuple[str, dict]:
 # ---------------------------------------------------------------------------------- compare
 def compare_tasks(store: Store, task_ids: Sequence[str]) -> dict:
     """2–5 tasks side by side: their rows, parameters (with a ``differs`` flag) and scalars."""
-    from ..tracking.compare import compare_parameters
+    from ..tracking.compare import check_compare_count, compare_parameters
     ids = [i for i in task_ids if i]
-    if not 2 <= len(ids) <= 5:
-        raise ValidationError(f"compare needs 2 to 5 task ids, got {len(ids)}: {ids!r}")
+    check_compare_count(ids)
     tasks, params = [], []
     for task_id in ids:
         row = _task_row(store, task_id)
