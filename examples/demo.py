@@ -20,3 +20,5 @@ run(os.path.join(HERE, "pipeline_functions.py"))
 run(os.path.join(HERE, "pipeline_functions.py"))  # second run: every step is a cache hit
 run(os.path.join(HERE, "pipeline_decorator.py"))
 run("-m", "pipetrack", "tasks", "list", "--project", "examples", "--limit", "20")
+run("-m", "pipetrack", "pipelines", "list", "--project", "examples", "--limit", "5")
+print("\nSee it in the browser:  .venv/bin/pipetrack ui   (then open http://127.0.0.1:8080/)")
