@@ -597,9 +597,10 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
         queue = _check_name("queue_name", queue_name or queue_id, allow_none=False)
         if force and task_obj.get_status() not in ("created", "queued"):
             task_obj.reset(force=True)
-        store = task_obj._store
-        store.execute("INSERT OR IGNORE INTO queues(name, id, created) VALUES (?,?,?)", (queue, queue, time.time()))
         task_obj._transition("queued", queue=queue, enqueued=time.time(), status_message="")
+        # the queue is listed once something was really enqueued to it (not on a refused enqueue)
+        task_obj._store.execute("INSERT OR IGNORE INTO queues(name, id, created) VALUES (?,?,?)",
+                                (queue, queue, time.time()))
         return {"queued": 1, "updated": 1, "fields": {"status": "queued", "execution.queue": queue}}
 
     @classmethod

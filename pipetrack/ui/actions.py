@@ -30,7 +30,10 @@ def _text(body: dict, key: str, required: bool = False) -> Any:
 
 def clone(store: Store, task_id: str, body: dict) -> dict:
     from ..tracking.task import Task
-    new = Task.clone(source_task=_task(store, task_id), name=_text(body, "name"), comment=body.get("comment"))
+    comment = body.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise ValidationError(f"'comment' must be a string, got {comment!r}")
+    new = Task.clone(source_task=_task(store, task_id), name=_text(body, "name"), comment=comment)
     return {"id": new.id, "status": new.get_status()}
 
 
@@ -40,10 +43,11 @@ def parameters(store: Store, task_id: str, body: dict) -> dict:
     if not isinstance(values, dict) or not values:
         raise ValidationError(f"'parameters' must be a non-empty object of 'Section/name': value, got {values!r}")
     for key in values:
-        if not isinstance(key, str) or "/" not in key.strip("/"):
-            raise ValidationError(f"parameter name {key!r} must look like 'Section/name' (e.g. 'Args/lr')")
+        if not isinstance(key, str) or "/" not in key.strip("/") or key != key.strip():
+            raise ValidationError(f"parameter name {key!r} must look like 'Section/name' (e.g. 'Args/lr'), "
+                                  "without surrounding spaces")
     task = _task(store, task_id)
-    task.update_parameters({k: v for k, v in values.items()})
+    task.update_parameters(values)
     return {"id": task_id, "parameters": task.get_parameters()}
 
 

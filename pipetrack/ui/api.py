@@ -113,7 +113,7 @@ def list_tasks(store: Store, project: Optional[str] = None, status: Sequence[str
         params.append(parent)
     if not archived:
         where.append(f"NOT EXISTS (SELECT 1 FROM json_each(t.system_tags) WHERE value='{ARCHIVED_TAG}')")
-    column = sort.lstrip("-+")
+    column = sort[1:] if sort[:1] in ("-", "+") else sort
     if column not in TASK_SORTS:
         raise ValidationError.choice("sort column", sort, sorted(TASK_SORTS) + [f"-{c}" for c in sorted(TASK_SORTS)])
     order = f"{TASK_SORTS[column]} {'DESC' if sort.startswith('-') else 'ASC'}, t.created DESC"

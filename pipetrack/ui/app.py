@@ -8,6 +8,7 @@ served page knows (sent as the ``X-CSRF-Token`` header, which a cross-site form 
 """
 from __future__ import annotations
 
+import logging
 import mimetypes
 import os
 import secrets
@@ -41,10 +42,14 @@ def plotly_js_path() -> Path:
 
 
 def _error_response(exc: Exception) -> JSONResponse:
+    """A pipetrack error as its 4xx; anything else is a bug, still answered as JSON (500) so
+    the page can show it, and logged with its traceback."""
     for kind, status in ERROR_STATUS:
         if isinstance(exc, kind):
             return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=status)
-    raise exc
+    logging.getLogger("pipetrack.ui").exception("internal error")
+    return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}", "type": "InternalError"},
+                        status_code=500)
 
 
 def _list_arg(request: Request, name: str) -> list[str]:
@@ -70,7 +75,7 @@ def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[st
         async def endpoint(request: Request) -> Response:
             try:
                 result = await run_in_threadpool(handler, default_store(), request)
-            except PipetrackError as exc:
+            except Exception as exc:
                 return _error_response(exc)
             return result if isinstance(result, Response) else JSONResponse(result)
         return endpoint
@@ -90,14 +95,16 @@ def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[st
                                      "type": "ValidationError"}, status_code=400)
             try:
                 result = await run_in_threadpool(actions.perform, default_store(), name, request.path_params["task_id"], body)
-            except PipetrackError as exc:
+            except Exception as exc:
                 return _error_response(exc)
             return JSONResponse(result)
         return endpoint
 
     def file_response(url: str, filename: str, media_type: Optional[str] = None) -> Response:
+        from ..storage import is_local, local_path
         from ..storage.cache import get_local_copy
-        path = get_local_copy(url)
+        # a local file that is gone is a 404 (get_local_copy would call it a failed copy: a 502)
+        path = local_path(url) if is_local(url) else get_local_copy(url)
         if path is None or not os.path.isfile(path):
             raise NotFoundError(f"the file {url!r} is no longer in storage")
         media_type = media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"

@@ -20,10 +20,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_port(port: int) -> None:
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ValidationError(f"port must be an integer from 0 to 65535, got {port!r}")
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket; ``port=0`` picks a free port (printed once bound)."""
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValidationError(f"port must be an integer from 0 to 65535, got {port!r}")
+    check_port(port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -41,6 +45,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, home: Optional[str] = None,
           log_level: str = "warning") -> None:
     """Serve the UI until interrupted. Another interface than loopback needs ``allow_remote``:
     the UI can delete tasks and has no login, so exposing it must be a deliberate choice."""
+    check_port(port)  # bad arguments fail before the store is created
     if home is not None:
         os.environ["PIPETRACK_HOME"] = str(Path(home).expanduser().resolve())
     if not is_loopback(host):
