@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from processes import stop_process
+
 AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
@@ -69,9 +71,4 @@ def moto_s3_server(log_dir: Path, timeout: float = 30.0) -> Iterator[dict]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)

@@ -84,6 +84,21 @@ def project_clause(name: str) -> tuple[str, list[str]]:
     return "(p.name = ? OR p.name LIKE ? ESCAPE '\\')", [name, escape_like(name) + "/%"]
 
 
+CHOICE_COLUMNS = {"status": ("t.status", STATUSES), "type": ("t.type", TASK_TYPES)}
+
+
+def choice_clause(where: list[str], params: list[Any], key: str, values: Sequence[str], what: str) -> None:
+    """Append ``t.<key> IN (values)`` to ``where``/``params``, refusing values that are not a
+    known status / task type (``what`` names the filter in the error)."""
+    column, accepted = CHOICE_COLUMNS[key]
+    for value in values:
+        if value not in accepted:
+            raise ValidationError.choice(what, value, accepted)
+    if values:
+        where.append(f"{column} IN ({', '.join('?' * len(values))})")
+        params += list(values)
+
+
 def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
                project_name: str | Sequence[str] | None = None, task_name: str | None = None,
                tags: Sequence[str] | None = None, allow_archived: bool = True,
@@ -114,14 +129,8 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
                     clauses.append(clause)
                     params += values
             where.append("(" + " OR ".join(clauses) + ")")
-    for key, column, accepted in (("status", "t.status", STATUSES), ("type", "t.type", TASK_TYPES)):
-        values = [str(v) for v in _as_list(task_filter.get(key))]
-        for value in values:
-            if value not in accepted:
-                raise ValidationError.choice(f"task_filter {key}", value, accepted)
-        if values:
-            where.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params += values
+    for key in ("status", "type"):
+        choice_clause(where, params, key, [str(v) for v in _as_list(task_filter.get(key))], f"task_filter {key}")
     if task_filter.get("parent"):
         parent = task_filter["parent"]
         where.append("t.parent = ?")

@@ -12,8 +12,7 @@ import time
 from typing import Any, Optional, Sequence
 
 from ..errors import NotFoundError, ValidationError
-from ..tracking.query import ARCHIVED_TAG, escape_like, project_clause
-from ..tracking.states import STATUSES, TASK_TYPES
+from ..tracking.query import ARCHIVED_TAG, choice_clause, escape_like, project_clause
 from ..tracking.store import Store, decode_task_row
 
 # sortable columns of the tasks table -> SQL expression
@@ -93,14 +92,8 @@ def list_tasks(store: Store, project: Optional[str] = None, status: Sequence[str
         clause, values = project_clause(project)
         where.append(clause)
         params += values
-    for key, column, accepted in (("status", "t.status", STATUSES), ("type", "t.type", TASK_TYPES)):
-        values = list(status if key == "status" else type)
-        for value in values:
-            if value not in accepted:
-                raise ValidationError.choice(f"{key} filter", value, accepted)
-        if values:
-            where.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params += values
+    choice_clause(where, params, "status", list(status), "status filter")
+    choice_clause(where, params, "type", list(type), "type filter")
     if tag:
         where.append(f"EXISTS (SELECT 1 FROM json_each(t.tags) WHERE value IN ({', '.join('?' * len(tag))}))")
         params += list(tag)

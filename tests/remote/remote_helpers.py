@@ -2,27 +2,16 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Optional
 
+from processes import stop_process  # noqa: F401  (re-exported for the remote tests)
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 PY = sys.executable
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL: end one process we started (and its group when it leads one)."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout)
 
 
 def process_gone(pid: int) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from processes import stop_process
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -141,11 +142,7 @@ def start_server(home: Path, *extra: str) -> UIServer:
 
 
 def stop_server(server: UIServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+    stop_process(server.process)
 
 
 @pytest.fixture(scope="module")

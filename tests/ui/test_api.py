@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 UI_NAMES = {"run a", "run b", "broken run", "ui pipeline", "make", "total"}
@@ -796,11 +797,6 @@ def test_cli_allow_remote_warns_and_serves(tmp_path):
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert json.loads(resp.read())["store"] == str((tmp_path / "home" / "pipetrack.db").resolve())
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
     stderr = proc.stderr.read()
     assert "WARNING" in stderr and "0.0.0.0" in stderr
