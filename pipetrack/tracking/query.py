@@ -103,8 +103,9 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
                project_name: str | Sequence[str] | None = None, task_name: str | None = None,
                tags: Sequence[str] | None = None, allow_archived: bool = True,
                task_filter: Mapping[str, Any] | None = None, limit: int | None = None,
-               exact_project: bool = False) -> list[dict[str, Any]]:
-    """Rows of tasks matching the filters, most recently created first unless ``order_by``."""
+               exact_project: bool = False, exact_name: str | None = None) -> list[dict[str, Any]]:
+    """Rows of tasks matching the filters, most recently created first unless ``order_by``.
+    ``exact_name`` is an exact name matched in SQL (indexed), ``task_name`` a regex."""
     task_filter = dict(task_filter or {})
     unknown = set(task_filter) - set(TASK_FILTER_KEYS)
     if unknown:
@@ -131,6 +132,9 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
             where.append("(" + " OR ".join(clauses) + ")")
     for key in ("status", "type"):
         choice_clause(where, params, key, [str(v) for v in _as_list(task_filter.get(key))], f"task_filter {key}")
+    if exact_name is not None:
+        where.append("t.name = ?")
+        params.append(exact_name)
     if task_filter.get("parent"):
         parent = task_filter["parent"]
         where.append("t.parent = ?")

@@ -391,8 +391,7 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
             return cls._from_row(store, row)
         if project_name is None and task_name is None:
             raise ValidationError("Task.get_task needs task_id, or project_name and/or task_name")
-        name_re = None if task_name is None else "^" + _re_escape(task_name) + "$"
-        rows = _query.find_tasks(store, project_name=project_name, task_name=name_re, tags=tags,
+        rows = _query.find_tasks(store, project_name=project_name, exact_name=task_name, tags=tags,
                                  allow_archived=allow_archived, task_filter=task_filter, limit=1,
                                  exact_project=True)
         if not rows:
@@ -709,11 +708,6 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
         configure_s3(bucket, host=host, key=key, secret=secret, token=token, region=region, secure=secure,
                      verify=verify, profile=profile, subdir=subdir)
 
-
-
-def _re_escape(text: str) -> str:
-    import re
-    return re.escape(text)
 
 
 def _safe(text: str) -> str:
