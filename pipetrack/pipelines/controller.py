@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import threading
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -401,7 +402,20 @@ class PipelineController(RunMixin):
             raise
         if wait:
             self.wait()
+        else:
+            # The script may end before the run: finish it at exit. Registered with threading's
+            # exit hooks, which run before concurrent.futures refuses new work at shutdown (an
+            # atexit handler would run too late to launch the remaining steps) and in reverse
+            # order of registration, so before the executors' own hooks.
+            threading._register_atexit(self._wait_at_exit)  # type: ignore[attr-defined]
         return True
+
+    def _wait_at_exit(self) -> None:
+        if self._end_time is None:
+            try:
+                self.wait()
+            except BaseException as exc:  # the run's failure is recorded on its task; don't mask the exit
+                self._log(f"pipeline ended at interpreter exit: {type(exc).__name__}: {exc}")
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Wait for the pipeline to finish (``timeout`` in minutes); False if it timed out."""

@@ -251,9 +251,8 @@ class RunMixin:
     # --------------------------------------------------------------- completion
     def _complete_node(self, node: Node, result: Any) -> bool:
         """Interpret a finished job; True means 'launch it again' (a retry)."""
-        if isinstance(result, BaseException):
+        if isinstance(result, BaseException):  # the executor (or the launch) failed, not the step's code
             result = StepResult(task_id=node.executed, status="failed", error=f"{type(result).__name__}: {result}")
-            self._task._store.update_task(node.executed, status="failed", status_message=result.error)
         if result.records is not None:
             from ..tracking.records import import_records
             store = self._task._store
@@ -275,7 +274,7 @@ class RunMixin:
         # a step that could not record its own end (lost worker, time limit, cancelled) is closed here
         self._task._store.end_task(node.executed, "stopped" if result.status == "stopped" else "failed",
                                    result.error)
-        if result.status == "failed" and self._should_retry(node):
+        if result.status == "failed" and node.job is not None and self._should_retry(node):
             node.retries += 1
             self._log(f"step '{node.name}' failed ({result.error}); retry {node.retries}")
             node.job.task.reset(force=True)

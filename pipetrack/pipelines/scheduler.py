@@ -142,12 +142,12 @@ class Scheduler:
     def _launch(self, node: Node) -> None:
         try:
             future = self.pipeline._launch_node(node)
-        except BaseException as exc:  # bad input at launch time fails the node, not the loop
-            node.exception = exc
-            self._finish(node, "failed", f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:  # bad input at launch time, an executor refusing work: the step
+            node.exception = exc      # fails like one that ran (its task closed, the pipeline failed)
             if getattr(self.pipeline, "_propagate_step_errors", False):
                 self.propagate = exc
-            return
+            future = Future()
+            future.set_exception(exc)
         if future is None:  # finished without running (cache hit, skipped by a callback)
             self._notify()
             return

@@ -78,3 +78,36 @@ def test_create_draft_stores_the_dag_without_running(pipeline_script):
     assert {info["status"] for info in dag.values()} == {"pending"}
     assert pipeline.get_parameters()["Pipeline/p"] == "1"
     assert steps_of(pipeline) == {}
+
+
+ENDS_EARLY = '''
+def first():
+    time.sleep(1)
+    return 2
+
+
+def second(x):
+    mark("second", "end")
+    return x * 3
+
+
+pipe = PipelineController(name="ends early", project="api", version="1.0.0")
+pipe.add_function_step("first", first, function_return=["r"])
+pipe.add_function_step("second", second, {"x": "${first.r}"}, function_return=["r"])
+pipe.start(queue=None, wait=False)
+report(pipeline=pipe.id, running=pipe.is_running())
+# the script ends here, long before the pipeline does
+'''
+
+
+def test_script_ending_before_a_background_run_waits_for_it(pipeline_script):
+    """start(wait=False) then the end of the script: the run is finished at interpreter exit
+    (before the controller task is closed), not cut off half-way."""
+    run = pipeline_script(ENDS_EARLY, "local")
+    assert run.results["running"] is True
+    assert run.count("second", "end") == 1
+    pipeline = Task.get_task(task_id=run.results["pipeline"])
+    assert pipeline.get_status() == "completed"
+    assert {name: info["status"] for name, info in dag_of(pipeline).items()} == {"first": "completed",
+                                                                                 "second": "completed"}
+    assert steps_of(pipeline)["second"].artifacts["r"].get() == 6

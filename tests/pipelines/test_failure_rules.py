@@ -435,3 +435,31 @@ def test_ctrl_c_stops_the_pipeline_and_its_step_processes(tmp_path, markers_file
     steps = steps_of(pipeline)
     assert steps["slow"].get_status() == "stopped" and steps["other"].get_status() == "stopped"
     assert steps["queued"].get_status() in ("stopped", "queued", "created")
+
+
+def test_executor_refusing_a_step_fails_the_step_and_the_pipeline():
+    """An executor whose submit raises (say, at interpreter shutdown) fails that step like one
+    that ran: its task is closed failed (not left queued) and the pipeline ends failed."""
+    from pipetrack import PipelineController, Task
+    from pipetrack.executors.local import LocalExecutor
+
+    class Refusing(LocalExecutor):
+        def submit(self, spec):
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    pipe = PipelineController(name="refused", project="failures", version="1.0.0")
+    pipe.add_function_step("only", _double, function_kwargs={"x": 1}, function_return=["r"])
+    executor = Refusing()
+    try:
+        pipe.start_locally(executor=executor)
+    finally:
+        executor.shutdown()
+    node = pipe.get_pipeline_dag()["only"]
+    assert node.status == "failed" and "cannot schedule new futures" in node.error
+    assert Task.get_task(task_id=node.executed).get_status() == "failed"
+    assert Task.get_task(task_id=pipe.id).get_status() == "failed"
+    assert pipe.is_successful() is False
+
+
+def _double(x):
+    return 2 * x

@@ -170,6 +170,17 @@ def test_no_progress_line_when_piped_or_disabled(tmp_path, pipeline_script, mark
     assert "/4 steps" not in out and "\x1b[2K" not in out
 
 
+def _read_pty_until(master: int, suffix: str, timeout: float = 10.0) -> str:
+    """What was written to the pty so far, read until it ends with ``suffix`` (or ``timeout``)."""
+    data = ""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(suffix) and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            data += os.read(master, 65536).decode()
+    return data
+
+
 def test_progress_rules_on_a_real_terminal(monkeypatch):
     """Drawn on a TTY, throttled, only on change; never in a task's process or with PIPETRACK_PROGRESS=0."""
     from pipetrack.pipelines.progress import TerminalProgress, render_progress
@@ -200,7 +211,7 @@ def test_progress_rules_on_a_real_terminal(monkeypatch):
         progress.update(nodes, force=True)  # unchanged: not drawn again
         progress.close(nodes)
         progress.update(nodes, force=True)  # closed: nothing more
-        written = os.read(master, 65536).decode()
+        written = _read_pty_until(master, "\n")  # the kernel hands pty output over asynchronously
         assert written.count("\x1b[2K") == 2
         assert "1/3 steps  running: b" in written and written.rstrip().endswith("2/3 steps")
         assert written.endswith("\n")
