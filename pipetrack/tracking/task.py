@@ -78,6 +78,7 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
 
     _main_task: ClassVar[Optional["Task"]] = None
     _offline_mode: ClassVar[bool] = False
+    _random_seed: ClassVar[Optional[int]] = 1337  # seeding.DEFAULT_RANDOM_SEED; set_random_seed changes it
 
     def __init__(self, private: Any = None, *, store: Store | None = None, task_id: str | None = None,
                  row: dict | None = None, owner: bool = False):
@@ -243,7 +244,17 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
                               auto_connect_streams=auto_connect_streams,
                               auto_resource_monitoring=auto_resource_monitoring,
                               auto_connect_frameworks=auto_connect_frameworks)
+        if cls._random_seed is not None:
+            from .seeding import seed_everything
+            seed_everything(cls._random_seed)
         return task
+
+    @classmethod
+    def set_random_seed(cls, random_seed: Optional[int | bool]) -> None:
+        """The seed ``Task.init`` gives ``random`` (and numpy/torch/tensorflow when imported):
+        None/False disables seeding, True restores the default (1337), an int sets it."""
+        from .seeding import normalise_seed
+        cls._random_seed = normalise_seed(random_seed)
 
     @classmethod
     def _attach_remote(cls, store: Store, task_id: str) -> "Task":
