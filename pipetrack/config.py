@@ -75,3 +75,9 @@ def queue_map() -> dict[str, str]:
                 "(executor: local, inline, dask, dask://host:port or tcp://host:port)")
         mapping[name.strip()] = spec.strip()
     return mapping
+
+
+def ui_url() -> str:
+    """Where ``pipetrack ui`` is reached (for the web-page links Task returns):
+    ``PIPETRACK_UI_URL``, default http://127.0.0.1:8080 (its default address)."""
+    return (os.environ.get("PIPETRACK_UI_URL") or "http://127.0.0.1:8080").rstrip("/")

@@ -704,6 +704,23 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
         return True
 
     # ---------------------------------------------------------------- misc
+    @classmethod
+    def get_task_output_log_web_page(cls, task_id: str, project_id: Optional[str] = None,
+                                     app_server_host: Optional[str] = None) -> str:
+        """The task's console page in ``pipetrack ui`` (``app_server_host``, else
+        ``PIPETRACK_UI_URL``, else http://127.0.0.1:8080). ``project_id`` is accepted for
+        ClearML compatibility; pipetrack's task pages do not need it."""
+        from .. import config
+        task_id = _resolve_task_id(task_id)
+        host = (app_server_host.rstrip("/") if app_server_host else config.ui_url())
+        if not host.startswith(("http://", "https://")):
+            raise ValidationError(f"app_server_host must be an http(s) URL, got {app_server_host!r}")
+        return f"{host}/#/task/{task_id}/console"
+
+    def get_output_log_web_page(self) -> str:
+        """This task's console page in ``pipetrack ui`` (see :meth:`get_task_output_log_web_page`)."""
+        return Task.get_task_output_log_web_page(self._id)
+
     def get_output_destination(self, extra_path: Optional[str] = None, **kwargs: Any) -> str:
         """Folder URL where this task's artifacts and models are stored."""
         from ..storage import join_url

@@ -229,3 +229,16 @@ def test_delete_removes_records_and_files():
     assert not os.path.exists(path)
     with pytest.raises(NotFoundError):
         Task.get_task(task_id=task.id)
+
+
+def test_output_log_web_page_points_at_the_ui(monkeypatch):
+    from pipetrack import Task
+    from pipetrack.errors import ValidationError
+    task = Task.create(project_name="web", task_name="page")
+    assert task.get_output_log_web_page() == f"http://127.0.0.1:8080/#/task/{task.id}/console"
+    monkeypatch.setenv("PIPETRACK_UI_URL", "http://box:9000/")
+    assert Task.get_task_output_log_web_page(task.id) == f"http://box:9000/#/task/{task.id}/console"
+    assert Task.get_task_output_log_web_page(task, app_server_host="https://ui.example") == \
+        f"https://ui.example/#/task/{task.id}/console"
+    with pytest.raises(ValidationError, match="app_server_host"):
+        Task.get_task_output_log_web_page(task.id, app_server_host="ftp://x")
