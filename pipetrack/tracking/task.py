@@ -705,6 +705,16 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
 
     # ---------------------------------------------------------------- misc
     @classmethod
+    def debug_simulate_remote_task(cls, task_id: str, reset_task: bool = False) -> None:
+        """Make the next ``Task.init`` in this process run ``task_id`` as an agent would: its
+        stored parameters and configuration flow into ``connect()`` and argparse (call it
+        before ``Task.init``). ``reset_task`` clears the task's outputs first."""
+        task = cls.get_task(task_id=task_id)
+        if reset_task:
+            task.reset(force=True)
+        os.environ[TASK_ID_ENV] = task.id
+
+    @classmethod
     def get_task_output_log_web_page(cls, task_id: str, project_id: Optional[str] = None,
                                      app_server_host: Optional[str] = None) -> str:
         """The task's console page in ``pipetrack ui`` (``app_server_host``, else

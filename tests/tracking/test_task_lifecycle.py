@@ -242,3 +242,28 @@ def test_output_log_web_page_points_at_the_ui(monkeypatch):
         f"https://ui.example/#/task/{task.id}/console"
     with pytest.raises(ValidationError, match="app_server_host"):
         Task.get_task_output_log_web_page(task.id, app_server_host="ftp://x")
+
+
+SIMULATED = """
+import sys
+from pipetrack import Task
+Task.debug_simulate_remote_task(sys.argv[1], reset_task=len(sys.argv) > 2)
+task = Task.init(project_name="sim", task_name="ignored when simulating")
+params = task.connect({"lr": 0.1, "epochs": 3})
+print("RAN", task.id, params["lr"], params["epochs"])
+task.get_logger().report_scalar("loss", "train", 1.0, iteration=0)
+"""
+
+
+def test_debug_simulate_remote_task_runs_the_stored_task(run_script):
+    from pipetrack import Task
+    draft = Task.create(project_name="sim", task_name="tuned")
+    draft.set_parameters({"General/lr": 0.5, "General/epochs": 7})
+    out = run_script(SIMULATED, draft.id).stdout
+    assert f"RAN {draft.id} 0.5 7" in out  # the stored values won over the code's
+    assert draft.get_status() == "completed" and "loss" in draft.get_last_scalar_metrics()
+    out = run_script(SIMULATED, draft.id, "reset").stdout  # reset_task: outputs cleared, then run again
+    assert f"RAN {draft.id} 0.5 7" in out and draft.get_status() == "completed"
+    from pipetrack.errors import NotFoundError
+    with pytest.raises(NotFoundError, match="no task"):
+        Task.debug_simulate_remote_task("0" * 32)
