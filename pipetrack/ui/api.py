@@ -162,7 +162,10 @@ def task_console(store: Store, task_id: str, tail: Any = 500, after: Any = None,
     ``after`` every line after that sequence number (the page follows a running task so)."""
     _task_row(store, task_id)
     tail = _int_arg("tail", tail, 500, 1, 100_000)
-    where, params = ["task_id=?"], [task_id]
+    # last_seq first, and no line after it: a line written between two queries would otherwise be
+    # past last_seq without being in "lines", and a reader polling with after=last_seq would skip it
+    last = store.query_one("SELECT MAX(seq) AS s FROM console WHERE task_id=?", (task_id,))["s"] or 0
+    where, params = ["task_id=?", "seq<=?"], [task_id, last]
     if after not in (None, ""):
         where.append("seq>?")
         params.append(_int_arg("after", after, 0, 0, 2 ** 62))
@@ -172,8 +175,7 @@ def task_console(store: Store, task_id: str, tail: Any = 500, after: Any = None,
     rows = store.query(f"SELECT seq, ts, level, text FROM console WHERE {' AND '.join(where)} ORDER BY seq DESC "
                        "LIMIT ?", [*params, tail])
     rows.reverse()
-    last = store.query_one("SELECT MAX(seq) AS s FROM console WHERE task_id=?", (task_id,))["s"]
-    return {"lines": rows, "last_seq": last or 0}
+    return {"lines": rows, "last_seq": last}
 
 
 def task_scalars(store: Store, task_id: str, x_axis: str = "iter") -> dict:

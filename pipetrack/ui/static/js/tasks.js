@@ -1,0 +1,194 @@
+// #/tasks: the project tree, the filtered / sorted / paged tasks table and the compare selection.
+
+import { ACTIVE_STATUSES, STATUS_LABELS, api, badge, enc, fmtDuration, fmtTime, guarded, h, progressBar, qs,
+         tagChips } from "./util.js";
+
+const TYPES = ["training", "testing", "inference", "data_processing", "application", "monitor", "controller",
+               "optimizer", "service", "qc", "custom"];
+const COLUMNS = [
+  ["name", "Name", true], ["type", "Type", true], ["status", "Status", true], ["progress", "Progress", true],
+  ["tags", "Tags", false], ["started", "Started", true], ["duration", "Duration", true],
+];
+const DESCENDING_FIRST = new Set(["started", "duration", "progress", "created", "last_update"]);
+const DEFAULT_PAGE_SIZE = 50;
+const selected = new Set(); // task ids ticked for compare (kept while filtering and paging)
+
+function stateFromQuery(query) {
+  return {
+    project: query.get("project") || "", status: query.get("status") || "", type: query.get("type") || "",
+    tag: query.get("tag") || "", search: query.get("search") || "", sort: query.get("sort") || "-created",
+    page: Number(query.get("page") || 0), archived: query.get("archived") === "1", parent: query.get("parent") || "",
+    pageSize: Math.max(1, Math.min(500, Number(query.get("page_size")) || DEFAULT_PAGE_SIZE)),
+  };
+}
+
+function hashOf(state) {
+  return `#/tasks${qs({ project: state.project, status: state.status, type: state.type, tag: state.tag,
+                         search: state.search, sort: state.sort === "-created" ? "" : state.sort,
+                         page: state.page || "", archived: state.archived, parent: state.parent,
+                         page_size: state.pageSize === DEFAULT_PAGE_SIZE ? "" : state.pageSize })}`;
+}
+
+function projectTree(projects, state, onPick) {
+  const item = (node) => h("li", null,
+    h("a", { href: "#", class: ["project", state.project === node.name && "active"], dataset: { project: node.name },
+             title: node.name, onclick: (e) => { e.preventDefault(); onPick(node.name); } },
+      h("span", { class: "project-name" }, node.basename), h("span", { class: "count" }, node.total_tasks)),
+    node.children.length ? h("ul", null, node.children.map(item)) : null);
+  return h("ul", { class: "project-tree" },
+    h("li", null, h("a", { href: "#", class: ["project", !state.project && "active"], dataset: { project: "" },
+                           onclick: (e) => { e.preventDefault(); onPick(""); } },
+      h("span", { class: "project-name" }, "All projects"),
+      h("span", { class: "count" }, projects.reduce((n, p) => n + p.total_tasks, 0)))),
+    projects.map(item));
+}
+
+export async function tasksPage(ctx) {
+  const state = stateFromQuery(ctx.query);
+  let loadToken = 0;
+  let lastRows = [];
+
+  const sidebar = h("aside", { class: "sidebar" }, h("h3", null, "Projects"), h("p", { class: "muted" }, "Loading…"));
+  const search = h("input", { type: "search", id: "task-search", placeholder: "Search name, id, comment…",
+                              value: state.search, "aria-label": "search" });
+  const statusSelect = h("select", { id: "filter-status", "aria-label": "status" },
+    h("option", { value: "" }, "Any status"),
+    Object.entries(STATUS_LABELS).map(([value, label]) => h("option", { value, selected: value === state.status },
+                                                                   label)));
+  const typeSelect = h("select", { id: "filter-type", "aria-label": "type" },
+    h("option", { value: "" }, "Any type"),
+    TYPES.map((t) => h("option", { value: t, selected: t === state.type }, t)));
+  const tagInput = h("input", { type: "search", id: "filter-tag", placeholder: "Tags (a,b)", value: state.tag,
+                                "aria-label": "tags", class: "narrow" });
+  const archived = h("input", { type: "checkbox", id: "filter-archived", checked: state.archived });
+  const compareButton = h("button", { class: "btn primary", id: "compare-button", type: "button",
+                                      onclick: () => { location.hash = `#/compare?ids=${[...selected].map(enc).join(",")}`; } });
+  const clearSelection = h("button", { class: "btn link", type: "button", id: "clear-selection",
+                                       onclick: () => { selected.clear(); renderRows(lastRows); } }, "clear");
+  const tbody = h("tbody");
+  const thead = h("thead");
+  const pagerText = h("span", { class: "pager-text" });
+  const prev = h("button", { class: "btn", type: "button", id: "page-prev",
+                             onclick: () => { state.page -= 1; reload(); } }, "‹ Prev");
+  const next = h("button", { class: "btn", type: "button", id: "page-next",
+                             onclick: () => { state.page += 1; reload(); } }, "Next ›");
+  const parentChip = h("span", { class: "filter-chip", hidden: !state.parent });
+
+  function updateCompareButton() {
+    const n = selected.size;
+    compareButton.textContent = n ? `Compare (${n})` : "Compare";
+    compareButton.disabled = n < 2 || n > 5;
+    compareButton.title = n < 2 || n > 5 ? "select 2 to 5 tasks to compare" : "";
+    clearSelection.hidden = n === 0;
+  }
+
+  function renderHead() {
+    const column = state.sort.replace(/^[-+]/, "");
+    const descending = state.sort.startsWith("-");
+    thead.replaceChildren(h("tr", null, h("th", { class: "check" }),
+      COLUMNS.map(([key, label, sortable]) => h("th", {
+        class: [sortable && "sortable", key === column && "sorted"], dataset: { sort: sortable ? key : null },
+        onclick: sortable ? () => {
+          state.sort = key === column ? (descending ? key : `-${key}`) : (DESCENDING_FIRST.has(key) ? `-${key}` : key);
+          state.page = 0;
+          reload();
+        } : null,
+      }, label, key === column ? h("span", { class: "sort-arrow" }, descending ? " ▼" : " ▲") : null))));
+  }
+
+  function renderRows(rows) {
+    lastRows = rows;
+    if (!rows.length) {
+      tbody.replaceChildren(h("tr", null, h("td", { colspan: COLUMNS.length + 1, class: "empty" },
+                                                  "No tasks match these filters.")));
+    } else {
+      tbody.replaceChildren(...rows.map((row) => {
+        const box = h("input", { type: "checkbox", class: "row-select", checked: selected.has(row.id),
+                                 "aria-label": `select ${row.name}`,
+                                 onchange: () => { box.checked ? selected.add(row.id) : selected.delete(row.id);
+                                                   updateCompareButton(); } });
+        return h("tr", { dataset: { id: row.id, status: row.status }, class: row.archived ? "archived" : null },
+          h("td", { class: "check" }, box),
+          h("td", { class: "name" }, h("a", { href: `#/task/${enc(row.id)}` }, row.name),
+            h("div", { class: "sub" }, row.project_name, row.archived ? " · archived" : "")),
+          h("td", { class: "type" }, row.type),
+          h("td", { class: "status" }, badge(row.status)),
+          h("td", null, progressBar(row.progress)),
+          h("td", { class: "tags" }, tagChips(row.tags)),
+          h("td", { class: "time", title: fmtTime(row.created) && `created ${fmtTime(row.created)}` },
+            fmtTime(row.started)),
+          h("td", { class: "num" }, fmtDuration(row.duration)));
+      }));
+    }
+    updateCompareButton();
+  }
+
+  async function load(quiet = false) {
+    const token = ++loadToken;
+    const data = await api(`/api/tasks${qs({ project: state.project, status: state.status, type: state.type,
+                                             tag: state.tag, search: state.search, sort: state.sort,
+                                             page: state.page, page_size: state.pageSize, archived: state.archived,
+                                             parent: state.parent })}`);
+    if (token !== loadToken || !ctx.alive()) return null;
+    if (!data.rows.length && state.page > 0 && data.total > 0 && !quiet) { // the page emptied: go back
+      state.page = Math.max(0, Math.ceil(data.total / state.pageSize) - 1);
+      return load();
+    }
+    renderHead();
+    renderRows(data.rows);
+    const first = data.total ? state.page * state.pageSize + 1 : 0;
+    pagerText.textContent = `${first}–${state.page * state.pageSize + data.rows.length} of ${data.total}`;
+    prev.disabled = state.page <= 0;
+    next.disabled = (state.page + 1) * state.pageSize >= data.total;
+    return data;
+  }
+
+  function reload() {
+    history.replaceState(null, "", hashOf(state));
+    guarded(() => load());
+  }
+
+  let searchTimer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { state.search = search.value.trim(); state.page = 0; reload(); }, 250);
+  });
+  tagInput.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { state.tag = tagInput.value.replace(/\s+/g, ""); state.page = 0; reload(); }, 300);
+  });
+  ctx.onCleanup(() => clearTimeout(searchTimer));
+  statusSelect.addEventListener("change", () => { state.status = statusSelect.value; state.page = 0; reload(); });
+  typeSelect.addEventListener("change", () => { state.type = typeSelect.value; state.page = 0; reload(); });
+  archived.addEventListener("change", () => { state.archived = archived.checked; state.page = 0; reload(); });
+  if (state.parent) {
+    parentChip.append("children of ", h("code", null, state.parent.slice(0, 8)), " ",
+      h("button", { class: "btn link", type: "button", title: "remove this filter",
+                    onclick: () => { state.parent = ""; parentChip.hidden = true; reload(); } }, "×"));
+  }
+
+  ctx.main.replaceChildren(h("div", { class: "tasks-layout" }, sidebar,
+    h("section", { class: "tasks-main" },
+      h("div", { class: "toolbar" }, search, statusSelect, typeSelect, tagInput,
+        h("label", { class: "control", title: "include archived tasks" }, archived, "Show archived"), parentChip,
+        h("span", { class: "spacer" }), clearSelection, compareButton),
+      h("div", { class: "table-wrap" }, h("table", { class: "table tasks-table" }, thead, tbody)),
+      h("div", { class: "pager" }, prev, pagerText, next))));
+  renderHead();
+  updateCompareButton();
+
+  const pickProject = (name) => {
+    state.project = name;
+    state.page = 0;
+    for (const a of sidebar.querySelectorAll("a.project")) a.classList.toggle("active", a.dataset.project === name);
+    reload();
+  };
+  const [projects] = await Promise.all([api("/api/projects"), load()]);
+  if (!ctx.alive()) return;
+  sidebar.replaceChildren(h("h3", null, "Projects"), projectTree(projects, state, pickProject));
+
+  // keep running / pending rows fresh without disturbing the page
+  ctx.every(3000, async () => {
+    if (lastRows.some((row) => ACTIVE_STATUSES.has(row.status)) && !document.hidden) await load(true);
+  });
+}
