@@ -18,6 +18,11 @@ def _when(ts: Optional[float]) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
+def _num(value: Optional[float]) -> str:
+    """A metric for a table: NaN is stored as NULL, so None prints as nan."""
+    return "nan" if value is None else f"{value:g}"
+
+
 def _duration(row: dict) -> str:
     if not row.get("started"):
         return "-"
@@ -67,7 +72,7 @@ def cmd_tasks_show(args: argparse.Namespace) -> int:
         print("Scalars (last / min / max):")
         for title, series in metrics.items():
             for name, v in series.items():
-                print(f"  {title} / {name}: {v['last']:g} / {v['min']:g} / {v['max']:g}")
+                print(f"  {title} / {name}: {_num(v['last'])} / {_num(v['min'])} / {_num(v['max'])}")
     artifacts = task.artifacts
     if artifacts:
         print("Artifacts:")
@@ -131,7 +136,7 @@ def cmd_tasks_compare(args: argparse.Namespace) -> int:
           else "Scalars: none" + (" differ" if args.diff_only else ""))
     if scalars:
         rows = [("*" if row["differs"] else " ", f"{row['title']} / {row['series']}",
-                 [f"{v['last']:g} / {v['min']:g} / {v['max']:g}" if v else "-" for v in row["values"]])
+                 [f"{_num(v['last'])} / {_num(v['min'])} / {_num(v['max'])}" if v else "-" for v in row["values"]])
                 for row in scalars]
         for line in _table(rows, headers):
             print(line)

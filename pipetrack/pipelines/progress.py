@@ -101,9 +101,11 @@ class TerminalProgress:
 
     def close(self, nodes: Optional[Mapping[str, Any]] = None) -> None:
         """Draw the final state (if ``nodes`` are given) and end the line; later calls do nothing."""
-        if not self.enabled or self._closed:
+        if not self.enabled:
             return
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             text = render_progress(nodes, self._width()) if nodes else self._last_text
             if text is None:

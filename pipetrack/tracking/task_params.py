@@ -47,8 +47,6 @@ class ParametersMixin:
     # ------------------------------------------------------------ storage primitives
     def _write_params(self, flat: Mapping[str, Any], replace: bool = False, descriptions: Mapping[str, str] | None = None,
                       types: Mapping[str, str] | None = None, check: bool = True) -> None:
-        if check:
-            self._check_editable("parameters")
         rows = []
         for key, value in flat.items():
             if not isinstance(key, str) or not key:
@@ -59,6 +57,8 @@ class ParametersMixin:
                 type_name = types[key]
             rows.append((self._id, section, name, text, type_name, (descriptions or {}).get(key)))
         with self._store.write() as conn:
+            if check:  # inside the write: an agent claiming the task meanwhile can't get an edit it didn't see
+                self._check_editable("parameters")
             if replace:
                 conn.execute("DELETE FROM params WHERE task_id=?", (self._id,))
             conn.executemany(

@@ -6,7 +6,7 @@ the model's own ``StateError`` message (HTTP 409).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ..errors import ValidationError
 from ..tracking.store import Store
@@ -47,8 +47,30 @@ def parameters(store: Store, task_id: str, body: dict) -> dict:
             raise ValidationError(f"parameter name {key!r} must look like 'Section/name' (e.g. 'Args/lr'), "
                                   "without surrounding spaces")
     task = _task(store, task_id)
-    task.update_parameters(values)
+    types = {f"{r['section']}/{r['name']}": r["type"] for r in
+             store.query("SELECT section, name, type FROM params WHERE task_id=?", (task.id,))}
+    task.update_parameters({key: _typed(key, value, types.get(key)) for key, value in values.items()})
     return {"id": task_id, "parameters": task.get_parameters()}
+
+
+TYPED_PARAMETERS = ("int", "float", "bool", "list", "tuple", "dict")
+BOOL_WORDS = ("true", "false", "1", "0", "yes", "no", "y", "n", "on", "off")
+
+
+def _typed(key: str, value: Any, type_name: Optional[str]) -> Any:
+    """A value typed in the page (a string) cast to the parameter's stored type, so an edit keeps
+    ``get_parameters(cast=True)`` and ``connect()`` returning a float for a float; text that is
+    not a valid value of that type is refused instead of silently becoming a string."""
+    from ..tracking.parameters import cast_value
+    if not isinstance(value, str) or type_name not in TYPED_PARAMETERS:
+        return value
+    if type_name == "bool" and value.strip().lower() not in BOOL_WORDS:
+        raise ValidationError(f"parameter {key!r} is a bool: {value!r} is not one of {', '.join(BOOL_WORDS)}")
+    typed = cast_value(value.strip(), type_name)
+    if isinstance(typed, str):
+        raise ValidationError(f"parameter {key!r} is {'an' if type_name == 'int' else 'a'} {type_name}: "
+                              f"{value!r} is not a valid {type_name} value")
+    return typed
 
 
 def enqueue(store: Store, task_id: str, body: dict) -> dict:

@@ -19,9 +19,13 @@ from ..tracking.store import Store, decode_task_row
 TASK_SORTS = {
     "name": "t.name", "type": "t.type", "status": "t.status", "progress": "t.progress", "created": "t.created",
     "started": "t.started", "last_update": "t.last_update", "project": "p.name",
-    "duration": "(COALESCE(t.completed, t.last_update) - t.started)",
+    # as shown: a running task's duration grows with the clock (julianday: now in SQLite)
+    "duration": "(COALESCE(t.completed, CASE WHEN t.status='in_progress' THEN (julianday('now') - 2440587.5) * 86400.0 "
+                "END, t.last_update) - t.started)",
 }
 MAX_PAGE_SIZE = 500
+MAX_SCALAR_POINTS = 2000  # per series by default: window averages beyond that (as ClearML's charts)
+NOT_ARCHIVED = f"NOT EXISTS (SELECT 1 FROM json_each(t.system_tags) WHERE value='{ARCHIVED_TAG}')"
 TABLE_COLUMNS = ("t.id, t.name, t.type, t.status, t.status_message, t.progress, t.tags, t.system_tags, t.created, "
                  "t.started, t.completed, t.last_update, t.last_iteration, t.parent, p.name AS project_name")
 
@@ -54,9 +58,11 @@ def _table_row(row: dict) -> dict:
 
 # ---------------------------------------------------------------------------------- projects
 def list_projects(store: Store) -> list[dict]:
-    """Every project with its own and its sub-projects' task counts, as a tree (``children``)."""
+    """Every project with its own and its sub-projects' (non-archived, as the table shows them)
+    task counts, as a tree (``children``)."""
     rows = store.query("SELECT p.id, p.name, COUNT(t.id) AS tasks, MAX(t.last_update) AS last_update "
-                       "FROM projects p LEFT JOIN tasks t ON t.project_id=p.id GROUP BY p.id ORDER BY p.name")
+                       f"FROM projects p LEFT JOIN tasks t ON t.project_id=p.id AND {NOT_ARCHIVED} "
+                       "GROUP BY p.id ORDER BY p.name")
     by_name: dict[str, dict] = {}
     roots: list[dict] = []
     for row in rows:
@@ -105,7 +111,7 @@ def list_tasks(store: Store, project: Optional[str] = None, status: Sequence[str
         where.append("t.parent=?")
         params.append(parent)
     if not archived:
-        where.append(f"NOT EXISTS (SELECT 1 FROM json_each(t.system_tags) WHERE value='{ARCHIVED_TAG}')")
+        where.append(NOT_ARCHIVED)
     column = sort[1:] if sort[:1] in ("-", "+") else sort
     if column not in TASK_SORTS:
         raise ValidationError.choice("sort column", sort, sorted(TASK_SORTS) + [f"-{c}" for c in sorted(TASK_SORTS)])
@@ -118,6 +124,11 @@ def list_tasks(store: Store, project: Optional[str] = None, status: Sequence[str
 
 
 # ---------------------------------------------------------------------------------- one task
+def _check_task(store: Store, task_id: str) -> None:
+    if store.query_one("SELECT 1 AS x FROM tasks WHERE id=?", (task_id,)) is None:
+        raise NotFoundError(f"no task with id {task_id!r}")
+
+
 def _task_row(store: Store, task_id: str) -> dict:
     row = store.query_one("SELECT t.*, p.name AS project_name FROM tasks t JOIN projects p ON p.id=t.project_id "
                           "WHERE t.id=?", (task_id,))
@@ -154,46 +165,109 @@ def task_detail(store: Store, task_id: str) -> dict:
                                        (task_id,))
     row["last_metrics"] = last_metrics(store, task_id)
     row["children"] = store.query("SELECT COUNT(*) AS n FROM tasks WHERE parent=?", (task_id,))[0]["n"]
+    row["allowed_actions"] = allowed_actions(row["status"], row["archived"])
     return row
 
 
-def task_console(store: Store, task_id: str, tail: Any = 500, after: Any = None, search: Optional[str] = None) -> dict:
-    """Console lines, oldest first: the last ``tail`` lines (matching ``search``), or with
-    ``after`` every line after that sequence number (the page follows a running task so)."""
-    _task_row(store, task_id)
+def task_status(store: Store, task_id: str) -> dict:
+    """The few fields a page polls while a task runs (the whole detail is re-read on a change)."""
+    row = store.query_one("SELECT id, status, status_message, progress, last_update, last_iteration, started, "
+                          "completed, system_tags FROM tasks WHERE id=?", (task_id,))
+    if row is None:
+        raise NotFoundError(f"no task with id {task_id!r}")
+    row["archived"] = ARCHIVED_TAG in json.loads(row.pop("system_tags") or "[]")
+    row["duration"] = _duration(row)
+    row["allowed_actions"] = allowed_actions(row["status"], row["archived"])
+    return row
+
+
+def allowed_actions(status: str, archived: bool) -> list[str]:
+    """The UI actions the Task model allows from ``status`` (from ``states.TRANSITIONS``, so the
+    page never keeps its own copy of the rules). The server still checks every request."""
+    from ..tracking.states import TRANSITIONS
+    reachable = TRANSITIONS.get(status, set())
+    allowed = ["clone", "archive"]
+    if status == "created":
+        allowed.append("parameters")
+    if "queued" in reachable:
+        allowed.append("enqueue")
+    if status == "queued":
+        allowed.append("dequeue")
+    if "stopped" in reachable and status in ("created", "queued", "in_progress"):
+        allowed.append("abort")
+    if "published" in reachable:
+        allowed.append("publish")
+    if "created" in reachable and status != "queued":
+        allowed.append("reset")
+    if status not in ("in_progress", "published"):  # the SDK deletes a published task; the UI keeps it
+        allowed.append("delete")
+    return allowed
+
+
+def session_info(store: Store) -> dict:
+    """What the page needs to know once: the store, the actions, and the vocabularies."""
+    from ..pipelines.node import NODE_STATUSES
+    from ..tracking.states import STATUSES, TASK_TYPES
+    from .actions import ACTIONS
+    return {"store": str(store.path), "actions": list(ACTIONS), "statuses": list(STATUSES),
+            "task_types": list(TASK_TYPES), "node_statuses": list(NODE_STATUSES), "sorts": sorted(TASK_SORTS)}
+
+
+def task_console(store: Store, task_id: str, tail: Any = 500, after: Any = None, search: Optional[str] = None,
+                 before: Any = None) -> dict:
+    """Console lines, oldest first, ``{"lines", "last_seq", "more"}``.
+
+    - default: the last ``tail`` lines (matching ``search``), or those before seq ``before``
+      (to page back); ``more`` says older lines exist;
+    - ``after``: the first ``tail`` lines after that seq, oldest first, so a page following a
+      running task with ``after=last_seq`` never skips one; ``more`` says it should ask again
+      at once. ``last_seq`` is the last line returned (or ``after`` when none)."""
+    _check_task(store, task_id)
     tail = _int_arg("tail", tail, 500, 1, 100_000)
-    # last_seq first, and no line after it: a line written between two queries would otherwise be
-    # past last_seq without being in "lines", and a reader polling with after=last_seq would skip it
-    last = store.query_one("SELECT MAX(seq) AS s FROM console WHERE task_id=?", (task_id,))["s"] or 0
-    where, params = ["task_id=?", "seq<=?"], [task_id, last]
-    if after not in (None, ""):
-        where.append("seq>?")
-        params.append(_int_arg("after", after, 0, 0, 2 ** 62))
+    where, params = ["task_id=?"], [task_id]
     if search:
         where.append("text LIKE ? ESCAPE '\\'")
         params.append(f"%{escape_like(search)}%")
-    rows = store.query(f"SELECT seq, ts, level, text FROM console WHERE {' AND '.join(where)} ORDER BY seq DESC "
-                       "LIMIT ?", [*params, tail])
+    columns = "SELECT seq, ts, level, text FROM console WHERE "
+    if after not in (None, ""):
+        after = _int_arg("after", after, 0, 0, 2 ** 62)
+        rows = store.query(columns + " AND ".join(where) + " AND seq>? ORDER BY seq LIMIT ?", [*params, after, tail + 1])
+        more = len(rows) > tail
+        rows = rows[:tail]
+        return {"lines": rows, "last_seq": rows[-1]["seq"] if rows else after, "more": more}
+    if before not in (None, ""):
+        where.append("seq<?")
+        params.append(_int_arg("before", before, 0, 0, 2 ** 62))
+    rows = store.query(columns + " AND ".join(where) + " ORDER BY seq DESC LIMIT ?", [*params, tail + 1])
+    more = len(rows) > tail
+    rows = rows[:tail]
     rows.reverse()
-    return {"lines": rows, "last_seq": last}
+    # last_seq: the newest line shown; when the tail is cut by `before`, following is not meaningful
+    last = rows[-1]["seq"] if rows else (store.query_one("SELECT MAX(seq) AS s FROM console WHERE task_id=?",
+                                                         (task_id,))["s"] or 0)
+    return {"lines": rows, "last_seq": last, "more": more}
 
 
-def task_scalars(store: Store, task_id: str, x_axis: str = "iter") -> dict:
-    """``{title: {series: {"x": [...], "y": [...]}}}`` with iterations or epoch seconds on x."""
-    from ..tracking.scalars import all_scalars
-    _task_row(store, task_id)
+def task_scalars(store: Store, task_id: str, x_axis: str = "iter", max_points: Any = None) -> dict:
+    """``{title: {series: {"x": [...], "y": [...]}}}`` with iterations or epoch seconds on x;
+    a series longer than ``max_points`` (default 2000) is window-averaged down to it."""
+    from ..tracking.scalars import all_scalars, downsample
+    _check_task(store, task_id)
     if x_axis not in ("iter", "time"):
         raise ValidationError.choice("x_axis", x_axis, ("iter", "time"))
+    limit = _int_arg("max_points", max_points, MAX_SCALAR_POINTS, 10, 1_000_000)
     graphs = all_scalars(store, task_id, "iter" if x_axis == "iter" else "timestamp")
-    if x_axis == "time":
-        for series in graphs.values():
-            for graph in series.values():
+    for series in graphs.values():
+        for name, graph in series.items():
+            if x_axis == "time":
                 graph["x"] = [ms / 1000.0 for ms in graph["x"]]
+            if len(graph["y"]) > limit:
+                series[name] = downsample(graph, limit, averaged_x=True)
     return graphs
 
 
 def task_plots(store: Store, task_id: str) -> list[dict]:
-    _task_row(store, task_id)
+    _check_task(store, task_id)
     return [{"seq": r["seq"], "metric": r["metric"], "variant": r["variant"], "iteration": r["iteration"],
              "figure": json.loads(r["figure"])}
             for r in store.query("SELECT seq, metric, variant, iteration, figure FROM plots WHERE task_id=? "
@@ -201,7 +275,7 @@ def task_plots(store: Store, task_id: str) -> list[dict]:
 
 
 def task_debug_samples(store: Store, task_id: str) -> list[dict]:
-    _task_row(store, task_id)
+    _check_task(store, task_id)
     return store.query("SELECT seq, metric, variant, iteration, url, ts FROM debug_samples WHERE task_id=? "
                        "ORDER BY metric, variant, seq DESC", (task_id,))
 
@@ -217,24 +291,43 @@ def artifact_url(store: Store, task_id: str, name: str) -> tuple[str, dict]:
     row = store.query_one("SELECT uri, extension, content_type FROM artifacts WHERE task_id=? AND name=?",
                           (task_id, name))
     if row is None:
-        _task_row(store, task_id)
+        _check_task(store, task_id)
         raise NotFoundError(f"task {task_id!r} has no artifact named {name!r}")
     return row["uri"], row
+
+
+def model_url(store: Store, task_id: str, model_id: str) -> tuple[str, str]:
+    """(URI, name) of a model the task uses or produced."""
+    row = store.query_one("SELECT m.uri, m.name FROM task_models tm JOIN models m ON m.id=tm.model_id "
+                          "WHERE tm.task_id=? AND m.id=?", (task_id, model_id))
+    if row is None:
+        _check_task(store, task_id)
+        raise NotFoundError(f"task {task_id!r} has no model with id {model_id!r}")
+    if not row["uri"]:
+        raise NotFoundError(f"model {model_id!r} has no file (no weights were uploaded)")
+    return row["uri"], row["name"] or model_id
 
 
 # ---------------------------------------------------------------------------------- compare
 def compare_tasks(store: Store, task_ids: Sequence[str]) -> dict:
     """2–5 tasks side by side: their rows, parameters (with a ``differs`` flag) and scalars."""
-    from ..tracking.compare import check_compare_count, compare_parameters
+    from ..tracking.compare import check_compare_count, compare_parameters, compare_scalars
+    from ..tracking.scalars import last_metrics
     ids = [i for i in task_ids if i]
     check_compare_count(ids)
+    if len(set(ids)) != len(ids):
+        raise ValidationError(f"compare needs distinct task ids, got {ids!r}")
     tasks, params = [], []
     for task_id in ids:
-        row = _task_row(store, task_id)
-        tasks.append({k: row[k] for k in ("id", "name", "status", "type", "project_name")})
+        row = store.query_one("SELECT t.id, t.name, t.status, t.type, p.name AS project_name FROM tasks t "
+                              "JOIN projects p ON p.id=t.project_id WHERE t.id=?", (task_id,))
+        if row is None:
+            raise NotFoundError(f"no task with id {task_id!r}")
+        tasks.append(row)
         params.append({f"{p['section']}/{p['name']}": p["value"] for p in
                        store.query("SELECT section, name, value FROM params WHERE task_id=?", (task_id,))})
     return {"tasks": tasks, "parameters": compare_parameters(params),
+            "metrics": compare_scalars([last_metrics(store, task_id) for task_id in ids]),
             "scalars": [task_scalars(store, task_id) for task_id in ids]}
 
 

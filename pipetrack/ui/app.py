@@ -8,7 +8,9 @@ served page knows (sent as the ``X-CSRF-Token`` header, which a cross-site form 
 """
 from __future__ import annotations
 
+import json
 import logging
+import math
 import mimetypes
 import os
 import secrets
@@ -32,6 +34,16 @@ from . import actions, api
 
 STATIC_DIR = Path(__file__).with_name("static")
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+# Headers on every response: no framing (a page of another site can't overlay our buttons), no
+# content sniffing, and a CSP allowing only this server's own scripts (plotly needs inline styles).
+SECURITY_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                 b"img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
+                                 b"base-uri 'none'; form-action 'none'"),
+]
 ERROR_STATUS = ((NotFoundError, 404), (StateError, 409), (ValidationError, 400), (StorageError, 502),
                 (PipetrackError, 400))
 
@@ -41,15 +53,55 @@ def plotly_js_path() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
+class SafeJSONResponse(JSONResponse):
+    """JSON where NaN and infinities (a diverged loss, say) become ``null``: browsers can't parse
+    them, and plotly draws ``null`` as a gap. The common case costs one ``json.dumps``."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        except ValueError:
+            return json.dumps(_finite(content), ensure_ascii=False, allow_nan=False,
+                              separators=(",", ":")).encode("utf-8")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+class SecurityHeaders:
+    """ASGI middleware adding ``SECURITY_HEADERS`` to every HTTP response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _error_response(exc: Exception) -> JSONResponse:
     """A pipetrack error as its 4xx; anything else is a bug, still answered as JSON (500) so
     the page can show it, and logged with its traceback."""
     for kind, status in ERROR_STATUS:
         if isinstance(exc, kind):
-            return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=status)
+            return SafeJSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=status)
     logging.getLogger("pipetrack.ui").exception("internal error")
-    return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}", "type": "InternalError"},
-                        status_code=500)
+    return SafeJSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}", "type": "InternalError"},
+                            status_code=500)
 
 
 def _list_arg(request: Request, name: str) -> list[str]:
@@ -62,27 +114,32 @@ def _flag(request: Request, name: str) -> bool:
 
 
 def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[str]] = None) -> Starlette:
-    """The UI application over the store under ``PIPETRACK_HOME``; ``allowed_hosts=None``
-    accepts loopback names only.
+    """The UI application over the store under ``PIPETRACK_HOME``; ``allowed_hosts`` are the
+    Host names it answers to (default: loopback names only; see ``server.allowed_hosts``).
 
     The store is looked up per request through ``default_store()``, which also runs the
     dead-task watchdog now and then, so tasks whose process died show as aborted."""
     token = csrf_token or secrets.token_urlsafe(32)
+    token_bytes = token.encode()
     index_html = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("{{CSRF_TOKEN}}", token)
 
     def json_endpoint(handler: Callable[[Store, Request], Any]) -> Callable[[Request], Awaitable[Response]]:
-        """Run ``handler`` (blocking SQLite work) in the thread pool; PipetrackErrors become 4xx."""
+        """Run ``handler`` (blocking SQLite work, the store lookup and its watchdog sweep included)
+        in the thread pool, never on the event loop; PipetrackErrors become 4xx."""
+        def call(request: Request) -> Response:
+            result = handler(default_store(), request)
+            return result if isinstance(result, Response) else SafeJSONResponse(result)
+
         async def endpoint(request: Request) -> Response:
             try:
-                result = await run_in_threadpool(handler, default_store(), request)
+                return await run_in_threadpool(call, request)
             except Exception as exc:
                 return _error_response(exc)
-            return result if isinstance(result, Response) else JSONResponse(result)
         return endpoint
 
     def action_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            if not secrets.compare_digest(request.headers.get("x-csrf-token", ""), token):
+            if not secrets.compare_digest(request.headers.get("x-csrf-token", "").encode(), token_bytes):
                 return JSONResponse({"error": "missing or wrong CSRF token (send the page's X-CSRF-Token header)",
                                      "type": "CSRFError"}, status_code=403)
             try:
@@ -94,10 +151,11 @@ def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[st
                 return JSONResponse({"error": f"the request body must be a JSON object, got {type(body).__name__}",
                                      "type": "ValidationError"}, status_code=400)
             try:
-                result = await run_in_threadpool(actions.perform, default_store(), name, request.path_params["task_id"], body)
+                result = await run_in_threadpool(
+                    lambda: actions.perform(default_store(), name, request.path_params["task_id"], body))
             except Exception as exc:
                 return _error_response(exc)
-            return JSONResponse(result)
+            return SafeJSONResponse(result)
         return endpoint
 
     def file_response(url: str, filename: str, media_type: Optional[str] = None) -> Response:
@@ -118,6 +176,10 @@ def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[st
         extension = row.get("extension") or Path(url).suffix
         filename = name if name.endswith(extension or "") else f"{name}{extension or ''}"
         return file_response(url, filename, row.get("content_type"))
+
+    def model_file(store: Store, request: Request) -> Response:
+        url, name = api.model_url(store, request.path_params["task_id"], request.path_params["model_id"])
+        return file_response(url, Path(url.rstrip("/")).name or name)
 
     def debug_sample_file(store: Store, request: Request) -> Response:
         url = api.debug_sample_url(store, request.path_params["task_id"], request.path_params["seq"])
@@ -141,13 +203,16 @@ def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[st
         Route("/api/tasks/{task_id}", json_endpoint(lambda store, r: api.task_detail(store, task_id(r)))),
         Route("/api/tasks/{task_id}/console", json_endpoint(lambda store, r: api.task_console(
             store, task_id(r), tail=r.query_params.get("tail"), after=r.query_params.get("after"),
-            search=r.query_params.get("search") or None))),
+            before=r.query_params.get("before"), search=r.query_params.get("search") or None))),
+        Route("/api/tasks/{task_id}/status", json_endpoint(lambda store, r: api.task_status(store, task_id(r)))),
         Route("/api/tasks/{task_id}/scalars", json_endpoint(lambda store, r: api.task_scalars(
-            store, task_id(r), x_axis=r.query_params.get("x_axis") or "iter"))),
+            store, task_id(r), x_axis=r.query_params.get("x_axis") or "iter",
+            max_points=r.query_params.get("max_points")))),
         Route("/api/tasks/{task_id}/plots", json_endpoint(lambda store, r: api.task_plots(store, task_id(r)))),
         Route("/api/tasks/{task_id}/debug_samples", json_endpoint(lambda store, r: api.task_debug_samples(store, task_id(r)))),
         Route("/api/tasks/{task_id}/debug_samples/{seq:int}", json_endpoint(debug_sample_file)),
         Route("/api/tasks/{task_id}/artifacts/{name}", json_endpoint(artifact_file)),
+        Route("/api/tasks/{task_id}/models/{model_id}", json_endpoint(model_file)),
         *[Route(f"/api/tasks/{{task_id}}/{name}", action_endpoint(name), methods=["POST"]) for name in actions.ACTIONS],
         Route("/api/compare", json_endpoint(lambda store, r: api.compare_tasks(store, _list_arg(r, "ids")))),
         Route("/api/pipelines", json_endpoint(lambda store, r: api.list_pipelines(
@@ -155,7 +220,7 @@ def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[st
             page=r.query_params.get("page"), page_size=r.query_params.get("page_size")))),
         Route("/api/pipelines/{run_id}", json_endpoint(lambda store, r: api.pipeline_run(store, r.path_params["run_id"]))),
         Route("/api/queues", json_endpoint(lambda store, r: api.list_queues(store))),
-        Route("/api/session", json_endpoint(lambda store, r: {"store": str(store.path), "actions": list(actions.ACTIONS)})),
+        Route("/api/session", json_endpoint(lambda store, r: api.session_info(store))),
         Route("/static/vendor/plotly.min.js", lambda request: FileResponse(plotly_js_path(),
                                                                           media_type="text/javascript")),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -168,5 +233,6 @@ def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[st
                                 status_code=exc.status_code)
         return Response(exc.detail, status_code=exc.status_code)
 
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)]
+    middleware = [Middleware(SecurityHeaders),
+                  Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)]
     return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: api_not_found})

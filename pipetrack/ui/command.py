@@ -14,12 +14,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "environment's, else ~/.pipetrack)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback --host (prints a warning: the UI has no login)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="another Host name the UI answers to (repeatable; e.g. the DNS name other "
+                             "machines use to reach it). This machine's names and addresses are always allowed")
 
 
 def run(args: argparse.Namespace) -> int:
     from .server import serve
     try:
-        serve(host=args.host, port=args.port, home=args.home, allow_remote=args.allow_remote)
+        serve(host=args.host, port=args.port, home=args.home, allow_remote=args.allow_remote,
+              extra_hosts=args.allowed_host)
     except KeyboardInterrupt:
         pass
     return 0

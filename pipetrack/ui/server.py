@@ -6,7 +6,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..errors import ValidationError
 
@@ -41,8 +41,28 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def allowed_hosts(host: str, extra: Sequence[str] = ()) -> list[str]:
+    """The Host header values the server answers to: loopback names, the address it is bound to,
+    and for another interface this machine's names and addresses plus ``extra`` (``--allowed-host``).
+
+    Never ``*``: a site whose DNS name an attacker rebinds to this machine would otherwise be
+    served the page (and its CSRF token) under its own origin."""
+    names = {"127.0.0.1", "localhost", "::1", "[::1]", host.strip("[]")}
+    if ":" in host.strip("[]"):
+        names.add(f"[{host.strip('[]')}]")
+    if not is_loopback(host):
+        hostname = socket.gethostname()
+        names.update({hostname, socket.getfqdn()})
+        try:
+            names.update(info[4][0] for info in socket.getaddrinfo(hostname, None))
+        except OSError:
+            pass
+    names.update(extra)
+    return sorted(n for n in names if n and n not in ("0.0.0.0", "::"))
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080, home: Optional[str] = None, allow_remote: bool = False,
-          log_level: str = "warning") -> None:
+          log_level: str = "warning", extra_hosts: Sequence[str] = ()) -> None:
     """Serve the UI until interrupted. Another interface than loopback needs ``allow_remote``:
     the UI can delete tasks and has no login, so exposing it must be a deliberate choice."""
     check_port(port)  # bad arguments fail before the store is created
@@ -66,7 +86,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, home: Optional[str] = None,
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if ":" in host else host
-    app = create_app(allowed_hosts=None if is_loopback(host) else ["*"])
+    app = create_app(allowed_hosts=allowed_hosts(host, extra_hosts))
     print(f"pipetrack ui: serving {config.store_path()} at http://{shown}:{bound_port}/ (Ctrl+C to stop)", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=2))
     server.run(sockets=[sock])

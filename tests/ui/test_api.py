@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from processes import stop_process
+from ui_helpers import run_user_script
 
 ROOT = Path(__file__).resolve().parents[2]
 UI_NAMES = {"run a", "run b", "broken run", "ui pipeline", "make", "total"}
@@ -83,6 +85,11 @@ def run_scratch(home: Path, folder: Path, *args: str) -> str:
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return re.search(r"finished (\w+)", proc.stdout).group(1)
+
+
+def run(filled_home: dict, folder: Path, code: str) -> str:
+    """Run ``code`` as a user script against the server's store; its stdout."""
+    return run_user_script(filled_home["home"], folder, code).stdout
 
 
 def raw_request(server, method: str, path: str, data: bytes | None = None, headers: dict | None = None):
@@ -420,6 +427,16 @@ def test_console(ui_server, ids):
     after = ok(ui_server, f"/api/tasks/{ids['run a']}/console?after={seqs[1]}")
     assert [line["seq"] for line in after["lines"]] == seqs[2:]
     assert ok(ui_server, f"/api/tasks/{ids['run a']}/console?after={everything['last_seq']}")["lines"] == []
+    # after + tail: the FIRST lines after that seq, with `more` to ask again (a follower never skips one)
+    page = ok(ui_server, f"/api/tasks/{ids['run a']}/console?after=0&tail=2")
+    assert [line["seq"] for line in page["lines"]] == seqs[:2] and page["more"] is True
+    assert page["last_seq"] == seqs[1]
+    rest = ok(ui_server, f"/api/tasks/{ids['run a']}/console?after={page['last_seq']}&tail=100000")
+    assert [line["seq"] for line in rest["lines"]] == seqs[2:] and rest["more"] is False
+    # before: page back from the oldest shown line
+    older = ok(ui_server, f"/api/tasks/{ids['run a']}/console?before={seqs[-2]}&tail=2")
+    assert [line["seq"] for line in older["lines"]] == seqs[-4:-2] and older["more"] is True
+    assert tail["more"] is True and everything["more"] is False
     broken = ok(ui_server, f"/api/tasks/{ids['broken run']}/console")["lines"]
     assert any("boom from the failing script" in line["text"] for line in broken)
     assert any(line["text"] == "about to fail" for line in broken)
@@ -702,7 +719,7 @@ def test_reset_completed_task(ui_server, scratch):
     assert after["artifacts"] == [] and after["last_metrics"] == {} and after["single_values"] == []
     assert ok(ui_server, f"/api/tasks/{task_id}/debug_samples") == []
     assert after["parameters"] == before["parameters"] and after["configurations"] == before["configurations"]
-    assert ok(ui_server, f"/api/tasks/{task_id}/console") == {"lines": [], "last_seq": 0}
+    assert ok(ui_server, f"/api/tasks/{task_id}/console") == {"lines": [], "last_seq": 0, "more": False}
     assert ok(ui_server, f"/api/tasks/{task_id}/scalars") == {}
     assert_error(ui_server.get(f"/api/tasks/{task_id}/artifacts/result"), 404, "'result'")
     # now a Draft: editable
@@ -783,8 +800,8 @@ def test_cli_bad_port(tmp_path):
 
 def test_cli_allow_remote_warns_and_serves(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "pipetrack", "ui", "--host", "0.0.0.0", "--port", "0",
-                             "--allow-remote"], env=_env(tmp_path / "home"), cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             "--allow-remote", "--allowed-host", "box.example"], env=_env(tmp_path / "home"),
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         match = re.search(r"http://0\.0\.0\.0:(\d+)/", line)
@@ -792,11 +809,108 @@ def test_cli_allow_remote_warns_and_serves(tmp_path):
         port = int(match.group(1))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/projects", timeout=10) as resp:
             assert resp.status == 200 and json.loads(resp.read()) == []
-        # not loopback-only any more: any Host header is served
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/session", headers={"Host": "box.example:1"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            assert json.loads(resp.read())["store"] == str((tmp_path / "home" / "pipetrack.db").resolve())
+        # this machine's name and the --allowed-host name are served; any other name is not (DNS rebinding)
+        for name in (socket.gethostname(), "box.example"):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/session", headers={"Host": f"{name}:{port}"})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                assert json.loads(resp.read())["store"] == str((tmp_path / "home" / "pipetrack.db").resolve())
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/session", headers={"Host": "rebound.evil:1"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=10)
+        assert refused.value.code == 400
     finally:
         stop_process(proc)
     stderr = proc.stderr.read()
     assert "WARNING" in stderr and "0.0.0.0" in stderr
+
+
+# ---------------------------------------------------------------------------------- review fixes
+NON_FINITE = """
+import math
+from pipetrack import Task
+task = Task.init(project_name="uix/nan", task_name="diverged")
+log = task.get_logger()
+for i, v in enumerate([1.0, float("inf"), float("nan"), 0.5]):
+    log.report_scalar("loss", "train", value=v, iteration=i)
+log.report_single_value("best", float("nan"))
+task.set_parameters({"Args/lr": 0.1, "Args/epochs": 3, "Args/amp": True, "Args/layers": [1, 2]})
+print("TASK", task.id)
+"""
+
+
+def test_non_finite_values_answer_json_null(ui_server, filled_home, tmp_path):
+    """A diverged loss (inf/NaN) must not break the task page: JSON has no NaN, so they are null."""
+    out = run(filled_home, tmp_path, NON_FINITE)
+    task_id = re.search(r"TASK (\w+)", out).group(1)
+    status, body = ui_server.get(f"/api/tasks/{task_id}")
+    assert status == 200, body
+    status, graphs = ui_server.get(f"/api/tasks/{task_id}/scalars")
+    assert status == 200 and graphs["loss"]["train"]["y"][0] == 1.0 and graphs["loss"]["train"]["y"][3] == 0.5
+    assert None in graphs["loss"]["train"]["y"]
+
+
+def test_edited_parameters_keep_their_type(ui_server, filled_home, tmp_path):
+    source = re.search(r"TASK (\w+)", run(filled_home, tmp_path, NON_FINITE)).group(1)
+    draft = clone(ui_server, source)
+    status, body = ui_server.post(f"/api/tasks/{draft}/parameters",
+                                  {"parameters": {"Args/lr": "0.05", "Args/epochs": "7", "Args/amp": "false",
+                                                  "Args/layers": "[3, 4]"}})
+    assert status == 200, body
+    params = {p["name"]: p for p in detail(ui_server, draft)["parameters"]["Args"]}
+    assert {k: (v["value"], v["type"]) for k, v in params.items()} == {
+        "lr": ("0.05", "float"), "epochs": ("7", "int"), "amp": ("False", "bool"), "layers": ("[3, 4]", "list")}
+    for key, bad, kind in (("Args/lr", "fast", "float"), ("Args/epochs", "7.5x", "int"), ("Args/amp", "maybe", "bool"),
+                           ("Args/layers", "[1,", "list")):
+        assert_error(ui_server.post(f"/api/tasks/{draft}/parameters", {"parameters": {key: bad}}), 400,
+                     repr(key), repr(bad), kind)
+    assert {p["name"]: p["value"] for p in detail(ui_server, draft)["parameters"]["Args"]}["lr"] == "0.05"
+
+
+def test_allowed_actions_and_status_endpoint(ui_server, source_id):
+    completed = ok(ui_server, f"/api/tasks/{source_id}/status")
+    assert completed["status"] == "completed" and "progress" in completed and "duration" in completed
+    assert completed["allowed_actions"] == detail(ui_server, source_id)["allowed_actions"]
+    assert set(completed["allowed_actions"]) == {"clone", "archive", "publish", "reset", "delete"}
+    draft = clone(ui_server, source_id)
+    assert set(ok(ui_server, f"/api/tasks/{draft}/status")["allowed_actions"]) == {
+        "clone", "archive", "parameters", "enqueue", "abort", "delete"}
+    ui_server.post(f"/api/tasks/{draft}/enqueue", {"queue": "allowed-q"})
+    assert set(ok(ui_server, f"/api/tasks/{draft}/status")["allowed_actions"]) == {
+        "clone", "archive", "dequeue", "abort", "delete"}
+    assert_error(ui_server.get("/api/tasks/nope/status"), 404, "'nope'")
+
+
+def test_model_download(ui_server, filled_home, tmp_path):
+    out = run(filled_home, tmp_path, """
+from pathlib import Path
+from pipetrack import Task, OutputModel
+task = Task.init(project_name="uix/models", task_name="with model")
+Path("weights.bin").write_bytes(b"\\x00weights" * 10)
+model = OutputModel(task=task, name="net")
+model.update_weights(weights_filename="weights.bin")
+print("TASK", task.id)
+""")
+    task_id = re.search(r"TASK (\w+)", out).group(1)
+    models = detail(ui_server, task_id)["models"]
+    assert len(models) == 1
+    status, content = ui_server.get(f"/api/tasks/{task_id}/models/{models[0]['id']}")
+    assert status == 200 and content == b"\x00weights" * 10
+    assert_error(ui_server.get(f"/api/tasks/{task_id}/models/nope"), 404, "'nope'")
+
+
+def test_security_headers_and_non_ascii_csrf(ui_server, source_id):
+    port = urllib.parse.urlparse(ui_server.url).port
+    for path in ("/", "/api/projects", "/static/app.js"):
+        status, headers, _ = raw_request(ui_server, "GET", path, headers={"Host": f"127.0.0.1:{port}"})
+        assert status == 200
+        assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    status, body = ui_server.post(f"/api/tasks/{source_id}/clone", {}, token="\u00e9t\u00e9")
+    assert status == 403 and "CSRF" in body["error"]
+
+
+def test_compare_rejects_duplicates_and_reports_metrics(ui_server, ids):
+    assert_error(ui_server.get(f"/api/compare?ids={ids['run a']},{ids['run a']}"), 400, "distinct")
+    body = ok(ui_server, f"/api/compare?ids={ids['run a']},{ids['run b']}")
+    loss = next(m for m in body["metrics"] if (m["title"], m["series"]) == ("loss", "train"))
+    assert loss["differs"] is True and loss["values"][1]["last"] == pytest.approx(3 * loss["values"][0]["last"])
