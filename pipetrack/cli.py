@@ -24,10 +24,9 @@ def _num(value: Optional[float]) -> str:
 
 
 def _duration(row: dict) -> str:
-    if not row.get("started"):
-        return "-"
-    seconds = (row.get("completed") or time.time()) - row["started"]
-    return f"{seconds:.1f}s"
+    from .tracking.states import duration_seconds
+    seconds = duration_seconds(row)
+    return "-" if seconds is None else f"{seconds:.1f}s"
 
 
 def cmd_tasks_list(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import networkx as nx
 
 from ..errors import NotFoundError
 from ..tracking.query import project_clause
+from ..tracking.states import duration_seconds
 from .node import FINISHED_STATUSES, NODE_STATUSES
 from .plot import layered_positions
 from .versions import PIPELINE_TAG
@@ -28,6 +29,7 @@ def _decode_run(row: dict) -> dict:
     row["pipeline_name"] = runtime.get("pipeline_name") or row["name"]
     row["run_number"] = runtime.get("run_number")
     row["version"] = runtime.get("version")
+    row["duration"] = duration_seconds(row)
     return row
 
 

@@ -87,3 +87,14 @@ def check_transition(task_id: str, current: str, target: str, force: bool = Fals
     allowed = ", ".join(sorted(TRANSITIONS.get(current, set()))) or "none"
     raise StateError(f"task {task_id}: illegal status change {current!r} -> {target!r} "
                      f"(from {current!r} allowed: {allowed}; use force=True to override)")
+
+
+def duration_seconds(row: dict, now: float | None = None) -> float | None:
+    """How long a task (row with status/started/completed/last_update) ran: until it completed,
+    until now while it runs, else until its last update; None if it never started."""
+    import time
+    if not row.get("started"):
+        return None
+    end = row.get("completed") or ((now or time.time()) if row.get("status") == "in_progress"
+                                    else row.get("last_update") or (now or time.time()))
+    return max(0.0, end - row["started"])

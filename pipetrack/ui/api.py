@@ -8,11 +8,11 @@ API, so the UI obeys exactly the state rules of the SDK (a ``StateError`` become
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Optional, Sequence
 
 from ..errors import NotFoundError, ValidationError
 from ..tracking.query import ARCHIVED_TAG, choice_clause, escape_like, project_clause
+from ..tracking.states import duration_seconds
 from ..tracking.store import Store, decode_task_row
 
 # sortable columns of the tasks table -> SQL expression
@@ -42,17 +42,12 @@ def _int_arg(name: str, value: Any, default: int, low: int, high: int) -> int:
     return number
 
 
-def _duration(row: dict) -> Optional[float]:
-    if not row.get("started"):
-        return None
-    end = row.get("completed") or (time.time() if row["status"] == "in_progress" else row["last_update"])
-    return max(0.0, end - row["started"])
 
 
 def _table_row(row: dict) -> dict:
     row["tags"] = json.loads(row["tags"] or "[]")
     row["archived"] = ARCHIVED_TAG in json.loads(row.pop("system_tags") or "[]")
-    row["duration"] = _duration(row)
+    row["duration"] = duration_seconds(row)
     return row
 
 
@@ -142,7 +137,7 @@ def task_detail(store: Store, task_id: str) -> dict:
     from ..tracking.scalars import last_metrics
     row = _task_row(store, task_id)
     row["archived"] = ARCHIVED_TAG in row["system_tags"]
-    row["duration"] = _duration(row)
+    row["duration"] = duration_seconds(row)
     if row.get("parent"):
         parent = store.query_one("SELECT id, name, type FROM tasks WHERE id=?", (row["parent"],))
         row["parent_task"] = parent
@@ -176,7 +171,7 @@ def task_status(store: Store, task_id: str) -> dict:
     if row is None:
         raise NotFoundError(f"no task with id {task_id!r}")
     row["archived"] = ARCHIVED_TAG in json.loads(row.pop("system_tags") or "[]")
-    row["duration"] = _duration(row)
+    row["duration"] = duration_seconds(row)
     row["allowed_actions"] = allowed_actions(row["status"], row["archived"])
     return row
 
