@@ -10,9 +10,10 @@ runs; any other process may only edit Draft (``created``) tasks. Published tasks
 read-only for everybody. Tags, comments, archive flag and user properties are metadata and
 may be changed on any non-published task, as in ClearML.
 
-The parameter, artifact, model/reporting and metadata-editing methods live in mixins next to
-this module (``task_params.py``, ``task_artifacts.py``, ``task_outputs.py``,
-``task_metadata.py``) so that each file stays one concern.
+The lookup, queue, parameter, artifact, model/reporting and metadata-editing methods live in
+mixins next to this module (``task_lookup.py``, ``task_queue.py``, ``task_params.py``,
+``task_artifacts.py``, ``task_outputs.py``, ``task_metadata.py``) so that each file stays one
+concern.
 """
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ from .states import (FINISHED, TaskStatusEnum, TaskTypes, check_transition, norm
                      normalise_task_type)
 from .store import TASK_OUTPUT_TABLES, Store, default_store, new_id
 from .task_artifacts import ArtifactsMixin
+from .task_lookup import TASK_ID_ENV, LookupMixin
 from .task_metadata import MetadataMixin, check_name as _check_name, resolve_task_id as _resolve_task_id
 from .task_outputs import OutputsMixin
 from .task_params import ParametersMixin
+from .task_queue import QueueMixin
 
 _PRIVATE = object()
 
@@ -67,10 +70,10 @@ class _TaskMeta(type):
             _TaskMeta._overrides.pop(threading.get_ident(), None)
         else:
             _TaskMeta._overrides[threading.get_ident()] = task
-TASK_ID_ENV = "PIPETRACK_TASK_ID"
 
 
-class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metaclass=_TaskMeta):
+class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin,
+           metaclass=_TaskMeta):
     """A tracked execution. Use :meth:`Task.init`, :meth:`Task.create` or :meth:`Task.get_task`."""
 
     TaskTypes = TaskTypes
@@ -371,88 +374,6 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
     def _main_store(cls) -> Store:
         return cls._main_task._store if cls._main_task is not None else default_store()
 
-    # ---------------------------------------------------------------- lookup
-    @classmethod
-    def current_task(cls) -> Optional["Task"]:
-        """The task this code runs under: the step task inside a pipeline step, else the main task."""
-        if cls._current_task_override is not None:
-            return cls._current_task_override
-        if cls._main_task is not None and not cls._main_task._closed:
-            return cls._main_task
-        return None
-
-    def is_main_task(self) -> bool:
-        return Task._main_task is not None and Task._main_task._id == self._id
-
-    def is_current_task(self) -> bool:
-        current = Task.current_task()
-        return current is not None and current._id == self._id
-
-    @classmethod
-    def get_task(cls, task_id: Optional[str] = None, project_name: Optional[str] = None,
-                 task_name: Optional[str] = None, tags: Optional[Sequence[str]] = None,
-                 allow_archived: bool = True, task_filter: Optional[Mapping] = None) -> "Task":
-        """A task by id, or the most recent one matching project + name (+ tags/filter)."""
-        store = cls._main_store()
-        if task_id is not None:
-            task_id = _resolve_task_id(task_id)
-            row = store.task_row(task_id)
-            if row is None:
-                raise NotFoundError(f"no task with id {task_id!r}")
-            return cls._from_row(store, row)
-        if project_name is None and task_name is None:
-            raise ValidationError("Task.get_task needs task_id, or project_name and/or task_name")
-        rows = _query.find_tasks(store, project_name=project_name, exact_name=task_name, tags=tags,
-                                 allow_archived=allow_archived, task_filter=task_filter, limit=1,
-                                 exact_project=True)
-        if not rows:
-            raise NotFoundError(f"no task named {task_name!r} in project {project_name!r}")
-        return cls._from_row(store, rows[0])
-
-    @classmethod
-    def get_tasks(cls, task_ids: Optional[Sequence[str]] = None, project_name: Optional[str | Sequence[str]] = None,
-                  task_name: Optional[str] = None, tags: Optional[Sequence[str]] = None,
-                  allow_archived: bool = True, task_filter: Optional[Mapping] = None) -> list["Task"]:
-        """Tasks matching the filters (name is a regex; ``^name$`` for exact); at most 500."""
-        store = cls._main_store()
-        rows = _query.find_tasks(store, task_ids=[_resolve_task_id(t) for t in task_ids] if task_ids else None,
-                                 project_name=project_name, task_name=task_name, tags=tags,
-                                 allow_archived=allow_archived, task_filter=task_filter, limit=500)
-        return [cls._from_row(store, row) for row in rows]
-
-    @classmethod
-    def get_by_name(cls, task_name: str) -> "Task":
-        return cls.get_task(task_name=task_name)
-
-    @classmethod
-    def query_tasks(cls, project_name: Optional[str | Sequence[str]] = None, task_name: Optional[str] = None,
-                    tags: Optional[Sequence[str]] = None, additional_return_fields: Optional[Sequence[str]] = None,
-                    task_filter: Optional[Mapping] = None) -> list:
-        """Ids of matching tasks, or dicts with ``id`` plus the requested (dotted) fields."""
-        rows = _query.find_tasks(cls._main_store(), project_name=project_name, task_name=task_name,
-                                 tags=tags, task_filter=task_filter)
-        if not additional_return_fields:
-            return [row["id"] for row in rows]
-        return [{"id": row["id"], **{f: _query._field(row, f) for f in additional_return_fields}} for row in rows]
-
-    @classmethod
-    def get_projects(cls, **kwargs: Any) -> list:
-        """All projects, most recently updated first (objects with id, name, created)."""
-        from types import SimpleNamespace
-        rows = cls._main_store().query(
-            "SELECT p.*, MAX(t.last_update) AS last_update FROM projects p LEFT JOIN tasks t "
-            "ON t.project_id = p.id GROUP BY p.id ORDER BY COALESCE(MAX(t.last_update), p.created) DESC")
-        return [SimpleNamespace(**row) for row in rows]
-
-    @classmethod
-    def get_project_id(cls, project_name: str, search_hidden: bool = True) -> Optional[str]:
-        return cls._main_store().project_id(project_name)
-
-    @staticmethod
-    def running_locally() -> bool:
-        """False when an agent or executor is running this process for a stored task."""
-        return not os.environ.get(TASK_ID_ENV)
-
     # ---------------------------------------------------------------- status
     def get_status(self) -> str:
         row = self._store.query_one("SELECT status FROM tasks WHERE id=?", (self._id,))
@@ -597,48 +518,6 @@ class Task(ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, metacla
     def get_progress(self) -> Optional[int]:
         row = self._store.query_one("SELECT progress FROM tasks WHERE id=?", (self._id,))
         return None if row is None or row["progress"] is None else int(row["progress"])
-
-    # ---------------------------------------------------------------- queues
-    @classmethod
-    def enqueue(cls, task: Any, queue_name: Optional[str] = None, queue_id: Optional[str] = None,
-                force: bool = False) -> dict:
-        """Put a Draft task on a queue (status queued); ``force`` resets a finished task first."""
-        task_obj = task if isinstance(task, Task) else cls.get_task(task_id=_resolve_task_id(task))
-        queue = _check_name("queue_name", queue_name or queue_id, allow_none=False)
-        if force and task_obj.get_status() not in ("created", "queued"):
-            task_obj.reset(force=True)
-        task_obj._transition("queued", queue=queue, enqueued=time.time(), status_message="")
-        # the queue is listed once something was really enqueued to it (not on a refused enqueue)
-        task_obj._store.execute("INSERT OR IGNORE INTO queues(name, id, created) VALUES (?,?,?)",
-                                (queue, queue, time.time()))
-        return {"queued": 1, "updated": 1, "fields": {"status": "queued", "execution.queue": queue}}
-
-    @classmethod
-    def dequeue(cls, task: Any) -> dict:
-        """Take a pending task off its queue (back to Draft)."""
-        task_obj = task if isinstance(task, Task) else cls.get_task(task_id=_resolve_task_id(task))
-        task_obj._transition("created", queue=None, enqueued=None)
-        return {"dequeued": 1, "updated": 1, "fields": {"status": "created", "execution.queue": None}}
-
-    def execute_remotely(self, queue_name: Optional[str] = None, clone: bool = False,
-                         exit_process: bool = True) -> Optional["Task"]:
-        """Hand this run to an agent: enqueue this task (or a clone) and (by default) exit; a no-op
-        when an agent is already running us (see ``remote_execution.py``)."""
-        from .remote_execution import execute_remotely
-        return execute_remotely(self, queue_name=queue_name, clone=clone, exit_process=exit_process)
-
-    def create_function_task(self, func: Callable, func_name: Optional[str] = None, task_name: Optional[str] = None,
-                             **kwargs: Any) -> Optional["Task"]:
-        """A Draft task that runs ``func(**kwargs)`` when enqueued for an agent (see ``remote_execution.py``)."""
-        from .remote_execution import create_function_task
-        return create_function_task(self, func, func_name=func_name, task_name=task_name, **kwargs)
-
-    @classmethod
-    def get_num_enqueued_tasks(cls, queue_name: Optional[str] = None, queue_id: Optional[str] = None) -> int:
-        queue = _check_name("queue_name", queue_name or queue_id, allow_none=False)
-        row = cls._main_store().query_one("SELECT COUNT(*) AS n FROM tasks WHERE queue=? AND status='queued'",
-                                          (queue,))
-        return int(row["n"])
 
     # ---------------------------------------------------------------- copy / export
     @classmethod
