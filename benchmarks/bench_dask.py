@@ -5,9 +5,12 @@ Same cluster (a 2-worker LocalCluster, 1 thread each), same process, same run:
 (a) fan-out: 200 trivial steps (``x + 1``) and one join step that sums them;
 (b) chain: 100 steps, each taking the previous step's output.
 
-Baselines: raw futures doing the same computation (``client.submit``), and raw futures that
-also *store* every result as a file and read their inputs back from files (what a step does
-with its artifacts). For scale, the same pipelines also run on the inline executor (no Dask,
+Baselines: raw futures doing the same computation (``client.submit``, futures passed as
+inputs, so Dask chains the steps without the client); the same with every result brought back
+to the client before the next submit (``raw+client``: what any controller that decides what to
+run next at run time pays, pipetrack's scheduler included); and raw futures that also *store*
+every result as a file and read their inputs back from files (what a step does with its
+artifacts). For scale, the same pipelines also run on the inline executor (no Dask,
 no processes: what pipetrack's own bookkeeping per step costs — a step task, its records,
 an artifact). Reported: milliseconds per step for each, and the ratio pipetrack-on-Dask / raw
 (goal: <= 2x raw per-step overhead). Each figure is the best of ``--repeat`` runs, after a
@@ -74,6 +77,26 @@ def raw_chain(client, n: int) -> float:
     for _ in range(n - 1):
         future = client.submit(inc, future, pure=False)
     assert future.result() == n
+    return time.perf_counter() - start
+
+
+def raw_roundtrip_fanout(client, n: int) -> float:
+    """Raw futures whose results come back to the client before the join is submitted (what any
+    controller that decides at run time does: no step input is a Dask future)."""
+    from distributed import as_completed
+    start = time.perf_counter()
+    values = [f.result() for f in as_completed([client.submit(inc, i, pure=False) for i in range(n)])]
+    assert client.submit(total_list, values, pure=False).result() == sum(range(1, n + 1))
+    return time.perf_counter() - start
+
+
+def raw_roundtrip_chain(client, n: int) -> float:
+    """Raw futures, each result back at the client before the next step is submitted."""
+    start = time.perf_counter()
+    x = 0
+    for _ in range(n):
+        x = client.submit(inc, x, pure=False).result()
+    assert x == n
     return time.perf_counter() - start
 
 
@@ -154,30 +177,36 @@ def main() -> int:
         raw_fanout(client, 4)
         rows = []
         inline = InlineExecutor()
-        for label, n, raw, raw_files, ours, local in (
+        for label, n, raw, roundtrip, raw_files, ours, local in (
                 ("fan-out + join", args.fanout, lambda: raw_fanout(client, args.fanout),
+                 lambda: raw_roundtrip_fanout(client, args.fanout),
                  lambda: raw_files_fanout(client, args.fanout, folder),
                  lambda: pipetrack_fanout(executor, args.fanout), lambda: pipetrack_fanout(inline, args.fanout)),
                 ("chain", args.chain, lambda: raw_chain(client, args.chain),
+                 lambda: raw_roundtrip_chain(client, args.chain),
                  lambda: raw_files_chain(client, args.chain, folder),
                  lambda: pipetrack_chain(executor, args.chain), lambda: pipetrack_chain(inline, args.chain))):
             steps = n + 1 if label.startswith("fan") else n
-            best: dict[str, list[float]] = {"raw": [], "raw+files": [], "pipetrack": [], "inline": []}
+            best: dict[str, list[float]] = {"raw": [], "raw+client": [], "raw+files": [], "pipetrack": [],
+                                            "inline": []}
             for _ in range(args.repeat):  # interleaved, so drift in machine load hits all alike
                 best["raw"].append(raw())
+                best["raw+client"].append(roundtrip())
                 best["raw+files"].append(raw_files())
                 best["pipetrack"].append(ours())
                 best["inline"].append(local())
             rows.append((label, steps, {k: min(v) for k, v in best.items()}))
         print(f"2-worker LocalCluster (1 thread each), {os.cpu_count()} cores, best of {args.repeat}; "
               "milliseconds per step")
-        print(f"{'workload':16} {'steps':>5} {'raw':>7} {'raw+files':>10} {'pipetrack':>10} {'x raw':>6} "
-              f"{'x raw+files':>12} {'inline (no Dask)':>17}")
+        print("raw: futures passed as inputs (Dask chains steps itself); raw+client: every result back at the "
+              "client first (as a controller deciding at run time); raw+files: raw, inputs/outputs through files")
+        print(f"{'workload':16} {'steps':>5} {'raw':>7} {'raw+client':>11} {'raw+files':>10} {'pipetrack':>10} "
+              f"{'x raw':>6} {'x raw+client':>13} {'inline (no Dask)':>17}")
         for label, steps, t in rows:
             per = {k: v / steps * 1e3 for k, v in t.items()}
-            print(f"{label:16} {steps:5d} {per['raw']:7.2f} {per['raw+files']:10.2f} {per['pipetrack']:10.2f} "
-                  f"{per['pipetrack'] / per['raw']:6.1f} {per['pipetrack'] / per['raw+files']:12.1f} "
-                  f"{per['inline']:17.2f}")
+            print(f"{label:16} {steps:5d} {per['raw']:7.2f} {per['raw+client']:11.2f} {per['raw+files']:10.2f} "
+                  f"{per['pipetrack']:10.2f} {per['pipetrack'] / per['raw']:6.1f} "
+                  f"{per['pipetrack'] / per['raw+client']:13.1f} {per['inline']:17.2f}")
         print("goal: pipetrack <= 2x raw per step")
     finally:
         client.close()
