@@ -230,7 +230,9 @@ def main() -> None:
 
             show(f"#/compare?ids={ids['a']},{ids['b']},{ids['c']}")
             expect(page.locator('.chart[data-title="loss"] .scatterlayer .trace')).to_have_count(6)
-            page.evaluate("() => window.scrollTo(0, 250)")  # the differing parameters and the charts
+            # the differing parameters and metrics, then the charts (the card's top just below the top bar)
+            page.evaluate("() => window.scrollTo(0, document.querySelector('.compare-params').closest('.card')"
+                          ".getBoundingClientRect().top + window.scrollY - 56)")
             shot("ui-compare.png")
             browser.close()
         live.wait(timeout=120)

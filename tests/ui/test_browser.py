@@ -92,6 +92,61 @@ print("finished", task.id)
 """
 
 
+EXTRAS_SCRIPT = """
+import struct, zlib
+from pipetrack import OutputModel, Task
+task = Task.init(project_name="ui/extras", task_name="extras run")
+chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+with open("preview.png", "wb") as fh:  # a 6x5 blue PNG, written without Pillow
+    fh.write(b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 6, 5, 8, 2, 0, 0, 0))
+             + chunk(b"IDAT", zlib.compress(b"".join(b"\\x00" + b"\\x00\\x80\\xff" * 6 for _ in range(5))))
+             + chunk(b"IEND", b""))
+task.upload_artifact("preview", "preview.png")
+with open("weights.bin", "wb") as fh:
+    fh.write(b"tiny weights 0123")
+OutputModel(task=task, name="tiny net", framework="PyTorch").update_weights(weights_filename="weights.bin", iteration=7)
+logger = task.get_logger()
+for i, value in enumerate([1.0, float("nan"), 0.5, float("inf"), 0.25]):  # NaN / inf: null in the JSON
+    logger.report_scalar("loss", "train", value, iteration=i)
+for i in range(700):  # more than the console tab's first read (500 lines)
+    print(f"line {i}")
+print("finished", task.id)
+"""
+
+LIVE_SCRIPT = """
+import os, sys, time
+from pipetrack import Task
+task = Task.init(project_name="ui/live", task_name="live outputs")  # attaches to PIPETRACK_TASK_ID
+logger = task.get_logger()
+i = 0
+
+def wait(gate):  # the test opens the gates
+    global i
+    while not os.path.exists(gate) and i < 600:
+        print(f"tick {i}", flush=True)
+        logger.report_scalar("ticks", "count", i, iteration=i)
+        i += 1
+        time.sleep(0.25)
+
+wait(sys.argv[1])
+logger.report_scatter2d("live", "points", [[0, 1], [1, 2], [2, 1]], iteration=i, xaxis="x", yaxis="y",
+                        mode="markers")
+wait(sys.argv[2])
+print("done waiting", flush=True)
+"""
+
+
+PENDING_DAG_SCRIPT = """
+import json, sys
+from pipetrack import Task
+task = Task.get_task(task_id=sys.argv[1])  # a Draft controller (a clone): its steps as never run
+dag = json.loads(task.get_configuration_object("Pipeline"))
+for node in dag.values():
+    node.update(status="pending", executed=None, job_started=None, job_ended=None)
+task.set_configuration_object("Pipeline", config_dict=dag)
+"""
+
+
 def _chromium_missing() -> bool:
     return not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK))
 
@@ -287,6 +342,21 @@ def test_task_scalars_charts_smoothing_and_time_axis(ui, filled_home):
     page.wait_for_function("() => document.querySelector('.chart[data-title=\"loss\"]').layout.xaxis.type === 'date'")
     page.click('button[data-axis="iter"]')
     page.wait_for_function("() => document.querySelector('.chart[data-title=\"loss\"]').layout.xaxis.type === 'linear'")
+
+    # switching back while the other axis' answer is still on its way: the late answer is dropped
+    page.evaluate("""() => { const fetch0 = window.fetch;
+        window.__slowTime = 0;
+        window.fetch = async (url, init) => { const response = await fetch0(url, init);
+          if (String(url).includes('x_axis=time')) { await new Promise(r => setTimeout(r, 1200)); window.__slowTime += 1; }
+          return response; }; }""")
+    page.click('button[data-axis="time"]')
+    page.click('button[data-axis="iter"]')
+    page.wait_for_function("() => window.__slowTime === 1")  # the time-axis answer has arrived...
+    page.wait_for_timeout(300)
+    layout_type, xs = loss.evaluate("gd => [gd.layout.xaxis.type, gd.data.map(t => t.x)]")
+    assert layout_type == "linear"  # ...and was not drawn
+    assert all(x == [0, 1, 2, 3, 4] for x in xs), xs
+    expect(page.locator('button[data-axis="iter"]')).to_have_class(re.compile(r"\bactive\b"))
     ui.assert_clean()
 
 
@@ -413,12 +483,28 @@ def test_running_pipeline_dag_turns_green(ui, ui_server, filled_home, tmp_path):
         expect(second).to_have_attribute("data-status", "pending")
         expect(page.locator(".steps-done")).to_have_text("0/2 steps done")
         expect(page.locator("svg.dag path.dag-edge")).to_have_count(1)
+        expect(page.locator(".steps .badge")).to_have_text(["running", "pending"])  # the same badge() as elsewhere
+
+        # polling while nothing changes keeps the very same SVG: a focused (or hovered) node stays so
+        run_reads = []
+        page.on("request", lambda request: run_reads.append(time.time())
+                if urlparse(request.url).path == f"/api/pipelines/{run_id}" else None)
+        page.evaluate("() => { document.querySelector('svg.dag').__kept = true; }")
+        first.focus()
+        page.wait_for_timeout(2500)
+        assert len(run_reads) >= 2, run_reads  # it did poll meanwhile...
+        assert page.evaluate("() => document.querySelector('svg.dag').__kept === true")  # ...without redrawing
+        assert page.evaluate("() => document.activeElement.dataset.step") == "first"
 
         gate.write_text("go")
         expect(page.locator('g.dag-node[data-status="completed"]')).to_have_count(2, timeout=60_000)
         assert second.locator("rect").evaluate("r => getComputedStyle(r).fill") == GREEN
         expect(page.locator(".steps-done")).to_have_text("2/2 steps done")
         expect(page.locator(".run-header .badge")).to_have_attribute("data-status", "completed", timeout=30_000)
+        # the run is over: one last read at most, then the page stops asking
+        done = time.time()
+        page.wait_for_timeout(3000)
+        assert len([t for t in run_reads if t > done]) <= 1, run_reads
 
         task_id = first.get_attribute("data-task-id")
         first.click()  # a node opens its step's task
@@ -497,6 +583,12 @@ def test_clone_edit_enqueue_and_server_errors_in_banner(ui, ui_server, filled_ho
     assert clone != source
     expect(page.locator(".task-header .badge")).to_have_attribute("data-status", "created")
     expect(page.locator(".task-header .badge")).to_have_text("Draft")
+    # the header shows exactly the actions the server allows a Draft (Abort included)
+    allowed = ui_server.get(f"/api/tasks/{clone}/status")[1]["allowed_actions"]
+    assert "abort" in allowed and "parameters" in allowed and "publish" not in allowed
+    shown = page.locator(".task-header .actions button").evaluate_all("bs => bs.map(b => b.dataset.action)")
+    assert sorted(shown) == sorted("edit" if a == "parameters" else a for a in allowed)
+    expect(page.locator('button[data-action="abort"]')).to_have_text("Abort")
 
     page.click('button[data-action="edit"]')
     field = page.locator('input.param-input[data-key="Args/lr"]')
@@ -601,6 +693,8 @@ def test_archive_reset_publish_and_abort(ui, ui_server, filled_home, tmp_path):
     expect(badge).to_have_attribute("data-status", "published")
     expect(page.locator('button[data-action="publish"]')).to_have_count(0)
     expect(page.locator('button[data-action="reset"]')).to_have_count(0)
+    expect(page.locator('button[data-action="delete"]')).to_have_count(0)  # the UI keeps published tasks
+    expect(page.locator('button[data-action="archive"]')).to_be_visible()
     assert ui_server.get(f"/api/tasks/{y}")[1]["status"] == "published"
 
     # Abort a running task: the UI marks it stopped, its process notices and ends
@@ -660,7 +754,241 @@ def test_compare_two_tasks(ui, filled_home):
     assert sorted(names) == ["run a · train", "run a · val", "run b · train", "run b · val"]
     expect(page.locator(".chart-card", has=loss).locator(".chart-key")).to_have_text("trainval")  # dash per series
 
+    # last metrics side by side: last / min / max per task, differing rows highlighted
+    train = page.locator('.compare-metrics tr[data-metric="loss/train"]')
+    val = page.locator('.compare-metrics tr[data-metric="loss/val"]')
+    expect(train).to_have_class(re.compile(r"\bdiffers\b"))  # lr 0.1 vs 0.3
+    expect(val).not_to_have_class(re.compile(r"\bdiffers\b"))  # the same for both runs
+    assert train.locator("td.num").all_inner_texts() == ["0.2", "0.2", "1", "0.6", "0.6", "3"]
+    assert train.evaluate("tr => getComputedStyle(tr.cells[1]).backgroundColor") != \
+        val.evaluate("tr => getComputedStyle(tr.cells[1]).backgroundColor")
+    expect(page.locator('.compare-metrics tr[data-metric="accuracy/val"]')).not_to_have_class(re.compile("differs"))
+
     page.check("#only-differences")
     expect(epochs).to_be_hidden()
+    expect(val).to_be_hidden()
     expect(lr).to_be_visible()
+    expect(train).to_be_visible()
+
+    # an address naming a task twice compares it once (the API refuses duplicates)
+    a, b = ids["train_a"], ids["train_b"]
+    ui.goto(f"#/compare?ids={a},{b},{a}")
+    expect(page.locator(".compare-tasks tbody tr")).to_have_count(2)
+    expect(page.locator("h1")).to_have_text("Comparing 2 tasks")
+    assert page.evaluate("() => location.hash") == f"#/compare?ids={a},{b}"
+    expect(page.locator("#error-banner")).to_be_hidden()
+    ui.assert_clean()
+
+
+# ---------------------------------------------------------------------------------- 6. review fixes
+@pytest.fixture(scope="module")
+def extras(filled_home, tmp_path_factory) -> str:
+    """A finished task with an image artifact, a model file, NaN/inf scalars and 700 console lines."""
+    out = run_user_script(filled_home["home"], tmp_path_factory.mktemp("extras"), EXTRAS_SCRIPT, name="extras.py").stdout
+    return re.search(r"finished (\w+)", out).group(1)
+
+
+def test_console_loads_older_lines(ui, extras):
+    expect, page = _expect(), ui.page
+    ui.goto(f"#/task/{extras}/console")
+    lines = page.locator("#console-output .line .text")
+    expect(lines).to_have_count(500)  # the last 500 of 700
+    assert lines.first.inner_text() == "line 201" and lines.last.inner_text() == "finished " + extras
+    older = page.locator("#console-older")
+    expect(older).to_be_visible()
+    page.locator("#console-output").evaluate("el => { el.scrollTop = 0; }")
+    shown = page.locator('#console-output .line[data-seq]').first.get_attribute("data-seq")
+    older.click()
+    expect(lines).to_have_count(701)
+    expect(older).to_be_hidden()  # nothing older left
+    texts = lines.all_inner_texts()
+    assert texts[:700] == [f"line {i}" for i in range(700)], "older lines missing, repeated or out of order"
+    # the line that was at the top is still in view (the older ones went above it)
+    assert page.locator(f'#console-output .line[data-seq="{shown}"]').evaluate(
+        "el => { const box = el.parentElement.getBoundingClientRect(), r = el.getBoundingClientRect();"
+        " return r.top >= box.top - 1 && r.bottom <= box.bottom + 1; }")
+    expect(page.locator(".console-info")).to_have_text("701 lines")
+    ui.assert_clean()
+
+
+def test_artifact_image_preview_model_download_and_null_scalars(ui, ui_server, extras):
+    expect, page = _expect(), ui.page
+    ui.goto(f"#/task/{extras}/artifacts")
+    image = page.locator('tr[data-artifact="preview"] img.artifact-image')
+    expect(image).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 6 && img.naturalHeight === 5",
+                           arg=image.element_handle())
+    assert image.get_attribute("src") == f"/api/tasks/{extras}/artifacts/preview"
+
+    page.click('.tab[data-tab="models"]')
+    row = page.locator(".models tbody tr", has_text="tiny net")
+    link = row.locator("a", has_text="Download")
+    href = link.get_attribute("href")
+    model_id = ui_server.get(f"/api/tasks/{extras}")[1]["models"][0]["id"]
+    assert href == f"/api/tasks/{extras}/models/{model_id}"
+    assert ui_server.get(href) == (200, b"tiny weights 0123")
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "weights.bin"
+    with open(download.value.path(), "rb") as fh:
+        assert fh.read() == b"tiny weights 0123"
+
+    # NaN / inf arrive as null: a gap in the line, and smoothing skips them instead of spreading NaN
+    page.click('.tab[data-tab="scalars"]')
+    loss = page.locator('.chart[data-title="loss"]')
+    expect(loss.locator(".scatterlayer .trace")).to_have_count(1)
+    assert loss.evaluate("gd => gd.data[0].y") == [1.0, None, 0.5, None, 0.25]
+    page.locator("input.smoothing").evaluate("el => { el.value = '0.5'; el.dispatchEvent(new Event('input')); }")
+    expect(loss.locator(".scatterlayer .trace")).to_have_count(2)
+    smoothed = loss.evaluate("gd => gd.data.filter(t => t.showlegend !== false)[0].y")
+    assert smoothed[1] is None and smoothed[3] is None
+    expected, last, count = [], 0.0, 0
+    for y in (1.0, 0.5, 0.25):
+        last, count = last * 0.5 + 0.5 * y, count + 1
+        expected.append(last / (1 - 0.5 ** count))
+    assert [smoothed[0], smoothed[2], smoothed[4]] == pytest.approx(expected)
+    assert page.evaluate("async () => (await import('/static/js/charts.js')).smooth([1, null, NaN, 3], 0.5)"
+                         ".map(v => v === null ? 'gap' : Number.isFinite(v))") == [True, "gap", "gap", True]
+    ui.assert_clean()
+
+
+def test_following_resumes_after_enqueue_from_the_page(ui, ui_server, extras, filled_home, tmp_path):
+    """A Draft's console tab, then Enqueue on the page: when a worker starts it, the tab follows it."""
+    expect, page = _expect(), ui.page
+    draft = ui_server.post(f"/api/tasks/{extras}/clone", {"name": "resumed draft"})[1]["id"]
+    badge = page.locator(".task-header .badge")
+    ui.goto(f"#/task/{draft}/console")
+    expect(page.locator(".console-info")).to_have_text("no console output")
+    expect(page.locator(".live")).to_be_hidden()
+    page.wait_for_timeout(1500)  # the tab's pollers have seen a Draft (the old pollers stopped here)
+    page.click('button[data-action="enqueue"]')
+    page.fill("#queue-input", "default")
+    page.click('#enqueue-dialog [data-role="ok"]')
+    expect(badge).to_have_attribute("data-status", "queued")
+
+    gates = [tmp_path / "gate1", tmp_path / "gate2"]
+    (tmp_path / "live.py").write_text(LIVE_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "live.py"), *map(str, gates)], cwd=tmp_path,
+                            env={**script_env(filled_home["home"]), "PIPETRACK_TASK_ID": draft},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:  # as an agent would: the process attaches to the queued task and runs it
+        lines = page.locator("#console-output .line .text")
+        expect(badge).to_have_attribute("data-status", "in_progress", timeout=30_000)
+        expect(page.locator(".live")).to_be_visible()
+        expect(lines.filter(has_text=re.compile(r"^tick 0$"))).to_have_count(1)
+        last = int(lines.last.inner_text().split()[1])
+        expect(lines.filter(has_text=re.compile(rf"^tick {last + 4}$"))).to_have_count(1)
+
+        page.click('.tab[data-tab="scalars"]')  # the scalars grow while it runs
+        ticks = page.locator('.chart[data-title="ticks"]')
+        expect(ticks.locator(".scatterlayer .trace")).to_have_count(1)
+        seen = ticks.evaluate("gd => gd.data[0].x.length")
+        page.wait_for_function("n => document.querySelector('.chart[data-title=\"ticks\"]').data[0].x.length >= n + 4",
+                               arg=seen)
+
+        page.click('.tab[data-tab="plots"]')  # a plot reported while the tab is open shows up
+        expect(page.locator('.tab-body[data-tab="plots"] .empty')).to_have_text("No plots reported.")
+        gates[0].write_text("go")
+        figure = page.locator('.chart.figure[data-metric="live"]')
+        expect(figure.locator(".main-svg").first).to_be_attached(timeout=15_000)
+        expect(badge).to_have_attribute("data-status", "in_progress")  # still running: it was polled
+        gates[1].write_text("go")
+        assert proc.wait(timeout=60) == 0
+        expect(badge).to_have_attribute("data-status", "completed")
+        expect(page.locator(".plots-info")).to_have_text("1 plot")
+    finally:
+        for gate in gates:
+            gate.write_text("go")
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    ui.assert_clean()
+
+
+def test_bad_addresses_and_dialogs_do_not_outlive_their_page(ui, ui_server, extras):
+    expect, page = _expect(), ui.page
+    ui.goto("#/task/%E0")  # a malformed escape: a not-found page, not "Loading…" forever
+    expect(page.locator("#main h1")).to_have_text("Not found")
+    expect(page.locator("#main")).to_contain_text("malformed")
+    ui.goto("#/tasks?page=abc&page_size=2")  # a junk page number means the first page
+    expect(page.locator(".pager-text")).to_contain_text("1–2 of")
+    expect(page.locator("#error-banner")).to_be_hidden()
+    ui.goto("#/pipelines?page=abc")
+    expect(page.locator(".pipelines-table tbody tr[data-id]").first).to_be_visible()
+    expect(page.locator("#error-banner")).to_be_hidden()
+
+    # a confirm left open when the page changes is cancelled: it can't delete anything later
+    doomed = ui_server.post(f"/api/tasks/{extras}/clone", {"name": "not deleted"})[1]["id"]
+    ui.goto(f"#/task/{doomed}")
+    page.click('button[data-action="delete"]')
+    expect(page.locator("#delete-dialog")).to_be_visible()
+    page.evaluate("() => { location.hash = '#/tasks'; }")
+    page.wait_for_function("() => document.getElementById('main').dataset.ready === location.hash")
+    expect(page.locator("dialog")).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert ui_server.get(f"/api/tasks/{doomed}")[0] == 200
+    ui.assert_clean()
+
+
+def test_compare_selection_forgets_deleted_tasks(ui, ui_server, extras):
+    expect, page = _expect(), ui.page
+    ui.allowed_statuses.add(404)
+    keep, gone = (ui_server.post(f"/api/tasks/{extras}/clone", {"name": name})[1]["id"]
+                  for name in ("compare keep", "compare gone"))
+    ui.goto("#/tasks?project=ui%2Fextras")
+    page.locator(f'tr[data-id="{keep}"] input.row-select').check()
+    page.locator(f'tr[data-id="{gone}"] input.row-select').check()
+    expect(page.locator("#compare-button")).to_have_text("Compare (2)")
+    assert ui_server.post(f"/api/tasks/{gone}/delete")[0] == 200  # deleted elsewhere meanwhile
+    page.click("#compare-button")
+    expect(page.locator("#error-banner .msg")).to_contain_text(gone)
+    expect(page.locator(".compare-gone")).to_contain_text(gone)
+    page.click('#main a[href="#/tasks"] >> nth=-1')
+    expect(page.locator("#compare-button")).to_have_text("Compare (1)")  # the deleted task left the selection
+    expect(page.locator(f'tr[data-id="{keep}"] input.row-select')).to_be_checked()
+    page.click("#clear-selection")
+    ui.assert_clean()
+
+
+def test_pipelines_list_filters_and_finished_runs_are_not_polled(ui, ui_server, filled_home, tmp_path):
+    expect, page = _expect(), ui.page
+    ui.goto("#/pipelines")
+    rows = page.locator(".pipelines-table tbody tr[data-id]")
+    expect(rows.first).to_be_visible()
+    page.select_option("#pipeline-project", "ui/pipelines")
+    expected = [r["id"] for r in ui_server.get("/api/pipelines?project=ui/pipelines")[1]["rows"]]
+    expect(rows).to_have_count(len(expected))
+    assert "project=ui%2Fpipelines" in page.url
+    page.fill("#pipeline-name", "ui pipeline")
+    expect(page).to_have_url(re.compile(r"name=ui\+pipeline"))
+    only = [r["id"] for r in ui_server.get("/api/pipelines?name=ui%20pipeline")[1]["rows"]]
+    expect(rows).to_have_count(len(only))
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.id)") == only
+    page.select_option("#pipeline-project", "ui/training")
+    expect(page.locator(".pipelines-table td.empty")).to_have_text("No pipeline run matches these filters.")
+    page.reload()  # the filters live in the address
+    expect(page.locator("#pipeline-project")).to_have_value("ui/training")
+    expect(page.locator("#pipeline-name")).to_have_value("ui pipeline")
+
+    # a finished run's page reads it once and never polls
+    run_id = only[0]
+    reads = []
+    page.on("request", lambda request: reads.append(request.url)
+            if urlparse(request.url).path == f"/api/pipelines/{run_id}" else None)
+    ui.goto(f"#/pipeline/{run_id}")
+    expect(page.locator(".run-header .badge")).to_have_attribute("data-status", "completed")
+    page.wait_for_timeout(2500)
+    assert len(reads) == 1, reads
+
+    # nor does a Draft controller whose steps stay pending (no controller will ever move them)
+    draft = ui_server.post(f"/api/tasks/{run_id}/clone", {"name": "draft controller"})[1]["id"]
+    run_user_script(filled_home["home"], tmp_path, PENDING_DAG_SCRIPT, draft, name="pending_dag.py")
+    reads.clear()
+    page.on("request", lambda request: reads.append(request.url)
+            if urlparse(request.url).path == f"/api/pipelines/{draft}" else None)
+    ui.goto(f"#/pipeline/{draft}")
+    expect(page.locator(".run-header .badge")).to_have_attribute("data-status", "created")
+    expect(page.locator('g.dag-node[data-status="pending"]')).to_have_count(2)
+    page.wait_for_timeout(2500)
+    assert len(reads) == 1, reads
     ui.assert_clean()

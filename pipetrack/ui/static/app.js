@@ -4,7 +4,7 @@
 //   #/compare?ids=a,b  2-5 tasks side by side
 //   #/pipelines        pipeline runs;   #/pipeline/ID   one run's live DAG
 
-import { api, clearError, h, showError } from "./js/util.js";
+import { clearError, closeDialogs, h, session, showError } from "./js/util.js";
 import { tasksPage } from "./js/tasks.js";
 import { taskPage } from "./js/task.js";
 import { comparePage } from "./js/compare.js";
@@ -47,6 +47,7 @@ function makeContext(main, params, query) {
     },
     destroy() {
       ctx.dead = true;
+      closeDialogs(); // a confirm left open must not act on the next page's task
       for (const fn of cleanups.splice(0)) {
         try { fn(); } catch (err) { console.warn(err); }
       }
@@ -54,6 +55,21 @@ function makeContext(main, params, query) {
     },
   };
   return ctx;
+}
+
+/** decodeURIComponent that answers null for a malformed escape (`%E0`) instead of throwing. */
+function decode(part) {
+  if (part === undefined) return part;
+  try {
+    return decodeURIComponent(part);
+  } catch (err) {
+    return null;
+  }
+}
+
+function notFound(main, text, path) {
+  main.replaceChildren(h("div", { class: "page not-found" }, h("h1", null, "Not found"),
+                         h("p", null, text, " ", h("code", null, path), ". ", h("a", { href: "#/tasks" }, "Tasks"))));
 }
 
 function parseHash() {
@@ -68,6 +84,8 @@ async function route() {
   const main = document.getElementById("main");
   delete main.dataset.ready; // set again once this route's page is drawn (tests wait for it)
   if (current) current.destroy();
+  current = null;
+  closeDialogs(); // also one opened outside any page
   clearError();
   for (const [pattern, nav, page] of ROUTES) {
     const match = path.match(pattern);
@@ -75,35 +93,40 @@ async function route() {
     for (const link of document.querySelectorAll("[data-nav]")) {
       link.classList.toggle("active", link.dataset.nav === nav);
     }
-    const params = match.slice(1).map((p) => (p === undefined ? p : decodeURIComponent(p)));
+    const params = match.slice(1).map(decode);
+    if (params.includes(null)) { // a malformed %-escape in the address
+      main.dataset.ready = shown;
+      notFound(main, "This address is malformed:", path);
+      return;
+    }
     const ctx = makeContext(main, params, query);
     current = ctx;
+    const previous = main.firstChild; // what the last page drew (kept until this one draws)
     try {
       await page(ctx);
-      if (ctx.alive()) main.dataset.ready = shown;
+      if (ctx.alive()) main.dataset.ready = location.hash; // the page may have tidied its address
+
     } catch (err) {
       if (!ctx.alive()) return;
       showError(err.message || String(err));
-      if (!main.hasChildNodes() || main.querySelector(".loading")) {
+      if (!main.hasChildNodes() || main.firstChild === previous || main.querySelector(":scope > .loading")) {
         main.replaceChildren(h("div", { class: "page" }, h("p", { class: "empty" }, "Could not load this page."),
                                 h("p", null, h("a", { href: "#/tasks" }, "Back to the tasks"))));
       }
-      main.dataset.ready = shown;
+      main.dataset.ready = location.hash;
       if (!(err.status)) console.warn(err);
     }
     return;
   }
-  current = null;
   main.dataset.ready = shown;
-  main.replaceChildren(h("div", { class: "page" }, h("h1", null, "Not found"),
-                         h("p", null, "No page at ", h("code", null, path), ". ", h("a", { href: "#/tasks" }, "Tasks"))));
+  notFound(main, "No page at", path);
 }
 
 document.getElementById("error-banner").querySelector(".close").addEventListener("click", clearError);
 window.addEventListener("hashchange", route);
-api("/api/session").then((session) => {
+session().then((info) => {
   const el = document.getElementById("store-path");
-  el.textContent = session.store;
-  el.title = `store: ${session.store}`;
+  el.textContent = info.store;
+  el.title = `store: ${info.store}`;
 }).catch(() => {});
 route();

@@ -12,13 +12,17 @@ const CONFIG = { displaylogo: false, responsive: true,
 
 export const plotlyReady = () => typeof window.Plotly !== "undefined";
 
-/** Exponential moving average with TensorBoard's debiasing (weight 0 = raw values). */
+/**
+ * Exponential moving average with TensorBoard's debiasing (weight 0 = raw values). A missing
+ * value (null: the server's NaN / infinity) stays null, a gap in the line, and is skipped by
+ * the average, so one bad point never turns the rest of the line into NaN.
+ */
 export function smooth(values, weight) {
   if (!weight || weight <= 0) return values;
   let last = 0;
   let count = 0;
   return values.map((y) => {
-    if (y === null || !Number.isFinite(y)) return y;
+    if (typeof y !== "number" || !Number.isFinite(y)) return null;
     last = last * weight + (1 - weight) * y;
     count += 1;
     const debias = weight >= 1 ? 1 : 1 - Math.pow(weight, count);
@@ -69,6 +73,40 @@ export function draw(el, traces, layout) {
   } else {
     el.dataset.drawn = "1";
     window.Plotly.newPlot(el, traces, layout, CONFIG);
+  }
+}
+
+/**
+ * The chart element for `key` inside `grid`: a card (its head, then the chart) found by key, or
+ * created on first use. `head()` builds the card's head (default: the key as a title); `attrs`
+ * are extra attributes of the chart element (it always carries `data-title` = key).
+ */
+export function chartCard(grid, key, { head, attrs } = {}) {
+  let card = [...grid.children].find((c) => c.classList.contains("chart-card") && c.dataset.key === key);
+  if (!card) {
+    grid.querySelector(":scope > .empty")?.remove();
+    const { dataset, ...rest } = attrs || {};
+    const el = h("div", { class: "chart", ...rest, dataset: { title: key, ...(dataset || {}) } });
+    card = h("section", { class: "card chart-card", dataset: { key } }, head ? head() : h("h3", null, key), el);
+    grid.append(card);
+  }
+  return card.querySelector(".chart");
+}
+
+/** Find or create the chart card for `key` in `grid`, then draw (or update) it. */
+export function drawChart(grid, key, traces, layout, options) {
+  const el = chartCard(grid, key, options);
+  draw(el, traces, layout);
+  return el;
+}
+
+/** Remove the chart cards of `grid` whose key is not in `keys` (freeing their plotly state). */
+export function pruneCharts(grid, keys) {
+  const keep = new Set(keys);
+  for (const card of [...grid.children]) {
+    if (!card.classList.contains("chart-card") || keep.has(card.dataset.key)) continue;
+    purgeAll(card);
+    card.remove();
   }
 }
 

@@ -1,17 +1,38 @@
-// #/compare?ids=a,b,...: 2-5 tasks side by side: parameters (differing rows highlighted) and
-// their scalars overlaid, one chart per title, one line per (task, series).
+// #/compare?ids=a,b,...: 2-5 tasks side by side: parameters and last metrics (differing rows
+// highlighted) and their scalars overlaid, one chart per title, one line per (task, series).
 
-import { api, badge, empty, enc, fmtValue, h, qs, s } from "./util.js";
-import { DASHES, PALETTE, draw, lineLayout, lineTraces, smoothingControl } from "./charts.js";
+import { api, badge, compareSelection, empty, enc, fmtValue, h, pruneSelection, qs, s } from "./util.js";
+import { DASHES, PALETTE, drawChart, lineLayout, lineTraces, smoothingControl } from "./charts.js";
 
 let smoothing = 0;
 
+const compareHash = (ids) => `#/compare?ids=${ids.map(enc).join(",")}`;
+
+/** The ids of the address, each once (the API refuses duplicates), in their order. */
+function idsOf(query) {
+  return [...new Set((query.get("ids") || "").split(",").map((id) => id.trim()).filter(Boolean))];
+}
+
 export async function comparePage(ctx) {
-  const ids = (ctx.query.get("ids") || "").split(",").map((id) => id.trim()).filter(Boolean);
-  const data = await api(`/api/compare${qs({ ids: ids.join(",") })}`);
+  const ids = idsOf(ctx.query);
+  if (ids.join(",") !== (ctx.query.get("ids") || "")) { // tidy the address (no duplicates, no blanks)
+    history.replaceState(null, "", compareHash(ids));
+  }
+  let data;
+  try {
+    data = await api(`/api/compare${qs({ ids: ids.join(",") })}`);
+  } catch (err) {
+    // a task of the selection was deleted since it was ticked: forget it, then report
+    if (err.status === 404 && ctx.alive()) {
+      const gone = await pruneSelection(ids);
+      if (ctx.alive()) compareGone(ctx, ids, gone);
+    }
+    throw err;
+  }
   if (!ctx.alive()) return;
-  const { tasks, parameters, scalars } = data;
+  const { tasks, parameters, metrics = [], scalars } = data;
   const colour = (i) => PALETTE[i % PALETTE.length];
+  const swatch = (i) => h("span", { class: "swatch", style: `background:${colour(i)}` });
 
   const onlyDiff = h("input", { type: "checkbox", id: "only-differences" });
   const paramBody = h("tbody", null, parameters.map((row) => h("tr", {
@@ -20,10 +41,19 @@ export async function comparePage(ctx) {
       row.name),
     row.values.map((value) => h("td", { class: value === null ? "missing" : null },
                                 value === null ? "—" : fmtValue(value))))));
+  const metricBody = h("tbody", null, metrics.map((row) => h("tr", {
+    class: row.differs ? "differs" : null,
+    dataset: { metric: `${row.title}/${row.series}`, differs: row.differs ? "1" : "0" } },
+    h("td", { class: "name" }, row.differs ? h("span", { class: "diff-mark", title: "last values differ" }, "≠") : null,
+      row.title, h("span", { class: "muted" }, ` / ${row.series}`)),
+    row.values.map((value, i) => ["last", "min", "max"].map((key) => h("td", {
+      class: ["num", key === "last" && "group-start", value === null && "missing"], dataset: { task: i, key } },
+    value === null ? (key === "last" ? "—" : "") : fmtValue(value[key])))))));
   onlyDiff.addEventListener("change", () => {
-    for (const tr of paramBody.rows) tr.hidden = onlyDiff.checked && tr.dataset.differs !== "1";
+    for (const tr of [...paramBody.rows, ...metricBody.rows]) tr.hidden = onlyDiff.checked && tr.dataset.differs !== "1";
   });
   const differing = parameters.filter((row) => row.differs).length;
+  const differingMetrics = metrics.filter((row) => row.differs).length;
 
   const grid = h("div", { class: "chart-grid" });
   const titles = [...new Set(scalars.flatMap((graphs) => Object.keys(graphs)))].sort();
@@ -37,13 +67,6 @@ export async function comparePage(ctx) {
   function drawAll() {
     for (const title of titles) {
       const seriesNames = [...new Set(scalars.flatMap((graphs) => Object.keys(graphs[title] || {})))].sort();
-      let el = [...grid.querySelectorAll(".chart")].find((c) => c.dataset.title === title);
-      if (!el) {
-        el = h("div", { class: "chart", dataset: { title } });
-        grid.append(h("section", { class: "card chart-card" }, h("div", { class: "chart-head" }, h("h3", null, title),
-          h("span", { class: "chart-key" }, seriesNames.map((name, i) => h("span", { class: "key-item" },
-            dashSample(DASHES[i % DASHES.length]), name)))), el));
-      }
       const lines = [];
       scalars.forEach((graphs, i) => {
         for (const [series, xy] of Object.entries(graphs[title] || {})) {
@@ -54,7 +77,11 @@ export async function comparePage(ctx) {
       const layout = lineLayout(false);
       layout.showlegend = false;
       layout.margin = { ...layout.margin, t: 10 };
-      draw(el, lineTraces(lines, smoothing, false), layout);
+      drawChart(grid, title, lineTraces(lines, smoothing, false), layout, {
+        head: () => h("div", { class: "chart-head" }, h("h3", null, title),
+          h("span", { class: "chart-key" }, seriesNames.map((name, i) => h("span", { class: "key-item" },
+            dashSample(DASHES[i % DASHES.length]), name)))),
+      });
     }
   }
 
@@ -64,7 +91,7 @@ export async function comparePage(ctx) {
     h("section", { class: "card" }, h("table", { class: "table compact compare-tasks" },
       h("thead", null, h("tr", null, ["", "Name", "Status", "Type", "Project", "ID"].map((t) => h("th", null, t)))),
       h("tbody", null, tasks.map((task, i) => h("tr", { dataset: { id: task.id } },
-        h("td", null, h("span", { class: "swatch", style: `background:${colour(i)}` })),
+        h("td", null, swatch(i)),
         h("td", { class: "name" }, h("a", { href: `#/task/${enc(task.id)}` }, task.name)),
         h("td", null, badge(task.status)), h("td", null, task.type), h("td", null, task.project_name),
         h("td", null, h("code", null, task.id.slice(0, 12)))))))),
@@ -73,14 +100,42 @@ export async function comparePage(ctx) {
         h("span", { class: "muted" }, `${differing} of ${parameters.length} differ`), h("span", { class: "spacer" }),
         h("label", { class: "control" }, onlyDiff, "Only differences")),
       parameters.length
-        ? h("div", { class: "table-wrap" }, h("table", { class: "table compact compare-params" },
+        ? h("div", { class: "table-wrap" }, h("table", { class: "table compact compare-diff compare-params" },
             h("thead", null, h("tr", null, h("th", null, "Parameter"),
-              tasks.map((task, i) => h("th", null, h("span", { class: "swatch", style: `background:${colour(i)}` }),
-                                       task.name)))),
+              tasks.map((task, i) => h("th", null, swatch(i), task.name)))),
             paramBody))
         : empty("None of these tasks has parameters.")),
+    h("section", { class: "card" },
+      h("div", { class: "toolbar" }, h("h3", null, "Metrics"),
+        h("span", { class: "muted" }, `${differingMetrics} of ${metrics.length} differ (last value)`)),
+      metrics.length
+        ? h("div", { class: "table-wrap" }, h("table", { class: "table compact compare-diff compare-metrics" },
+            h("thead", null,
+              h("tr", null, h("th", { rowspan: 2 }, "Metric"),
+                tasks.map((task, i) => h("th", { colspan: 3, class: "group-start" }, swatch(i), task.name))),
+              h("tr", null, tasks.map(() => ["Last", "Min", "Max"].map((label, j) =>
+                h("th", { class: ["num", j === 0 && "group-start"] }, label))))),
+            metricBody))
+        : empty("None of these tasks reported scalars.")),
     h("div", { class: "toolbar" }, h("h3", null, "Scalars"), h("span", { class: "spacer" }),
       smoothingControl(smoothing, (value) => { smoothing = value; drawAll(); })),
     titles.length ? grid : empty("None of these tasks reported scalars.")));
   drawAll();
+}
+
+/** The page shown when a compared task no longer exists (the error itself goes to the banner). */
+function compareGone(ctx, ids, gone) {
+  const rest = ids.filter((id) => !gone.includes(id));
+  ctx.main.replaceChildren(h("div", { class: "page compare-page" },
+    h("div", { class: "crumbs" }, h("a", { href: "#/tasks" }, "Tasks"), " / Compare"),
+    h("h1", null, "Cannot compare these tasks"),
+    gone.length
+      ? h("p", { class: "compare-gone" }, `${gone.length === 1 ? "This task no longer exists" : "These tasks no longer exist"}`,
+          " (removed from the selection): ", gone.map((id, i) => [i ? ", " : "", h("code", null, id)]))
+      : null,
+    h("p", null, rest.length >= 2
+      ? h("a", { href: compareHash(rest), id: "compare-rest" }, `Compare the other ${rest.length}`)
+      : null, rest.length >= 2 ? " · " : null,
+    h("a", { href: "#/tasks" }, "Back to the tasks"),
+    compareSelection.size ? ` (${compareSelection.size} still selected)` : "")));
 }

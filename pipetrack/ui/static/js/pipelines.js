@@ -1,7 +1,7 @@
 // #/pipelines (the runs table) and #/pipeline/ID (one run: its DAG as SVG, live while it runs).
 
-import { ACTIVE_STATUSES, NODE_STATUSES, api, badge, empty, enc, fmtDuration, fmtTime, h, progressBar, qs,
-         s } from "./util.js";
+import { ACTIVE_STATUSES, api, badge, empty, enc, fmtDuration, fmtTime, guarded, h, pageParam, pager, progressBar,
+         qs, s, session, showError } from "./util.js";
 
 const PAGE_SIZE = 50;
 const NODE_W = 168, NODE_H = 48, GAP_X = 64, GAP_Y = 20, PAD = 16;
@@ -12,19 +12,37 @@ function runDuration(run) {
   return Math.max(0, end - run.started);
 }
 
+/** Every project name of the /api/projects tree, parents first. */
+function projectNames(nodes) {
+  return nodes.flatMap((node) => [node.name, ...projectNames(node.children || [])]);
+}
+
 export async function pipelinesPage(ctx) {
-  let page = Number(ctx.query.get("page") || 0);
+  const state = { page: pageParam(ctx.query.get("page")), project: ctx.query.get("project") || "",
+                  name: ctx.query.get("name") || "" };
   const tbody = h("tbody");
-  const pagerText = h("span", { class: "pager-text" });
-  const prev = h("button", { class: "btn", type: "button", onclick: () => { page -= 1; load(); } }, "‹ Prev");
-  const next = h("button", { class: "btn", type: "button", onclick: () => { page += 1; load(); } }, "Next ›");
+  const pages = pager((page) => { state.page = Math.max(0, page); reload(); });
+  const projectSelect = h("select", { id: "pipeline-project", "aria-label": "project" },
+    h("option", { value: "" }, "All projects"),
+    state.project ? h("option", { value: state.project, selected: true }, state.project) : null);
+  const nameInput = h("input", { type: "search", id: "pipeline-name", placeholder: "Pipeline name",
+                                 value: state.name, "aria-label": "pipeline name" });
   let rows = [];
+  let loadToken = 0;
 
   async function load() {
-    const data = await api(`/api/pipelines${qs({ page, page_size: PAGE_SIZE })}`);
-    if (!ctx.alive()) return;
-    history.replaceState(null, "", `#/pipelines${qs({ page: page || "" })}`);
+    const token = ++loadToken;
+    const data = await api(`/api/pipelines${qs({ project: state.project, name: state.name, page: state.page,
+                                                  page_size: PAGE_SIZE })}`);
+    if (token !== loadToken || !ctx.alive()) return;
+    if (!data.rows.length && state.page > 0 && data.total > 0) { // past the last page: show the last one
+      state.page = Math.max(0, Math.ceil(data.total / PAGE_SIZE) - 1);
+      history.replaceState(null, "", hashOf());
+      await load();
+      return;
+    }
     rows = data.rows;
+    const filtered = state.project || state.name;
     tbody.replaceChildren(...(rows.length ? rows.map((run) => h("tr", { dataset: { id: run.id, status: run.status } },
       h("td", { class: "name" }, h("a", { href: `#/pipeline/${enc(run.id)}` }, run.name),
         h("div", { class: "sub" }, run.project_name)),
@@ -33,27 +51,46 @@ export async function pipelinesPage(ctx) {
       h("td", null, progressBar(run.progress)),
       h("td", { class: "time" }, fmtTime(run.started)),
       h("td", { class: "num" }, fmtDuration(runDuration(run)))))
-      : [h("tr", null, h("td", { colspan: 6, class: "empty" }, "No pipeline runs yet."))]));
-    const first = data.total ? page * PAGE_SIZE + 1 : 0;
-    pagerText.textContent = `${first}–${page * PAGE_SIZE + rows.length} of ${data.total}`;
-    prev.disabled = page <= 0;
-    next.disabled = (page + 1) * PAGE_SIZE >= data.total;
+      : [h("tr", null, h("td", { colspan: 6, class: "empty" },
+                         filtered ? "No pipeline run matches these filters." : "No pipeline runs yet."))]));
+    pages.update(state.page, PAGE_SIZE, rows.length, data.total);
   }
 
+  const hashOf = () => `#/pipelines${qs({ project: state.project, name: state.name, page: state.page || "" })}`;
+  function reload() {
+    history.replaceState(null, "", hashOf());
+    guarded(load);
+  }
+
+  let nameTimer = null;
+  nameInput.addEventListener("input", () => {
+    clearTimeout(nameTimer);
+    nameTimer = setTimeout(() => { state.name = nameInput.value.trim(); state.page = 0; reload(); }, 250);
+  });
+  ctx.onCleanup(() => clearTimeout(nameTimer));
+  projectSelect.addEventListener("change", () => { state.project = projectSelect.value; state.page = 0; reload(); });
+
   ctx.main.replaceChildren(h("div", { class: "page" }, h("h1", null, "Pipeline runs"),
+    h("div", { class: "toolbar filters" }, projectSelect, nameInput),
     h("div", { class: "table-wrap" }, h("table", { class: "table pipelines-table" },
       h("thead", null, h("tr", null, ["Name", "Version", "Status", "Progress", "Started", "Duration"]
         .map((t) => h("th", null, t)))), tbody)),
-    h("div", { class: "pager" }, prev, pagerText, next)));
-  await load();
+    pages.el));
+  const [projects] = await Promise.all([api("/api/projects"), load()]);
+  if (!ctx.alive()) return;
+  projectSelect.replaceChildren(h("option", { value: "" }, "All projects"),
+    ...[...new Set([...projectNames(projects), state.project].filter(Boolean))].map((name) =>
+      h("option", { value: name, selected: name === state.project }, name)));
   ctx.every(2000, async () => {
     if (rows.some((run) => ACTIVE_STATUSES.has(run.status)) && !document.hidden) await load();
   });
 }
 
 // ------------------------------------------------------------------------------ one run
-function isLive(run) {
-  return ACTIVE_STATUSES.has(run.status) || run.nodes.some((n) => n.status === "pending" || n.status === "running");
+/** What the DAG drawing depends on: when it is unchanged, the SVG (and its hover / focus) stays. */
+function dagSignature(run) {
+  return JSON.stringify([run.nodes.map((n) => [n.name, n.status, n.task_id, n.layer, n.slot, n.started, n.ended,
+                                               n.error]), run.edges]);
 }
 
 function truncate(text, max) {
@@ -118,7 +155,11 @@ export async function pipelinePage(ctx) {
   const progress = h("div", { class: "run-progress" });
   const dagBox = h("div", { class: "dag-box card" });
   const stepsBody = h("tbody");
+  const { node_statuses: nodeStatuses } = await session();
+  if (!ctx.alive()) return;
   let lastJson = "";
+  let lastDag = null;
+  let loadToken = 0;
 
   function render(run) {
     header.replaceChildren(
@@ -135,41 +176,63 @@ export async function pipelinePage(ctx) {
         `${run.done}/${run.total} steps done`),
       h("span", { class: ["progress", "wide", `status-${run.status}`] }, h("span", { class: "progress-track" },
         h("span", { class: "progress-fill", style: `width:${pct}%` }))),
-      ...NODE_STATUSES.filter((st) => run.counts[st]).map((st) =>
+      ...nodeStatuses.filter((st) => run.counts[st]).map((st) =>
         h("span", { class: ["count-chip", `status-${st}`] }, `${run.counts[st]} ${st}`)));
-    dagBox.replaceChildren(run.nodes.length ? dagSvg(run) : empty("This run has no steps recorded yet."),
-      h("div", { class: "dag-legend" }, NODE_STATUSES.map((st) => h("span", { class: ["legend-item", `status-${st}`] },
-        h("span", { class: "legend-swatch" }), st))));
-    stepsBody.replaceChildren(...run.nodes.map((node) => h("tr", { dataset: { step: node.name, status: node.status } },
-      h("td", { class: "name" }, node.name),
-      h("td", null, h("span", { class: ["badge", `status-${node.status}`], dataset: { status: node.status } }, node.status)),
-      h("td", null, node.task_id ? h("a", { href: `#/task/${enc(node.task_id)}` }, node.task_id.slice(0, 12)) : ""),
-      h("td", null, node.parents.join(", ")),
-      h("td", { class: "time" }, fmtTime(node.started)),
-      h("td", { class: "num" }, node.started && node.ended ? fmtDuration(node.ended - node.started) : ""),
-      h("td", { class: "error-cell" }, node.error || ""))));
+    const signature = dagSignature(run);
+    if (signature !== lastDag) { // redrawn only when a step changed: hover and focus survive the polling
+      lastDag = signature;
+      dagBox.replaceChildren(run.nodes.length ? dagSvg(run) : empty("This run has no steps recorded yet."),
+        h("div", { class: "dag-legend" }, nodeStatuses.map((st) => h("span", { class: ["legend-item", `status-${st}`] },
+          h("span", { class: "legend-swatch" }), st))));
+      stepsBody.replaceChildren(...run.nodes.map((node) => h("tr", { dataset: { step: node.name, status: node.status } },
+        h("td", { class: "name" }, node.name),
+        h("td", null, badge(node.status, node.status)),
+        h("td", null, node.task_id ? h("a", { href: `#/task/${enc(node.task_id)}` }, node.task_id.slice(0, 12)) : ""),
+        h("td", null, node.parents.join(", ")),
+        h("td", { class: "time" }, fmtTime(node.started)),
+        h("td", { class: "num" }, node.started && node.ended ? fmtDuration(node.ended - node.started) : ""),
+        h("td", { class: "error-cell" }, node.error || ""))));
+    }
   }
 
-  const first = await api(`/api/pipelines/${enc(runId)}`);
-  if (!ctx.alive()) return;
-  ctx.main.replaceChildren(h("div", { class: "page pipeline-page", dataset: { runId } }, header, progress, dagBox,
-    h("section", { class: "card" }, h("h3", null, "Steps"), h("div", { class: "table-wrap" },
-      h("table", { class: "table compact steps" }, h("thead", null, h("tr", null,
-        ["Step", "Status", "Task", "Parents", "Started", "Duration", "Error"].map((t) => h("th", null, t)))),
-        stepsBody)))));
-  lastJson = JSON.stringify(first);
-  render(first);
-  let live = isLive(first);
-  ctx.every(1000, async () => {
-    if (!live) return false;
+  /** Read the run and draw what changed; null when the answer is stale (a newer read, or the page left). */
+  async function load() {
+    const token = ++loadToken;
     const run = await api(`/api/pipelines/${enc(runId)}`);
-    if (!ctx.alive()) return false;
+    if (token !== loadToken || !ctx.alive()) return null;
     const json = JSON.stringify(run);
     if (json !== lastJson) {
       lastJson = json;
       render(run);
     }
-    live = isLive(run);
-    return live;
+    return run;
+  }
+
+  const first = await load(); // errors here are the page's own: the router shows them
+  if (!first) return;
+  ctx.main.replaceChildren(h("div", { class: "page pipeline-page", dataset: { runId } }, header, progress, dagBox,
+    h("section", { class: "card" }, h("h3", null, "Steps"), h("div", { class: "table-wrap" },
+      h("table", { class: "table compact steps" }, h("thead", null, h("tr", null,
+        ["Step", "Status", "Task", "Parents", "Started", "Duration", "Error"].map((t) => h("th", null, t)))),
+        stepsBody)))));
+  if (!ACTIVE_STATUSES.has(first.status)) return; // a finished, failed or Draft run: nothing to follow
+
+  // follow the run while its controller runs (or waits in a queue), then read it once more: the
+  // steps' last states may land just after the run's own. Steps left pending by a dead or aborted
+  // controller never keep the page polling.
+  let finalReads = 1;
+  ctx.every(1000, async () => {
+    if (document.hidden) return true;
+    let run;
+    try {
+      run = await load();
+    } catch (err) {
+      showError(err.message || String(err));
+      return err.status !== 404; // the run was deleted: stop
+    }
+    if (!ctx.alive()) return false;
+    if (!run) return true; // a stale answer: ask again
+    if (ACTIVE_STATUSES.has(run.status)) return true;
+    return finalReads-- > 0;
   });
 }

@@ -1,34 +1,52 @@
 // #/task/ID[/tab]: one task's header with its actions, and a tab per kind of recorded data.
 
-import { ACTIVE_STATUSES, api, badge, dialog, empty, enc, fmtDuration, fmtSize, fmtTime, fmtValue, guarded, h,
-         kvTable, notify, post, progressBar, qs, showError, tagChips } from "./util.js";
-import { PALETTE, draw, drawFigure, lineLayout, lineTraces, smoothingControl } from "./charts.js";
+import { ACTIVE_STATUSES, api, badge, compareSelection, dialog, empty, enc, fmtDuration, fmtSize, fmtTime, fmtValue,
+         guarded, h, kvTable, notify, post, progressBar, qs, showError, tagChips } from "./util.js";
+import { PALETTE, chartCard, drawChart, drawFigure, lineLayout, lineTraces, pruneCharts, purgeAll,
+         smoothingControl } from "./charts.js";
 
 const TABS = [
   ["overview", "Overview"], ["parameters", "Parameters"], ["configuration", "Configuration"], ["console", "Console"],
   ["scalars", "Scalars"], ["plots", "Plots"], ["samples", "Debug samples"], ["values", "Single values"],
   ["artifacts", "Artifacts"], ["models", "Models"], ["code", "Code"], ["packages", "Packages"],
 ];
+// tabs that load (and follow) their own data; the others are drawn from the task detail
+const SELF_LOADING = new Set(["console", "scalars", "plots", "samples"]);
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|gif|webp|bmp|svg)$/i;
+const IMAGE_ARTIFACT = /\.(png|jpe?g|gif|webp)$/i;
 const view = { smoothing: 0, xAxis: "iter", editing: null }; // remembered across tabs
 
-/** Which actions the header offers for a status (the server still decides; a 409 lands in the banner). */
-function actionsFor(task) {
-  const s = task.status;
-  const list = ["clone"];
-  if (s === "created") list.push("edit", "enqueue");
-  if (s === "queued") list.push("dequeue");
-  if (s === "in_progress" || s === "queued") list.push("abort");
-  if (["completed", "stopped", "closed"].includes(s)) list.push("publish");
-  if (["completed", "failed", "stopped", "closed"].includes(s)) list.push("reset");
-  if (s !== "in_progress") list.push(task.archived ? "unarchive" : "archive", "delete");
-  return list;
-}
-
+// the header's buttons, in this order, for the actions the server lists in `allowed_actions`
+// (the state rules live on the server only; it still checks every request: a 409 lands in the banner)
+const ACTION_ORDER = ["clone", "parameters", "enqueue", "dequeue", "abort", "publish", "reset", "archive", "delete"];
 const ACTION_LABELS = {
   clone: "Clone", edit: "Edit parameters", enqueue: "Enqueue", dequeue: "Dequeue", abort: "Abort",
   publish: "Publish", reset: "Reset", archive: "Archive", unarchive: "Unarchive", delete: "Delete",
 };
+
+/** The header's buttons: the server's allowed actions ("parameters" is the edit button). */
+function headerActions(task) {
+  const allowed = new Set(task.allowed_actions || []);
+  return ACTION_ORDER.filter((action) => allowed.has(action)).map((action) => {
+    if (action === "parameters") return "edit";
+    if (action === "archive" && task.archived) return "unarchive";
+    return action;
+  });
+}
+
+/**
+ * A tab's own lifetime inside the page's: `kill()` ends its pollers and makes `alive()` false
+ * (the tab is drawn again after a reset), while the page's cleanups still run on navigation.
+ */
+function tabContext(ctx) {
+  let dead = false;
+  return {
+    ...ctx,
+    alive: () => !dead && ctx.alive(),
+    every: (ms, fn) => ctx.every(ms, async () => (dead ? false : fn())),
+    kill() { dead = true; },
+  };
+}
 
 export async function taskPage(ctx) {
   const [taskId, tabParam] = ctx.params;
@@ -40,13 +58,27 @@ export async function taskPage(ctx) {
 
   const header = h("div", { class: "task-header" });
   const body = h("div", { class: "tab-body", dataset: { tab } });
-  const tabs = h("nav", { class: "tabs" }, TABS.map(([key, label]) => {
-    const count = { parameters: Object.values(task.parameters).reduce((n, rows) => n + rows.length, 0),
-                    configuration: task.configurations.length, artifacts: task.artifacts.length,
-                    models: task.models.length, values: task.single_values.length }[key];
-    return h("a", { href: `${base}/${key}`, class: ["tab", key === tab && "active"], dataset: { tab: key } },
-             label, count ? h("span", { class: "count" }, count) : null);
-  }));
+  const tabs = h("nav", { class: "tabs" });
+  let tabCtx = null;
+
+  function renderTabs() {
+    tabs.replaceChildren(...TABS.map(([key, label]) => {
+      const count = { parameters: Object.values(task.parameters).reduce((n, rows) => n + rows.length, 0),
+                      configuration: task.configurations.length, artifacts: task.artifacts.length,
+                      models: task.models.length, values: task.single_values.length }[key];
+      return h("a", { href: `${base}/${key}`, class: ["tab", key === tab && "active"], dataset: { tab: key } },
+               label, count ? h("span", { class: "count" }, count) : null);
+    }));
+  }
+
+  /** (Re)draw the current tab; a tab drawn before is ended first (its pollers, its charts). */
+  async function renderTab() {
+    if (tabCtx) tabCtx.kill();
+    tabCtx = tabContext(ctx);
+    purgeAll(body);
+    body.replaceChildren();
+    await renderers[tab](tabCtx, task, body);
+  }
 
   async function act(action) {
     if (action === "edit") {
@@ -64,6 +96,7 @@ export async function taskPage(ctx) {
       if (name.value.trim()) body.name = name.value.trim();
     } else if (action === "enqueue") {
       const queues = await api("/api/queues");
+      if (!ctx.alive()) return undefined; // the page went away meanwhile: no dialog for it
       const input = h("input", { type: "text", id: "queue-input", list: "queue-list", required: true,
                                  value: queues.length ? queues[0].name : "default" });
       if (!await dialog({ title: "Enqueue task", ok: "Enqueue", id: "enqueue-dialog",
@@ -81,11 +114,12 @@ export async function taskPage(ctx) {
         return undefined;
       }
     } else if (action === "abort" || action === "reset") {
-      const text = action === "abort" ? "Abort this task? Its process stops at its next check."
+      const text = action === "abort" ? "Abort this task? If it runs, its process stops at its next check."
         : "Reset this task to Draft? Its console, metrics, plots, artifacts and output models are deleted.";
       if (!await dialog({ title: `${ACTION_LABELS[action]} task`, ok: ACTION_LABELS[action], danger: true,
                           id: `${action}-dialog`, body: h("p", null, text) })) return undefined;
     }
+    if (!ctx.alive()) return undefined; // never act for a page that is gone (dialogs close on navigation too)
     const endpoint = action === "unarchive" ? "archive" : action;
     if (action === "archive" || action === "unarchive") body = { archive: action === "archive" };
     const result = await post(`/api/tasks/${enc(taskId)}/${endpoint}`, body);
@@ -93,13 +127,14 @@ export async function taskPage(ctx) {
       notify(`Cloned into a new Draft task`);
       location.hash = `#/task/${enc(result.id)}`;
     } else if (action === "delete") {
+      compareSelection.delete(taskId);
       notify(`Deleted task ${task.name}`);
       location.hash = "#/tasks";
     } else {
       notify({ enqueue: `Enqueued on queue “${body.queue}”`, dequeue: "Dequeued: a Draft again",
                abort: "Aborted", publish: "Published", reset: "Reset to Draft", archive: "Archived",
                unarchive: "Restored from the archive" }[action] || `${ACTION_LABELS[action]}: done`);
-      await ctx.refresh();
+      if (ctx.alive()) await ctx.refresh();
     }
     return result;
   }
@@ -130,7 +165,7 @@ export async function taskPage(ctx) {
         task.archived ? h("span", { class: "chip" }, "archived") : null,
         ACTIVE_STATUSES.has(task.status) && task.progress ? progressBar(task.progress) : null,
         h("span", { class: "spacer" }),
-        h("div", { class: "actions" }, actionsFor(task).map((action) =>
+        h("div", { class: "actions" }, headerActions(task).map((action) =>
           h("button", { type: "button", class: ["btn", ["delete", "abort"].includes(action) && "danger-outline"],
                         dataset: { action }, onclick: () => runAction(action) },
             ACTION_LABELS[action])))),
@@ -141,33 +176,40 @@ export async function taskPage(ctx) {
   const renderers = { overview, parameters, configuration, console: consoleTab, scalars, plots, samples,
                       values, artifacts, models, code, packages };
 
+  // re-read the whole task (after an action, or when the polled status changed) and redraw the
+  // header and the tabs drawn from it; the console, scalars and plots follow the task themselves,
+  // and are drawn again only after a reset (which deleted what they show)
+  let refreshToken = 0;
   ctx.refresh = async () => {
-    task = await api(`/api/tasks/${enc(taskId)}`);
-    if (!ctx.alive()) return;
+    const mine = ++refreshToken;
+    const fresh = await api(`/api/tasks/${enc(taskId)}`);
+    if (mine !== refreshToken || !ctx.alive()) return;
+    const wasReset = fresh.status === "created" && task.status !== "created";
+    task = fresh;
     renderHeader();
-    if (tab === "parameters" || tab === "overview") {
-      body.replaceChildren();
-      await renderers[tab](ctx, task, body);
-    }
+    renderTabs();
+    if (!SELF_LOADING.has(tab) || wasReset) await renderTab();
   };
 
   ctx.task = () => task; // the latest task row, for tabs that follow a running task
   renderHeader();
+  renderTabs();
   ctx.main.replaceChildren(h("div", { class: "page task-page", dataset: { taskId } }, header, tabs, body));
-  await renderers[tab](ctx, task, body);
+  await renderTab();
 
-  // follow a pending / running task (also one enqueued from this page): header (status,
-  // progress); overview and parameters redraw when it ends (console and scalars follow it themselves)
+  // follow a pending / running task (also one enqueued from this page) through its cheap status:
+  // the header's progress as it moves, everything once the status changes
   ctx.every(1000, async () => {
-    if (!ACTIVE_STATUSES.has(task.status)) return true;
-    const fresh = await api(`/api/tasks/${enc(taskId)}`);
+    if (!ACTIVE_STATUSES.has(task.status) || document.hidden) return true;
+    const status = await api(`/api/tasks/${enc(taskId)}/status`);
     if (!ctx.alive()) return false;
-    const changed = fresh.status !== task.status || fresh.progress !== task.progress;
-    task = fresh;
-    if (ACTIVE_STATUSES.has(task.status)) {
-      if (changed) renderHeader();
-    } else {
+    if (status.status !== task.status || status.archived !== task.archived) {
       await ctx.refresh();
+    } else {
+      const moved = status.progress !== task.progress || status.status_message !== task.status_message ||
+        String(status.allowed_actions) !== String(task.allowed_actions);
+      Object.assign(task, status);
+      if (moved) renderHeader();
     }
     return true;
   });
@@ -226,20 +268,20 @@ function overview(ctx, task, body) {
 
 function parameters(ctx, task, body) {
   const sections = Object.entries(task.parameters);
-  const editable = task.status === "created";
+  const editable = (task.allowed_actions || []).includes("parameters"); // a Draft
   const editing = editable && view.editing === task.id;
   const inputs = [];
   const toolbar = h("div", { class: "toolbar" });
   if (editing) {
     toolbar.append(h("span", { class: "muted" }, "Editing the Draft's parameters"), h("span", { class: "spacer" }),
       h("button", { type: "button", class: "btn", id: "params-cancel",
-                    onclick: () => { view.editing = null; ctx.refresh(); } }, "Cancel"),
+                    onclick: () => { view.editing = null; guarded(ctx.refresh); } }, "Cancel"),
       h("button", { type: "button", class: "btn primary", id: "params-save", onclick: () => guarded(save) }, "Save"));
   } else if (editable) {
     toolbar.append(h("span", { class: "muted" }, "This task is a Draft: its parameters can be changed before it runs."),
       h("span", { class: "spacer" }),
       h("button", { type: "button", class: "btn", id: "params-edit",
-                    onclick: () => { view.editing = task.id; ctx.refresh(); } }, "Edit"));
+                    onclick: () => { view.editing = task.id; guarded(ctx.refresh); } }, "Edit"));
   }
   async function save() {
     const changed = {};
@@ -297,39 +339,94 @@ function prettyConfig(value) {
   return value;
 }
 
+const CONSOLE_TAIL = 500; // lines per read (the last ones first; older ones on demand)
+const CONSOLE_MAX = 5000; // lines kept on screen while following
+
 async function consoleTab(ctx, task, body) {
   let search = "";
-  let lastSeq = 0;
+  let lastSeq = 0; // follow from here (the newest line read)
+  let firstSeq = null; // the oldest line shown: "Load older lines" pages back from here
+  let shown = 0; // the highest seq on screen: a line is never appended twice
   let token = 0;
   const pre = h("pre", { class: "console", id: "console-output" });
   const info = h("span", { class: "muted console-info" });
   const live = h("span", { class: "live", hidden: true }, "● live");
   const input = h("input", { type: "search", id: "console-search", placeholder: "Filter lines…",
                              "aria-label": "filter console" });
+  const older = h("button", { type: "button", class: "btn small", id: "console-older", hidden: true,
+                              onclick: () => guarded(loadOlder) }, "Load older lines");
   const lineCount = () => pre.childElementCount;
+  const lineEl = (line) => h("div", { class: ["line", `level-${line.level}`], dataset: { seq: line.seq } },
+    h("span", { class: "ts" }, fmtTime(line.ts).slice(11)), h("span", { class: "text" }, line.text));
 
-  let shown = 0; // the highest seq on screen: a line is never appended twice
-  function append(all) {
-    const lines = all.filter((line) => line.seq > shown);
-    if (lines.length) shown = lines[lines.length - 1].seq;
-    const stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
-    pre.append(...lines.map((line) => h("div", { class: ["line", `level-${line.level}`], dataset: { seq: line.seq } },
-      h("span", { class: "ts" }, fmtTime(line.ts).slice(11)), h("span", { class: "text" }, line.text))));
-    while (pre.childElementCount > 5000) pre.firstChild.remove();
-    if (stick) pre.scrollTop = pre.scrollHeight;
-    info.textContent = `${lineCount()} line${lineCount() === 1 ? "" : "s"}${search ? ` matching “${search}”` : ""}`;
+  function updateInfo() {
+    const n = lineCount();
+    info.textContent = n ? `${n} line${n === 1 ? "" : "s"}${search ? ` matching “${search}”` : ""}`
+      : search ? `no line matches “${search}”` : "no console output";
   }
 
+  function append(all) {
+    const lines = all.filter((line) => line.seq > shown);
+    if (!lines.length) return;
+    shown = lines[lines.length - 1].seq;
+    const stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
+    pre.append(...lines.map(lineEl));
+    if (pre.childElementCount > CONSOLE_MAX) { // drop the oldest; they can be loaded again
+      while (pre.childElementCount > CONSOLE_MAX) pre.firstChild.remove();
+      firstSeq = Number(pre.firstChild.dataset.seq);
+      older.hidden = false;
+    }
+    if (firstSeq === null) firstSeq = lines[0].seq;
+    if (stick) pre.scrollTop = pre.scrollHeight;
+    updateInfo();
+  }
+
+  /** The last lines (matching the filter); `more` says older ones exist. */
   async function load() {
     const mine = ++token;
-    const data = await api(`/api/tasks/${enc(task.id)}/console${qs({ tail: 500, search })}`);
+    const data = await api(`/api/tasks/${enc(task.id)}/console${qs({ tail: CONSOLE_TAIL, search })}`);
     if (mine !== token || !ctx.alive()) return;
     lastSeq = data.last_seq;
     pre.replaceChildren();
     shown = 0;
+    firstSeq = null;
     append(data.lines);
-    if (!data.lines.length) info.textContent = search ? `no line matches “${search}”` : "no console output";
+    older.hidden = !data.more;
+    updateInfo();
     pre.scrollTop = pre.scrollHeight;
+  }
+
+  /** The lines before the oldest one shown, put on top without moving what is in view. */
+  async function loadOlder() {
+    if (firstSeq === null) return;
+    const mine = token;
+    older.disabled = true;
+    try {
+      const data = await api(`/api/tasks/${enc(task.id)}/console${qs({ before: firstSeq, tail: CONSOLE_TAIL,
+                                                                        search })}`);
+      if (mine !== token || !ctx.alive()) return;
+      const lines = data.lines.filter((line) => line.seq < firstSeq);
+      const height = pre.scrollHeight;
+      pre.prepend(...lines.map(lineEl));
+      pre.scrollTop += pre.scrollHeight - height;
+      if (lines.length) firstSeq = lines[0].seq;
+      older.hidden = !data.more;
+      updateInfo();
+    } finally {
+      older.disabled = false;
+    }
+  }
+
+  /** The lines written since the last read: in order, as many rounds as the server says there are. */
+  async function follow() {
+    const mine = token;
+    for (let round = 0; round < 20; round += 1) {
+      const data = await api(`/api/tasks/${enc(task.id)}/console${qs({ after: lastSeq, tail: 1000, search })}`);
+      if (mine !== token || !ctx.alive()) return;
+      lastSeq = Math.max(lastSeq, data.last_seq);
+      append(data.lines);
+      if (!data.more) return;
+    }
   }
 
   let timer = null;
@@ -338,36 +435,28 @@ async function consoleTab(ctx, task, body) {
     timer = setTimeout(() => { search = input.value; guarded(load); }, 250);
   });
   ctx.onCleanup(() => clearTimeout(timer));
-  body.append(h("div", { class: "toolbar" }, input, info, h("span", { class: "spacer" }), live), pre);
+  body.append(h("div", { class: "toolbar" }, input, info, older, h("span", { class: "spacer" }), live), pre);
   await load();
 
+  // follow while it runs, and read once more when it stops; keep watching the polled status, as
+  // an action (Enqueue) or an agent can make this task run later
   const running = () => ctx.task().status === "in_progress";
-  live.hidden = !running();
+  let wasRunning = running();
+  live.hidden = !wasRunning;
   ctx.every(1000, async () => {
-    if (!running()) {
-      if (!live.hidden) { // it just ended: pick up the last lines
-        live.hidden = true;
-        await follow();
-      }
-      return ACTIVE_STATUSES.has(ctx.task().status);
-    }
-    live.hidden = false;
-    await follow();
+    const now = running();
+    live.hidden = !now;
+    if (now || wasRunning) await follow();
+    wasRunning = now;
     return true;
   });
-
-  async function follow() {
-    const mine = token;
-    const data = await api(`/api/tasks/${enc(task.id)}/console${qs({ after: lastSeq, tail: 5000, search })}`);
-    if (mine !== token || !ctx.alive()) return;
-    lastSeq = Math.max(lastSeq, data.last_seq);
-    if (data.lines.length) append(data.lines);
-  }
 }
 
 async function scalars(ctx, task, body) {
   const grid = h("div", { class: "chart-grid" });
   let graphs = {};
+  let shownAxis = view.xAxis; // the x axis of `graphs` (a click may have asked for the other one since)
+  let token = 0;
   const axisButtons = [["iter", "Iterations"], ["time", "Wall time"]].map(([key, label]) =>
     h("button", { type: "button", class: ["btn", "seg", view.xAxis === key && "active"], dataset: { axis: key },
                   onclick: () => guarded(async () => {
@@ -380,26 +469,28 @@ async function scalars(ctx, task, body) {
 
   function drawAll() {
     const titles = Object.keys(graphs);
+    pruneCharts(grid, titles);
     if (!titles.length) {
       grid.replaceChildren(empty("No scalars reported."));
       return;
     }
+    const timeAxis = shownAxis === "time";
     for (const title of titles) {
-      let el = [...grid.querySelectorAll(".chart")].find((c) => c.dataset.title === title);
-      if (!el) {
-        grid.querySelector(".empty")?.remove();
-        el = h("div", { class: "chart", dataset: { title } });
-        grid.append(h("section", { class: "card chart-card" }, h("h3", null, title), el));
-      }
       const lines = Object.entries(graphs[title]).map(([series, xy], i) => ({
         name: series, x: xy.x, y: xy.y, color: PALETTE[i % PALETTE.length], dash: "solid" }));
-      draw(el, lineTraces(lines, view.smoothing, view.xAxis === "time"), lineLayout(view.xAxis === "time"));
+      drawChart(grid, title, lineTraces(lines, view.smoothing, timeAxis), lineLayout(timeAxis));
     }
   }
 
+  /** Read the scalars on the chosen x axis; an answer overtaken by a newer request is dropped. */
   async function load() {
-    graphs = await api(`/api/tasks/${enc(task.id)}/scalars${qs({ x_axis: view.xAxis })}`);
-    if (ctx.alive()) drawAll();
+    const mine = ++token;
+    const axis = view.xAxis;
+    const data = await api(`/api/tasks/${enc(task.id)}/scalars${qs({ x_axis: axis })}`);
+    if (mine !== token || !ctx.alive() || axis !== view.xAxis) return;
+    graphs = data;
+    shownAxis = axis;
+    drawAll();
   }
   await load();
   let wasRunning = ctx.task().status === "in_progress";
@@ -407,26 +498,59 @@ async function scalars(ctx, task, body) {
     const running = ctx.task().status === "in_progress";
     if (running || wasRunning) await load();
     wasRunning = running;
-    return running || ACTIVE_STATUSES.has(ctx.task().status);
+    return true; // it may run again (enqueued from this page)
   });
 }
 
 async function plots(ctx, task, body) {
-  const all = await api(`/api/tasks/${enc(task.id)}/plots`);
-  if (!ctx.alive()) return;
-  if (!all.length) return body.append(empty("No plots reported."));
-  const latest = new Map(); // the newest report of each (metric, variant)
-  for (const p of all) latest.set(`${p.metric}\u0000${p.variant}`, p);
+  const info = h("p", { class: "muted plots-info" });
   const grid = h("div", { class: "chart-grid" });
-  body.append(h("p", { class: "muted" }, `${latest.size} plot${latest.size > 1 ? "s" : ""}`,
-                all.length > latest.size ? ` (the latest of ${all.length} reports)` : ""), grid);
-  for (const p of latest.values()) {
-    const el = h("div", { class: "chart figure", dataset: { metric: p.metric, variant: p.variant } });
-    grid.append(h("section", { class: "card chart-card" }, h("h3", null, `${p.metric} / ${p.variant}`,
-      p.iteration !== null && p.iteration !== undefined ? h("span", { class: "muted" }, ` · iteration ${p.iteration}`) : null), el));
-    drawFigure(el, p.figure);
+  let signature = null;
+  let token = 0;
+  body.append(info, grid);
+
+  function render(all) {
+    const latest = new Map(); // the newest report of each (metric, variant)
+    for (const p of all) latest.set(JSON.stringify([p.metric, p.variant]), p);
+    pruneCharts(grid, [...latest.keys()]);
+    if (!all.length) {
+      info.textContent = "";
+      grid.replaceChildren(empty("No plots reported."));
+      return;
+    }
+    info.textContent = `${latest.size} plot${latest.size > 1 ? "s" : ""}${
+      all.length > latest.size ? ` (the latest of ${all.length} reports)` : ""}`;
+    for (const [key, p] of latest) {
+      const el = chartCard(grid, key, {
+        head: () => h("h3", null, `${p.metric} / ${p.variant}`, h("span", { class: "muted plot-iteration" })),
+        attrs: { class: "chart figure", dataset: { title: `${p.metric} / ${p.variant}`, metric: p.metric,
+                                                   variant: p.variant } } });
+      if (el.dataset.seq === String(p.seq)) continue; // this plot did not change
+      el.dataset.seq = p.seq;
+      el.parentElement.querySelector(".plot-iteration").textContent =
+        p.iteration !== null && p.iteration !== undefined ? ` · iteration ${p.iteration}` : "";
+      drawFigure(el, p.figure);
+    }
   }
-  return undefined;
+
+  /** Read the plots; redraw only when a report was added (their count or newest seq moved). */
+  async function load() {
+    const mine = ++token;
+    const all = await api(`/api/tasks/${enc(task.id)}/plots`);
+    if (mine !== token || !ctx.alive()) return;
+    const now = `${all.length}:${all.length ? all[all.length - 1].seq : 0}`;
+    if (now === signature) return;
+    signature = now;
+    render(all);
+  }
+  await load();
+  let wasRunning = ctx.task().status === "in_progress";
+  ctx.every(2000, async () => { // follow a running task; one last read when it ends
+    const running = ctx.task().status === "in_progress";
+    if (running || wasRunning) await load();
+    wasRunning = running;
+    return true;
+  });
 }
 
 async function samples(ctx, task, body) {
@@ -476,32 +600,49 @@ function values(ctx, task, body) {
                                                       h("td", { class: "num" }, fmtValue(v.value))))))));
 }
 
+/** An artifact the browser can show as an image (its file is served by the artifact download URL). */
+function isImageArtifact(a) {
+  if (!a.uri) return false;
+  return a.type === "image" || IMAGE_ARTIFACT.test(a.extension || "") || IMAGE_ARTIFACT.test(a.uri.split(/[?#]/)[0]);
+}
+
 function artifacts(ctx, task, body) {
   if (!task.artifacts.length) return body.append(empty("No artifacts."));
   return body.append(h("section", { class: "card" }, h("table", { class: "table compact artifacts" },
     h("thead", null, h("tr", null, ["Name", "Type", "Mode", "Size", "Hash", "Preview", ""].map((t) => h("th", null, t)))),
-    h("tbody", null, task.artifacts.map((a) => h("tr", { dataset: { artifact: a.name } },
-      h("td", { class: "name" }, a.name),
-      h("td", null, a.type || ""),
-      h("td", { class: "muted" }, a.mode || ""),
-      h("td", { class: "num" }, fmtSize(a.size)),
-      h("td", null, a.hash ? h("code", { title: a.hash }, a.hash.slice(0, 10)) : ""),
-      h("td", { class: "preview-cell" }, a.preview ? h("pre", { class: "preview" }, a.preview) : ""),
-      h("td", null, a.uri ? h("a", { class: "btn small", href: `/api/tasks/${enc(task.id)}/artifacts/${enc(a.name)}`,
-                                      download: "" }, "Download") : h("span", { class: "muted" }, "inline"))))))));
+    h("tbody", null, task.artifacts.map((a) => {
+      const url = `/api/tasks/${enc(task.id)}/artifacts/${enc(a.name)}`;
+      const preview = isImageArtifact(a)
+        ? h("a", { href: url, target: "_blank", rel: "noopener", class: "artifact-image-link" },
+            h("img", { class: "artifact-image", src: url, alt: a.name }))
+        : a.preview ? h("pre", { class: "preview" }, a.preview) : "";
+      return h("tr", { dataset: { artifact: a.name } },
+        h("td", { class: "name" }, a.name),
+        h("td", null, a.type || ""),
+        h("td", { class: "muted" }, a.mode || ""),
+        h("td", { class: "num" }, fmtSize(a.size)),
+        h("td", null, a.hash ? h("code", { title: a.hash }, a.hash.slice(0, 10)) : ""),
+        h("td", { class: "preview-cell" }, preview),
+        h("td", null, a.uri ? h("a", { class: "btn small", href: url, download: "" }, "Download")
+          : h("span", { class: "muted" }, "inline")));
+    })))));
 }
 
 function models(ctx, task, body) {
   if (!task.models.length) return body.append(empty("No models."));
   return body.append(h("section", { class: "card" }, h("table", { class: "table compact models" },
-    h("thead", null, h("tr", null, ["Name", "Role", "Framework", "Iteration", "Published", "URI"].map((t) => h("th", null, t)))),
-    h("tbody", null, task.models.map((m) => h("tr", null,
+    h("thead", null, h("tr", null, ["Name", "Role", "Framework", "Iteration", "Published", "URI", ""]
+      .map((t) => h("th", null, t)))),
+    h("tbody", null, task.models.map((m) => h("tr", { dataset: { model: m.id } },
       h("td", { class: "name", title: m.id }, m.name),
       h("td", null, m.role),
       h("td", null, m.framework || ""),
       h("td", { class: "num" }, m.iteration ?? ""),
       h("td", null, m.published ? "yes" : "no"),
-      h("td", null, h("code", { class: "uri" }, m.uri || ""))))))));
+      h("td", null, h("code", { class: "uri" }, m.uri || "")),
+      h("td", null, m.uri
+        ? h("a", { class: "btn small", href: `/api/tasks/${enc(task.id)}/models/${enc(m.id)}`, download: "" }, "Download")
+        : h("span", { class: "muted" }, "no file"))))))));
 }
 
 function code(ctx, task, body) {

@@ -1,23 +1,20 @@
 // #/tasks: the project tree, the filtered / sorted / paged tasks table and the compare selection.
 
-import { ACTIVE_STATUSES, STATUS_LABELS, api, badge, enc, fmtDuration, fmtTime, guarded, h, progressBar, qs,
-         tagChips } from "./util.js";
+import { ACTIVE_STATUSES, api, badge, compareSelection as selected, enc, fmtDuration, fmtTime, guarded, h,
+         pageParam, pager, progressBar, pruneSelection, qs, session, statusLabel, tagChips } from "./util.js";
 
-const TYPES = ["training", "testing", "inference", "data_processing", "application", "monitor", "controller",
-               "optimizer", "service", "qc", "custom"];
 const COLUMNS = [
   ["name", "Name", true], ["type", "Type", true], ["status", "Status", true], ["progress", "Progress", true],
   ["tags", "Tags", false], ["started", "Started", true], ["duration", "Duration", true],
 ];
 const DESCENDING_FIRST = new Set(["started", "duration", "progress", "created", "last_update"]);
 const DEFAULT_PAGE_SIZE = 50;
-const selected = new Set(); // task ids ticked for compare (kept while filtering and paging)
 
 function stateFromQuery(query) {
   return {
     project: query.get("project") || "", status: query.get("status") || "", type: query.get("type") || "",
     tag: query.get("tag") || "", search: query.get("search") || "", sort: query.get("sort") || "-created",
-    page: Number(query.get("page") || 0), archived: query.get("archived") === "1", parent: query.get("parent") || "",
+    page: pageParam(query.get("page")), archived: query.get("archived") === "1", parent: query.get("parent") || "",
     pageSize: Math.max(1, Math.min(500, Number(query.get("page_size")) || DEFAULT_PAGE_SIZE)),
   };
 }
@@ -47,17 +44,19 @@ export async function tasksPage(ctx) {
   const state = stateFromQuery(ctx.query);
   let loadToken = 0;
   let lastRows = [];
+  // the filter vocabularies come from the server (read once per page load of the app)
+  const { statuses, task_types: types } = await session();
+  if (!ctx.alive()) return;
 
   const sidebar = h("aside", { class: "sidebar" }, h("h3", null, "Projects"), h("p", { class: "muted" }, "Loading…"));
   const search = h("input", { type: "search", id: "task-search", placeholder: "Search name, id, comment…",
                               value: state.search, "aria-label": "search" });
   const statusSelect = h("select", { id: "filter-status", "aria-label": "status" },
     h("option", { value: "" }, "Any status"),
-    Object.entries(STATUS_LABELS).map(([value, label]) => h("option", { value, selected: value === state.status },
-                                                                   label)));
+    statuses.map((value) => h("option", { value, selected: value === state.status }, statusLabel(value))));
   const typeSelect = h("select", { id: "filter-type", "aria-label": "type" },
     h("option", { value: "" }, "Any type"),
-    TYPES.map((t) => h("option", { value: t, selected: t === state.type }, t)));
+    types.map((t) => h("option", { value: t, selected: t === state.type }, t)));
   const tagInput = h("input", { type: "search", id: "filter-tag", placeholder: "Tags (a,b)", value: state.tag,
                                 "aria-label": "tags", class: "narrow" });
   const archived = h("input", { type: "checkbox", id: "filter-archived", checked: state.archived });
@@ -67,11 +66,8 @@ export async function tasksPage(ctx) {
                                        onclick: () => { selected.clear(); renderRows(lastRows); } }, "clear");
   const tbody = h("tbody");
   const thead = h("thead");
-  const pagerText = h("span", { class: "pager-text" });
-  const prev = h("button", { class: "btn", type: "button", id: "page-prev",
-                             onclick: () => { state.page -= 1; reload(); } }, "‹ Prev");
-  const next = h("button", { class: "btn", type: "button", id: "page-next",
-                             onclick: () => { state.page += 1; reload(); } }, "Next ›");
+  const pages = pager((page) => { state.page = Math.max(0, page); reload(); },
+                      { prevId: "page-prev", nextId: "page-next" });
   const parentChip = h("span", { class: "filter-chip", hidden: !state.parent });
 
   function updateCompareButton() {
@@ -136,10 +132,7 @@ export async function tasksPage(ctx) {
     }
     renderHead();
     renderRows(data.rows);
-    const first = data.total ? state.page * state.pageSize + 1 : 0;
-    pagerText.textContent = `${first}–${state.page * state.pageSize + data.rows.length} of ${data.total}`;
-    prev.disabled = state.page <= 0;
-    next.disabled = (state.page + 1) * state.pageSize >= data.total;
+    pages.update(state.page, state.pageSize, data.rows.length, data.total);
     return data;
   }
 
@@ -173,7 +166,7 @@ export async function tasksPage(ctx) {
         h("label", { class: "control", title: "include archived tasks" }, archived, "Show archived"), parentChip,
         h("span", { class: "spacer" }), clearSelection, compareButton),
       h("div", { class: "table-wrap" }, h("table", { class: "table tasks-table" }, thead, tbody)),
-      h("div", { class: "pager" }, prev, pagerText, next))));
+      pages.el)));
   renderHead();
   updateCompareButton();
 
@@ -185,6 +178,11 @@ export async function tasksPage(ctx) {
   };
   const [projects] = await Promise.all([api("/api/projects"), load()]);
   if (!ctx.alive()) return;
+  if (selected.size) { // ticked earlier: forget tasks deleted since
+    guarded(async () => {
+      if ((await pruneSelection()).length && ctx.alive()) renderRows(lastRows);
+    });
+  }
   sidebar.replaceChildren(h("h3", null, "Projects"), projectTree(projects, state, pickProject));
 
   // keep running / pending rows fresh without disturbing the page

@@ -97,6 +97,62 @@ export function qs(params) {
   return text ? `?${text}` : "";
 }
 
+/** A page number from the address (`?page=abc`, `-3` or `1.5` mean page 0 / 1). */
+export function pageParam(value) {
+  const page = Math.floor(Number(value));
+  return Number.isFinite(page) && page > 0 ? page : 0;
+}
+
+let sessionPromise = null;
+/** `GET /api/session` (the store path and the vocabularies: statuses, task types, ...), read once. */
+export function session() {
+  if (!sessionPromise) {
+    sessionPromise = api("/api/session").catch((err) => {
+      sessionPromise = null; // try again next time
+      throw err;
+    });
+  }
+  return sessionPromise;
+}
+
+/** Task ids ticked for compare, kept across pages (the tasks table and the compare page prune it). */
+export const compareSelection = new Set();
+
+/** Drop the ids of tasks that no longer exist from the compare selection (404 on their status). */
+export async function pruneSelection(ids = [...compareSelection]) {
+  const gone = [];
+  await Promise.all(ids.map(async (id) => {
+    try {
+      await api(`/api/tasks/${enc(id)}/status`);
+    } catch (err) {
+      if (err.status === 404) gone.push(id);
+    }
+  }));
+  for (const id of gone) compareSelection.delete(id);
+  return gone;
+}
+
+/**
+ * The "‹ Prev  1–50 of 120  Next ›" pager. `onPage(page)` runs on a click; `update(page,
+ * pageSize, shown, total)` sets the text and the buttons after each load.
+ */
+export function pager(onPage, { prevId, nextId } = {}) {
+  let current = 0;
+  const text = h("span", { class: "pager-text" });
+  const prev = h("button", { class: "btn", type: "button", id: prevId, onclick: () => onPage(current - 1) }, "‹ Prev");
+  const next = h("button", { class: "btn", type: "button", id: nextId, onclick: () => onPage(current + 1) }, "Next ›");
+  return {
+    el: h("div", { class: "pager" }, prev, text, next),
+    update(page, pageSize, shown, total) {
+      current = page;
+      const first = total ? page * pageSize + 1 : 0;
+      text.textContent = `${first}–${page * pageSize + shown} of ${total}`;
+      prev.disabled = page <= 0;
+      next.disabled = (page + 1) * pageSize >= total;
+    },
+  };
+}
+
 // ------------------------------------------------------------------------------ banners & dialogs
 export function showError(message) {
   const banner = document.getElementById("error-banner");
@@ -130,7 +186,17 @@ export async function guarded(fn) {
   }
 }
 
-/** A modal dialog; resolves to true (OK) or false (Cancel / Escape). Enter in an input means OK. */
+const openDialogs = new Set();
+
+/** Cancel every open dialog (the page behind it is going away: its OK must not act on the next one). */
+export function closeDialogs() {
+  for (const dlg of [...openDialogs]) dlg.close("cancel");
+}
+
+/**
+ * A modal dialog; resolves to true (OK) or false (Cancel / Escape / closed by a route change).
+ * Enter in an input means OK.
+ */
 export function dialog({ title, body, ok = "OK", danger = false, id }) {
   return new Promise((resolve) => {
     const okButton = h("button", { type: "submit", value: "ok", class: ["btn", danger ? "danger" : "primary"],
@@ -144,10 +210,12 @@ export function dialog({ title, body, ok = "OK", danger = false, id }) {
         h("div", { class: "modal-buttons" }, okButton, cancel)));
     dlg.addEventListener("close", () => {
       const accepted = dlg.returnValue === "ok";
+      openDialogs.delete(dlg);
       dlg.remove();
       resolve(accepted);
     });
     document.body.append(dlg);
+    openDialogs.add(dlg);
     dlg.showModal();
     const input = dlg.querySelector("input, select, textarea");
     (input || okButton).focus();
@@ -194,7 +262,6 @@ export const STATUS_LABELS = {
   failed: "Failed", published: "Published", publishing: "Publishing", closed: "Closed", unknown: "Unknown",
 };
 export const ACTIVE_STATUSES = new Set(["queued", "in_progress"]);
-export const NODE_STATUSES = ["pending", "running", "completed", "cached", "failed", "skipped", "aborted"];
 
 export const statusLabel = (status) => STATUS_LABELS[status] || status || "";
 
