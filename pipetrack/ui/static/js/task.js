@@ -438,15 +438,22 @@ async function consoleTab(ctx, task, body) {
   body.append(h("div", { class: "toolbar" }, input, info, older, h("span", { class: "spacer" }), live), pre);
   await load();
 
-  // follow while it runs, and read once more when it stops; keep watching the polled status, as
-  // an action (Enqueue) or an agent can make this task run later
+  followWhileRunning(ctx, 1000, follow, (running) => { live.hidden = !running; });
+}
+
+/**
+ * Call `read` every `ms` while the task runs, and once more when it stops. The polled status is
+ * watched all along: an action on this page (Enqueue) or an agent can make the task run later.
+ * `onState(running)` is told the state on every tick.
+ */
+function followWhileRunning(ctx, ms, read, onState = () => {}) {
   const running = () => ctx.task().status === "in_progress";
   let wasRunning = running();
-  live.hidden = !wasRunning;
-  ctx.every(1000, async () => {
+  onState(wasRunning);
+  ctx.every(ms, async () => {
     const now = running();
-    live.hidden = !now;
-    if (now || wasRunning) await follow();
+    onState(now);
+    if (now || wasRunning) await read();
     wasRunning = now;
     return true;
   });
@@ -493,13 +500,7 @@ async function scalars(ctx, task, body) {
     drawAll();
   }
   await load();
-  let wasRunning = ctx.task().status === "in_progress";
-  ctx.every(2000, async () => { // follow a running task; one last read when it ends
-    const running = ctx.task().status === "in_progress";
-    if (running || wasRunning) await load();
-    wasRunning = running;
-    return true; // it may run again (enqueued from this page)
-  });
+  followWhileRunning(ctx, 2000, load);
 }
 
 async function plots(ctx, task, body) {
@@ -544,13 +545,7 @@ async function plots(ctx, task, body) {
     render(all);
   }
   await load();
-  let wasRunning = ctx.task().status === "in_progress";
-  ctx.every(2000, async () => { // follow a running task; one last read when it ends
-    const running = ctx.task().status === "in_progress";
-    if (running || wasRunning) await load();
-    wasRunning = running;
-    return true;
-  });
+  followWhileRunning(ctx, 2000, load);
 }
 
 async function samples(ctx, task, body) {
