@@ -2,9 +2,10 @@
 actions (``actions.py``) and the static single-page front end (``static/``).
 
 Security model for a tool that can delete tasks: the server binds to loopback by default
-(``server.py``), answers only to loopback host names while doing so (no DNS rebinding), and
-every state-changing request is a POST carrying the per-process CSRF token that only the
-served page knows (sent as the ``X-CSRF-Token`` header, which a cross-site form cannot set).
+(``server.py``) and answers only to an allow-list of Host names (no DNS rebinding); every
+state-changing request is a POST carrying the per-process CSRF token that only the served page
+knows (sent as the ``X-CSRF-Token`` header, which a cross-site form cannot set); and every
+response forbids framing and restricts scripts to this server (``SECURITY_HEADERS``).
 """
 from __future__ import annotations
 
