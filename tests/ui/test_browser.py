@@ -5,12 +5,14 @@ Every test fails on any JavaScript error or console error the page logs, and on 
 to a host other than 127.0.0.1 (the UI must work offline: no CDN, no fonts, nothing)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -228,6 +230,27 @@ def _hash_task_id(page) -> str:
     match = re.search(r"#/task/([0-9a-f]+)", page.url)
     assert match, page.url
     return match.group(1)
+
+
+@contextlib.contextmanager
+def gated_script(folder: Path, name: str, code: str, gates: list[Path], home: Path, env: dict | None = None,
+                 keep_output: bool = False):
+    """Run ``code`` as a user script (a real subprocess over ``home``) that waits on ``gates``,
+    files the test creates to move it on; on exit every gate is opened and the process ended."""
+    path = folder / name
+    path.write_text(code)
+    proc = subprocess.Popen([sys.executable, str(path), *map(str, gates)], cwd=folder,
+                            env={**script_env(home), **(env or {})},
+                            stdout=subprocess.PIPE if keep_output else subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        yield proc
+    finally:
+        for gate in gates:
+            gate.write_text("go")
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _row_names(page) -> list[str]:
@@ -451,11 +474,8 @@ def test_store_text_is_escaped(ui, ui_server, filled_home, tmp_path):
 def test_running_pipeline_dag_turns_green(ui, ui_server, filled_home, tmp_path):
     expect, page = _expect(), ui.page
     gate = tmp_path / "gate"
-    script = tmp_path / "slow_pipeline.py"
-    script.write_text(SLOW_PIPELINE)
-    proc = subprocess.Popen([sys.executable, str(script), str(gate)], cwd=tmp_path, env=script_env(filled_home["home"]),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with gated_script(tmp_path, "slow_pipeline.py", SLOW_PIPELINE, [gate], filled_home["home"],
+                      keep_output=True) as proc:
         run_id = None
         deadline = time.time() + 60
         while time.time() < deadline:  # wait until the controller has stored a DAG with a running step
@@ -511,22 +531,13 @@ def test_running_pipeline_dag_turns_green(ui, ui_server, filled_home, tmp_path):
         expect(page).to_have_url(re.compile(rf"#/task/{task_id}$"))
         expect(page.locator("h1.task-name")).to_have_text("first")
         assert proc.wait(timeout=60) == 0
-    finally:
-        gate.write_text("go")
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     ui.assert_clean()
 
 
 def test_console_follows_a_running_task(ui, ui_server, filled_home, tmp_path):
     expect, page = _expect(), ui.page
     gate = tmp_path / "gate"
-    script = tmp_path / "ticking.py"
-    script.write_text(TICKING_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(gate)], cwd=tmp_path, env=script_env(filled_home["home"]),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
+    with gated_script(tmp_path, "ticking.py", TICKING_SCRIPT, [gate], filled_home["home"]) as proc:
         task_id = None
         deadline = time.time() + 60
         while time.time() < deadline and task_id is None:  # until the task shows up, running, with some output
@@ -556,11 +567,6 @@ def test_console_follows_a_running_task(ui, ui_server, filled_home, tmp_path):
         ticks = [int(text.split()[1]) for text in texts if text.startswith("tick ")]
         assert ticks == list(range(len(ticks))) and len(ticks) > last + 4, "console lines missing, repeated or out of order"
         assert texts[len(ticks):] == ["done waiting"], texts[len(ticks):]
-    finally:
-        gate.write_text("go")
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     ui.assert_clean()
 
 
@@ -699,10 +705,7 @@ def test_archive_reset_publish_and_abort(ui, ui_server, filled_home, tmp_path):
 
     # Abort a running task: the UI marks it stopped, its process notices and ends
     gate = tmp_path / "gate"  # never opened: the script ticks until aborted
-    (tmp_path / "ticking.py").write_text(TICKING_SCRIPT.replace("ui/live", "ui/abort"))
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "ticking.py"), str(gate)], cwd=tmp_path,
-                            env=script_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
+    with gated_script(tmp_path, "ticking.py", TICKING_SCRIPT.replace("ui/live", "ui/abort"), [gate], home) as proc:
         deadline = time.time() + 60
         rows = []
         while time.time() < deadline and not rows:
@@ -718,11 +721,6 @@ def test_archive_reset_publish_and_abort(ui, ui_server, filled_home, tmp_path):
         expect(badge).to_have_text("Aborted")
         proc.wait(timeout=60)
         assert ui_server.get(f"/api/tasks/{rows[0]['id']}")[1]["status"] == "stopped"
-    finally:
-        gate.write_text("go")
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     ui.assert_clean()
 
 
@@ -867,11 +865,9 @@ def test_following_resumes_after_enqueue_from_the_page(ui, ui_server, extras, fi
     expect(badge).to_have_attribute("data-status", "queued")
 
     gates = [tmp_path / "gate1", tmp_path / "gate2"]
-    (tmp_path / "live.py").write_text(LIVE_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "live.py"), *map(str, gates)], cwd=tmp_path,
-                            env={**script_env(filled_home["home"]), "PIPETRACK_TASK_ID": draft},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:  # as an agent would: the process attaches to the queued task and runs it
+    # as an agent would: the process attaches to the queued task and runs it
+    with gated_script(tmp_path, "live.py", LIVE_SCRIPT, gates, filled_home["home"],
+                      env={"PIPETRACK_TASK_ID": draft}) as proc:
         lines = page.locator("#console-output .line .text")
         expect(badge).to_have_attribute("data-status", "in_progress", timeout=30_000)
         expect(page.locator(".live")).to_be_visible()
@@ -896,12 +892,6 @@ def test_following_resumes_after_enqueue_from_the_page(ui, ui_server, extras, fi
         assert proc.wait(timeout=60) == 0
         expect(badge).to_have_attribute("data-status", "completed")
         expect(page.locator(".plots-info")).to_have_text("1 plot")
-    finally:
-        for gate in gates:
-            gate.write_text("go")
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     ui.assert_clean()
 
 
