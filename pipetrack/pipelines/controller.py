@@ -567,8 +567,8 @@ class PipelineController(RunMixin):
                 graph.add_edges_from((p, node.name) for p in node.parents if p in self._nodes)
         self._plot_dirty = False
         self._plot_time = time.time()
-        self._task._reports.add_plot(self._task.id, "Pipeline", "Execution Flow", 0,
-                                     execution_figure(graph, self._nodes, f"{self._task.name} - execution flow"))
+        figure = execution_figure(graph, self._nodes, f"{self._task.name} - execution flow")
+        self._task._reports.add_plot(self._task.id, "Pipeline", "Execution Flow", 0, figure, replace=True)
 
     # ------------------------------------------------------------------ from inside steps
     @classmethod

@@ -65,8 +65,11 @@ class ReportBuffer:
         if self._thread is None:
             self._ensure_thread()
 
-    def add_plot(self, task_id: str, metric: str, variant: str, iteration: int, figure: dict) -> None:
-        self.plots.append((task_id, metric, variant, iteration, figure, time.time()))
+    def add_plot(self, task_id: str, metric: str, variant: str, iteration: int, figure: dict,
+                 replace: bool = False) -> None:
+        """A plot; ``replace`` drops earlier plots of the same metric/variant (a figure redrawn as
+        it changes, like a pipeline's execution flow, is kept once, not once per redraw)."""
+        self.plots.append((task_id, metric, variant, iteration, figure, time.time(), replace))
         self._ensure_thread()
 
     def add_sample(self, task_id: str, metric: str, variant: str, iteration: int, url: str,
@@ -136,13 +139,17 @@ class ReportBuffer:
         for row in plots:
             if row[3] is not None and row[3] > last_iter.get(row[0], -(2 ** 63)):
                 last_iter[row[0]] = row[3]
-        plot_rows = [(*r[:4], json.dumps(r[4], default=_json_default), r[5]) for r in plots]
+        replaced = {r[:3]: i for i, r in enumerate(plots) if r[6]}  # key -> its last replacing plot
+        plot_rows = [(*r[:4], json.dumps(r[4], default=_json_default), r[5]) for i, r in enumerate(plots)
+                     if not r[6] or replaced[r[:3]] == i]
         now = time.time()
         with self.store.write() as conn:
             if chunks:
                 conn.executemany(INSERT_CHUNK, chunks)
             if console:
                 conn.executemany("INSERT INTO console(task_id, ts, level, text) VALUES (?,?,?,?)", console)
+            if replaced:
+                conn.executemany("DELETE FROM plots WHERE task_id=? AND metric=? AND variant=?", replaced)
             if plot_rows:
                 conn.executemany("INSERT INTO plots(task_id, metric, variant, iteration, figure, ts) "
                                  "VALUES (?,?,?,?,?,?)", plot_rows)

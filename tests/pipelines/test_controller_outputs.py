@@ -266,3 +266,21 @@ def test_values_round_trip_exactly_between_steps(pipeline_script, tmp_path, mode
     results = pipeline_script(ROUND_TRIP, mode, out.as_uri()).results
     assert results["flags"] == dict.fromkeys(("frame", "array", "mapping", "raw", "nothing"), True)
     assert results["url"].startswith(out.as_uri())  # the pipeline's output_uri is its steps' default
+
+
+def test_execution_flow_plot_is_kept_once():
+    """The DAG plot is redrawn while a run goes on; the pipeline task keeps only the latest one."""
+    from pipetrack import PipelineController, Task
+    pipe = PipelineController(name="plot once", project="outputs", version="1.0.0")
+    pipe.add_function_step("a", _one, function_return=["r"])
+    pipe.start_locally(executor="inline")
+    pipe.update_execution_plot()
+    pipe.update_execution_plot()
+    task = Task.get_task(task_id=pipe.id)
+    flows = [p for p in task.get_reported_plots() if (p["metric"], p["variant"]) == ("Pipeline", "Execution Flow")]
+    assert len(flows) == 1
+    assert flows[0]["plot"]["layout"]["meta"]["statuses"] == {"a": "completed"}
+
+
+def _one():
+    return 1
