@@ -12,9 +12,8 @@ import json
 import os
 import threading
 import time
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
-import networkx as nx
 
 from ..errors import NotFoundError, StateError, ValidationError
 from ..tracking.states import normalise_task_type
@@ -23,6 +22,9 @@ from .references import find_references, referenced_steps
 from .run import RunMixin
 from .scheduler import Scheduler
 from .versions import DEFAULT_VERSION, PIPELINE_TAG, claim_run, pick_run, pipeline_runs
+
+if TYPE_CHECKING:  # imported where a graph is built: ~80 ms that `import pipetrack` need not pay
+    import networkx as nx
 
 PARAM_SECTION = "Pipeline"
 
@@ -306,6 +308,7 @@ class PipelineController(RunMixin):
     # ------------------------------------------------------------------ validation
     def _build_graph(self) -> nx.DiGraph:
         """The DAG; ValidationError on unknown parents, bad references or cycles (before anything runs)."""
+        import networkx as nx
         graph = nx.DiGraph()
         for node in self._nodes.values():
             graph.add_node(node.name)
@@ -558,13 +561,10 @@ class PipelineController(RunMixin):
 
     def update_execution_plot(self) -> None:
         """Store the DAG coloured by step status as a plot on the pipeline task."""
-        from .plot import execution_figure
+        from .plot import dag_graph, execution_figure
         graph = getattr(self, "_graph", None)
         if graph is None or len(graph) != len(self._nodes):
-            graph = nx.DiGraph()
-            for node in self._nodes.values():
-                graph.add_node(node.name)
-                graph.add_edges_from((p, node.name) for p in node.parents if p in self._nodes)
+            graph = dag_graph({node.name: node.parents for node in self._nodes.values()})
         self._plot_dirty = False
         self._plot_time = time.time()
         figure = execution_figure(graph, self._nodes, f"{self._task.name} - execution flow")

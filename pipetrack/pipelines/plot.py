@@ -1,16 +1,31 @@
 """The execution plot: the DAG drawn as a plotly figure, each step coloured by its status."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx costs ~80 ms to import: only pipelines that run or draw pay it
+    import networkx as nx
 
 STATUS_COLOURS = {"pending": "#bdbdbd", "running": "#1e88e5", "completed": "#43a047", "cached": "#00897b",
                   "failed": "#e53935", "skipped": "#fb8c00", "aborted": "#8e24aa"}
 
 
+def dag_graph(parents: Mapping[str, Iterable[str]]) -> nx.DiGraph:
+    """The DAG of ``{step: its parents}`` (parents that are not steps are left out)."""
+    import networkx as nx
+    graph = nx.DiGraph()
+    for name, step_parents in parents.items():
+        graph.add_node(name)
+        graph.add_edges_from((p, name) for p in step_parents if p in parents)
+    return graph
+
+
 def layered_positions(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
-    """x = topological generation, y = position inside the generation."""
+    """x = topological generation, y = position inside the generation (a graph with a cycle,
+    which a stored DAG should never have, is drawn as one column)."""
+    import networkx as nx
+    if not nx.is_directed_acyclic_graph(graph):
+        return {name: (0.0, float(-i)) for i, name in enumerate(graph)}
     positions = {}
     for x, generation in enumerate(nx.topological_generations(graph)):
         for y, name in enumerate(sorted(generation)):

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-import networkx as nx
 
 from ..errors import NotFoundError
 from ..tracking.query import project_clause
 from ..tracking.states import duration_seconds
 from .node import FINISHED_STATUSES, NODE_STATUSES
-from .plot import layered_positions
+from .plot import dag_graph, layered_positions
 from .versions import PIPELINE_TAG
 
 RUN_COLUMNS = ("t.id, t.name, t.status, t.status_message, t.progress, t.created, t.started, t.completed, "
@@ -65,12 +64,8 @@ def load_run(store: Any, run_id: str) -> dict:
     run = _decode_run(row)
     stored = store.query_one("SELECT value FROM configs WHERE task_id=? AND name='Pipeline'", (run_id,))
     dag: dict = json.loads(stored["value"]) if stored and stored["value"] else {}
-    graph = nx.DiGraph()
-    for name, node in dag.items():
-        graph.add_node(name)
-        graph.add_edges_from((p, name) for p in node.get("parents") or [] if p in dag)
-    positions = layered_positions(graph) if nx.is_directed_acyclic_graph(graph) else {n: (0.0, -i) for i, n in
-                                                                                      enumerate(graph)}
+    graph = dag_graph({name: node.get("parents") or [] for name, node in dag.items()})
+    positions = layered_positions(graph)
     ended = run["status"] not in ("created", "queued", "in_progress")
     nodes = []
     for name, node in dag.items():
