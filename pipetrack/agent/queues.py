@@ -10,13 +10,7 @@ from typing import Any, Optional
 
 from ..errors import StateError, ValidationError
 from ..tracking.store import Store, default_store
-
-
-def _task_id(task: Any) -> str:
-    task_id = getattr(task, "id", task)
-    if not isinstance(task_id, str) or not task_id:
-        raise ValidationError(f"expected a Task or a task id, got {task!r}")
-    return task_id
+from ..tracking.task_metadata import resolve_task_id
 
 
 def set_priority(task: Any, priority: int, store: Optional[Store] = None) -> None:
@@ -24,7 +18,7 @@ def set_priority(task: Any, priority: int, store: Optional[Store] = None) -> Non
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise ValidationError(f"priority must be an int, got {priority!r}")
     store = store or default_store()
-    task_id = _task_id(task)
+    task_id = resolve_task_id(task)
     if not store.update_task(task_id, where_status=("created", "queued"), priority=priority):
         row = store.task_row(task_id)
         raise StateError(f"cannot set the priority of task {task_id}: " +
@@ -34,7 +28,7 @@ def set_priority(task: Any, priority: int, store: Optional[Store] = None) -> Non
 def move_to_front(task: Any, store: Optional[Store] = None) -> None:
     """Make a pending task the next one its queue's agents take."""
     store = store or default_store()
-    task_id = _task_id(task)
+    task_id = resolve_task_id(task)
     row = store.task_row(task_id)
     if row is None or row["status"] != "queued":
         raise StateError(f"task {task_id} is not pending in a queue")

@@ -96,8 +96,6 @@ def _to_references(value: Any, parents: list[str]) -> Any:
 class DecoratedPipeline(PipelineController):
     """The controller behind one call of a ``@PipelineDecorator.pipeline`` function."""
 
-    _pipeline_thread: Optional[threading.Thread] = None
-
     def _pipeline_argument(self, key: str, value: Any) -> Any:
         """Record a pipeline-function argument as a parameter; an agent re-run uses the stored value."""
         if self._task._remote:
@@ -111,7 +109,6 @@ class DecoratedPipeline(PipelineController):
         """Run the pipeline logic with this controller current, then wait, store the result, finish."""
         self._graph = None
         self._start_time = time.time()
-        self._pipeline_thread = threading.current_thread()
         PipelineController._current = self
         PipelineDecorator._local.pipeline = self
         previous_shared = _shared.get("pipeline")
@@ -182,7 +179,6 @@ class PipelineDecorator:
     _mode: Optional[str] = None            # None (queues/remote) | "inline" | "local"
     _default_queue: Optional[str] = None
     _local = threading.local()
-    _multi_results: list = []
     _multi_threads: list = []
 
     @classmethod

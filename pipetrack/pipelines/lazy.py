@@ -13,6 +13,7 @@ import operator
 from typing import Any
 
 from ..errors import StepFailed
+from .node import SUCCESS_STATUSES
 
 _NOT_LOADED = object()
 
@@ -40,7 +41,7 @@ class LazyResult:
         pipeline = object.__getattribute__(self, "_pt_pipeline")
         node = pipeline._nodes[self._pt_node]
         pipeline._scheduler.wait([node.name])
-        if node.status not in ("completed", "cached"):
+        if node.status not in SUCCESS_STATUSES:
             if node.exception is not None:
                 raise node.exception
             raise StepFailed(f"step '{node.name}' {node.status}: {node.error or 'no result'}", step=node.name)

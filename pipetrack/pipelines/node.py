@@ -1,7 +1,6 @@
 """A pipeline step as the scheduler sees it (ClearML's ``PipelineController.Node``)."""
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -97,7 +96,6 @@ class Node:
     outputs: dict = field(default_factory=dict)  # return name -> ArtifactInput
     resolved_kwargs: dict = field(default_factory=dict)
     cache_key: Optional[str] = None
-    done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def continue_on_fail(self) -> bool:

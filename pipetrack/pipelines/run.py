@@ -16,7 +16,7 @@ from .. import config
 from ..errors import ValidationError
 from ..executors.base import ArtifactInput, StepResult, StepSpec, get_executor
 from .cache import cache_key, code_fingerprint, find_cached_task, function_source
-from .node import FINISHED_STATUSES, Job, Node
+from .node import FINISHED_STATUSES, SUCCESS_STATUSES, Job, Node
 from .references import Reference, substitute, whole_reference
 
 LEGACY_ARTIFACT_REF = re.compile(r"^([0-9a-f]{32})\.([^\s/]+)$")
@@ -79,7 +79,7 @@ class RunMixin:
         upstream = self._nodes.get(ref.step)
         if upstream is None:
             raise ValidationError(f"step {node.name!r} references unknown step {ref.step!r} in ${{{ref.text}}}")
-        if upstream.status not in ("completed", "cached"):
+        if upstream.status not in SUCCESS_STATUSES:
             return None  # a failed parent whose children still run: its outputs default to None
         task = upstream.job.task if upstream.job else None
         if ref.kind == "id":
@@ -160,7 +160,7 @@ class RunMixin:
             from ..tracking.records import BUNDLE_VERSION, export_records
             store = self._task._store
             spec.task_bundle = export_records(store, spec.task_id)
-            spec.parent_bundle = {"version": BUNDLE_VERSION, "project_name": self._task.get_project_name(),
+            spec.parent_bundle = {"version": BUNDLE_VERSION, "project_name": self._project_name(),
                                   "task": store.query_one("SELECT * FROM tasks WHERE id=?", (self._task.id,))}
         else:
             spec.store_path = str(self._task._store.path)
@@ -318,7 +318,6 @@ class RunMixin:
         self._dag_dirty = True
         if status in FINISHED_STATUSES:
             node.job_ended = node.job_ended or time.time()
-            node.done.set()
             total = len(self._nodes)
             finished = sum(1 for n in self._nodes.values() if n.status in FINISHED_STATUSES)
             if total:
@@ -341,10 +340,12 @@ class RunMixin:
             self._scheduler.stop(self._abort_reason)
         for name in list(self._scheduler.running):  # executors enforce time limits; this is the backstop
             node = self._nodes[name]
-            if node.timeout and node.executed:
+            limit = node.timeout + TIME_LIMIT_GRACE_SECONDS if node.timeout else None
+            # job_started (submit time) is never after the real start: no query until it could be late
+            if limit and node.executed and now - (node.job_started or now) > limit:
                 row = self._task._store.query_one("SELECT started FROM tasks WHERE id=? AND status='in_progress'",
                                                   (node.executed,))  # from its real start, not its queueing
-                if row and row["started"] and now - row["started"] > node.timeout + TIME_LIMIT_GRACE_SECONDS:
+                if row and row["started"] and now - row["started"] > limit:
                     self._cancel_node(node)
         if self._plot_dirty and now - self._plot_time > 2.0:
             self.update_execution_plot()

@@ -29,7 +29,7 @@ import time
 from concurrent.futures import Future
 from typing import Any, Iterable, Optional
 
-from .node import FINISHED_STATUSES, Node
+from .node import Node
 
 POLL_SECONDS = 0.1
 
@@ -208,11 +208,3 @@ class Scheduler:
                 self._launch_ready()
                 if self.closed and not self.running and self.events.empty():
                     return
-
-    # ------------------------------------------------------------------ introspection
-    def running_nodes(self) -> list[str]:
-        with self.lock:
-            return [n for n in self.running]
-
-    def finished(self) -> bool:
-        return all(n.status in FINISHED_STATUSES for n in self.nodes.values())
