@@ -86,10 +86,7 @@ class _DaskRun:
         if result.records is not None:
             import_records(store, result.records)
         message = result.error or self.reason or "the task did not record its end"
-        store.execute("UPDATE tasks SET status=?, status_message=?, completed=? WHERE id=? AND "
-                      "status IN ('in_progress', 'queued', 'created')",
-                      ("stopped" if result.status == "stopped" or self.reason else "failed", message, time.time(),
-                       self.task_id))
+        store.end_task(self.task_id, "stopped" if result.status == "stopped" or self.reason else "failed", message)
         return store.task_row(self.task_id)["status"]
 
 
@@ -157,8 +154,7 @@ class Agent:
                 run = _LocalRun(self.store, row)
         except Exception as exc:  # one task that can't start (bad script, missing dir) must not stop the agent
             message = str(exc) if isinstance(exc, ValidationError) else f"could not start: {type(exc).__name__}: {exc}"
-            self.store.update_task(row["id"], status="failed", status_message=message, status_reason=message,
-                                   completed=time.time())
+            self.store.end_task(row["id"], "failed", message)
             self.finished.append(row["id"])
             print(f"pipetrack agent {self.name}: task {row['id']} failed: {exc}", flush=True)
             return

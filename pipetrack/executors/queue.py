@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future
-from typing import Optional
+from typing import Any, Optional
 
 from .base import StepResult, StepSpec
 
@@ -64,13 +64,11 @@ class AgentQueueExecutor:
                 status = row["status"] if row else "failed"
                 if status == "in_progress" and spec.time_limit and row["started"] \
                         and time.time() - row["started"] > spec.time_limit:
-                    message = f"time limit exceeded: step {spec.name!r} ran longer than {spec.time_limit}s"
-                    store.update_task(task_id, status="stopped", status_message=message, completed=time.time())
-                    status = "stopped"
+                    status = _stop(store, task_id, "in_progress", f"time limit exceeded: step {spec.name!r} ran "
+                                                                  f"longer than {spec.time_limit}s")
                 if status == "created":  # dequeued (or reset) by someone else: it will not run
-                    message = f"step {spec.name!r} was taken off queue {self.queue!r} before an agent ran it"
-                    store.update_task(task_id, status="stopped", status_message=message, completed=time.time())
-                    status = "stopped"
+                    status = _stop(store, task_id, "created", f"step {spec.name!r} was taken off queue "
+                                                              f"{self.queue!r} before an agent ran it")
                 if status in ("completed", "failed", "stopped", "published", "closed"):
                     with self._lock:
                         self._watched.pop(task_id, None)
@@ -87,3 +85,10 @@ class AgentQueueExecutor:
 
     def shutdown(self) -> None:
         self._stop.set()
+
+
+def _stop(store: Any, task_id: str, seen: str, message: str) -> str:
+    """Close the task stopped if it is still ``seen`` (an agent may have moved it meanwhile);
+    its status now."""
+    store.end_task(task_id, "stopped", message, only_from=(seen,))
+    return store.task_row(task_id)["status"]

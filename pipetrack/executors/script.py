@@ -96,11 +96,10 @@ def result_from_store(store: Any, task_id: str, returncode: Optional[int], messa
     if row is None:
         return StepResult(task_id=task_id, status="failed", error=message or f"task {task_id} was deleted")
     status = row["status"]
-    now = time.time()
     if status in ("in_progress", "queued", "created"):
         status = "completed" if returncode == 0 and not message else "failed"
         message = message or ("" if returncode == 0 else f"the task's process {exit_message(returncode)}")
-        store.update_task(task_id, status=status, completed=now, status_message=message, status_reason=message)
+        store.end_task(task_id, status, message)
     elif status == "published":
         status = "completed"
     artifacts = {a["name"]: {k: a[k] for k in ("uri", "type", "extension", "hash", "size")}
@@ -196,11 +195,10 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
                 raise _Stopped(early)
             process = TaskProcess(row, str(store.path))
         except _Stopped as stop:
-            store.update_task(task_id, status="stopped", status_message=str(stop), completed=time.time())
+            store.end_task(task_id, "stopped", str(stop))
             result = result_from_store(store, task_id, None)
         except ValidationError as exc:
-            store.update_task(task_id, status="failed", status_message=str(exc), status_reason=str(exc),
-                              completed=time.time())
+            store.end_task(task_id, "failed", str(exc))
             result = result_from_store(store, task_id, None)
         else:
             message = ""

@@ -182,8 +182,7 @@ class RunMixin:
         for callback in (self._step_task_created_callback, node.pre_execute_callback):
             if callback is not None and callback(self, node, params) is False:
                 if node.job is not None and not node.job.cached:
-                    node.job.task._store.update_task(node.executed, status="stopped",
-                                                     status_message="skipped by pre_execute_callback")
+                    node.job.task._store.end_task(node.executed, "stopped", "skipped by pre_execute_callback")
                 self._set_node_status(node, "skipped", "skipped by pre_execute_callback")
                 return False
         return True
