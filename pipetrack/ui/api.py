@@ -44,11 +44,16 @@ def _int_arg(name: str, value: Any, default: int, low: int, high: int) -> int:
 
 
 
-def _table_row(row: dict) -> dict:
-    row["tags"] = json.loads(row["tags"] or "[]")
-    row["archived"] = ARCHIVED_TAG in json.loads(row.pop("system_tags") or "[]")
+def _derive(row: dict, system_tags: list) -> dict:
+    """The fields a task row shows but does not store: archived, duration."""
+    row["archived"] = ARCHIVED_TAG in system_tags
     row["duration"] = duration_seconds(row)
     return row
+
+
+def _table_row(row: dict) -> dict:
+    row["tags"] = json.loads(row["tags"] or "[]")
+    return _derive(row, json.loads(row.pop("system_tags") or "[]"))
 
 
 # ---------------------------------------------------------------------------------- projects
@@ -124,6 +129,14 @@ def _check_task(store: Store, task_id: str) -> None:
         raise NotFoundError(f"no task with id {task_id!r}")
 
 
+def _or_missing(store: Store, task_id: str, result: Any) -> Any:
+    """``result``, unless it is empty because there is no such task: the existence check costs a
+    query only for an empty answer (pages poll these while a task runs)."""
+    if not result:
+        _check_task(store, task_id)
+    return result
+
+
 def _task_row(store: Store, task_id: str) -> dict:
     row = store.query_one("SELECT t.*, p.name AS project_name FROM tasks t JOIN projects p ON p.id=t.project_id "
                           "WHERE t.id=?", (task_id,))
@@ -136,8 +149,7 @@ def task_detail(store: Store, task_id: str) -> dict:
     """Everything the task page shows except the long series (console, scalars, plots, samples)."""
     from ..tracking.scalars import last_metrics
     row = _task_row(store, task_id)
-    row["archived"] = ARCHIVED_TAG in row["system_tags"]
-    row["duration"] = duration_seconds(row)
+    _derive(row, row["system_tags"])
     if row.get("parent"):
         parent = store.query_one("SELECT id, name, type FROM tasks WHERE id=?", (row["parent"],))
         row["parent_task"] = parent
@@ -170,8 +182,7 @@ def task_status(store: Store, task_id: str) -> dict:
                           "completed, system_tags FROM tasks WHERE id=?", (task_id,))
     if row is None:
         raise NotFoundError(f"no task with id {task_id!r}")
-    row["archived"] = ARCHIVED_TAG in json.loads(row.pop("system_tags") or "[]")
-    row["duration"] = duration_seconds(row)
+    _derive(row, json.loads(row.pop("system_tags") or "[]"))
     row["allowed_actions"] = allowed_actions(row["status"], row["archived"])
     return row
 
@@ -217,7 +228,6 @@ def task_console(store: Store, task_id: str, tail: Any = 500, after: Any = None,
     - ``after``: the first ``tail`` lines after that seq, oldest first, so a page following a
       running task with ``after=last_seq`` never skips one; ``more`` says it should ask again
       at once. ``last_seq`` is the last line returned (or ``after`` when none)."""
-    _check_task(store, task_id)
     tail = _int_arg("tail", tail, 500, 1, 100_000)
     where, params = ["task_id=?"], [task_id]
     if search:
@@ -226,14 +236,16 @@ def task_console(store: Store, task_id: str, tail: Any = 500, after: Any = None,
     columns = "SELECT seq, ts, level, text FROM console WHERE "
     if after not in (None, ""):
         after = _int_arg("after", after, 0, 0, 2 ** 62)
-        rows = store.query(columns + " AND ".join(where) + " AND seq>? ORDER BY seq LIMIT ?", [*params, after, tail + 1])
+        rows = _or_missing(store, task_id, store.query(columns + " AND ".join(where) + " AND seq>? ORDER BY seq "
+                                                      "LIMIT ?", [*params, after, tail + 1]))
         more = len(rows) > tail
         rows = rows[:tail]
         return {"lines": rows, "last_seq": rows[-1]["seq"] if rows else after, "more": more}
     if before not in (None, ""):
         where.append("seq<?")
         params.append(_int_arg("before", before, 0, 0, 2 ** 62))
-    rows = store.query(columns + " AND ".join(where) + " ORDER BY seq DESC LIMIT ?", [*params, tail + 1])
+    rows = _or_missing(store, task_id, store.query(columns + " AND ".join(where) + " ORDER BY seq DESC LIMIT ?",
+                                                  [*params, tail + 1]))
     more = len(rows) > tail
     rows = rows[:tail]
     rows.reverse()
@@ -247,11 +259,10 @@ def task_scalars(store: Store, task_id: str, x_axis: str = "iter", max_points: A
     """``{title: {series: {"x": [...], "y": [...]}}}`` with iterations or epoch seconds on x;
     a series longer than ``max_points`` (default 2000) is window-averaged down to it."""
     from ..tracking.scalars import all_scalars, downsample
-    _check_task(store, task_id)
     if x_axis not in ("iter", "time"):
         raise ValidationError.choice("x_axis", x_axis, ("iter", "time"))
     limit = _int_arg("max_points", max_points, MAX_SCALAR_POINTS, 10, 1_000_000)
-    graphs = all_scalars(store, task_id, "iter" if x_axis == "iter" else "timestamp")
+    graphs = _or_missing(store, task_id, all_scalars(store, task_id, "iter" if x_axis == "iter" else "timestamp"))
     for series in graphs.values():
         for name, graph in series.items():
             if x_axis == "time":
@@ -262,17 +273,16 @@ def task_scalars(store: Store, task_id: str, x_axis: str = "iter", max_points: A
 
 
 def task_plots(store: Store, task_id: str) -> list[dict]:
-    _check_task(store, task_id)
-    return [{"seq": r["seq"], "metric": r["metric"], "variant": r["variant"], "iteration": r["iteration"],
+    return _or_missing(store, task_id, [{"seq": r["seq"], "metric": r["metric"], "variant": r["variant"], "iteration": r["iteration"],
              "figure": json.loads(r["figure"])}
             for r in store.query("SELECT seq, metric, variant, iteration, figure FROM plots WHERE task_id=? "
-                                 "ORDER BY seq", (task_id,))]
+                                 "ORDER BY seq", (task_id,))])
 
 
 def task_debug_samples(store: Store, task_id: str) -> list[dict]:
-    _check_task(store, task_id)
-    return store.query("SELECT seq, metric, variant, iteration, url, ts FROM debug_samples WHERE task_id=? "
-                       "ORDER BY metric, variant, seq DESC", (task_id,))
+    return _or_missing(store, task_id, store.query(
+        "SELECT seq, metric, variant, iteration, url, ts FROM debug_samples WHERE task_id=? "
+        "ORDER BY metric, variant, seq DESC", (task_id,)))
 
 
 def debug_sample_url(store: Store, task_id: str, seq: int) -> str:
