@@ -32,9 +32,9 @@ from starlette.staticfiles import StaticFiles
 from ..errors import NotFoundError, PipetrackError, StateError, StorageError, ValidationError
 from ..tracking.store import Store, default_store
 from . import actions, api
+from .server import allowed_hosts as host_allow_list
 
 STATIC_DIR = Path(__file__).with_name("static")
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 # Headers on every response: no framing (a page of another site can't overlay our buttons), no
 # content sniffing, and a CSP allowing only this server's own scripts (plotly needs inline styles).
 SECURITY_HEADERS = [
@@ -114,13 +114,13 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() in ("1", "true", "yes")
 
 
-def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[str]] = None) -> Starlette:
+def create_app(allowed_hosts: Optional[list[str]] = None) -> Starlette:
     """The UI application over the store under ``PIPETRACK_HOME``; ``allowed_hosts`` are the
     Host names it answers to (default: loopback names only; see ``server.allowed_hosts``).
 
     The store is looked up per request through ``default_store()``, which also runs the
     dead-task watchdog now and then, so tasks whose process died show as aborted."""
-    token = csrf_token or secrets.token_urlsafe(32)
+    token = secrets.token_urlsafe(32)
     token_bytes = token.encode()
     index_html = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("{{CSRF_TOKEN}}", token)
 
@@ -144,14 +144,12 @@ def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[st
                 return JSONResponse({"error": "missing or wrong CSRF token (send the page's X-CSRF-Token header)",
                                      "type": "CSRFError"}, status_code=403)
             try:
-                body = await request.json() if await request.body() else {}
-            except ValueError:
-                return JSONResponse({"error": "the request body must be a JSON object", "type": "ValidationError"},
-                                    status_code=400)
-            if not isinstance(body, dict):
-                return JSONResponse({"error": f"the request body must be a JSON object, got {type(body).__name__}",
-                                     "type": "ValidationError"}, status_code=400)
-            try:
+                try:
+                    body = await request.json() if await request.body() else {}
+                except ValueError:
+                    raise ValidationError("the request body must be a JSON object") from None
+                if not isinstance(body, dict):
+                    raise ValidationError(f"the request body must be a JSON object, got {type(body).__name__}")
                 result = await run_in_threadpool(
                     lambda: actions.perform(default_store(), name, request.path_params["task_id"], body))
             except Exception as exc:
@@ -235,5 +233,5 @@ def create_app(csrf_token: Optional[str] = None, allowed_hosts: Optional[list[st
         return Response(exc.detail, status_code=exc.status_code)
 
     middleware = [Middleware(SecurityHeaders),
-                  Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)]
+                  Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or host_allow_list("127.0.0.1"))]
     return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: api_not_found})
