@@ -47,7 +47,6 @@ function makeContext(main, params, query) {
     },
     destroy() {
       ctx.dead = true;
-      closeDialogs(); // a confirm left open must not act on the next page's task
       for (const fn of cleanups.splice(0)) {
         try { fn(); } catch (err) { console.warn(err); }
       }
@@ -85,7 +84,7 @@ async function route() {
   delete main.dataset.ready; // set again once this route's page is drawn (tests wait for it)
   if (current) current.destroy();
   current = null;
-  closeDialogs(); // also one opened outside any page
+  closeDialogs(); // a confirm left open must not act on the next page's task
   clearError();
   for (const [pattern, nav, page] of ROUTES) {
     const match = path.match(pattern);

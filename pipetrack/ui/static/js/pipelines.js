@@ -6,10 +6,9 @@ import { ACTIVE_STATUSES, api, badge, empty, enc, fmtDuration, fmtTime, guarded,
 const PAGE_SIZE = 50;
 const NODE_W = 168, NODE_H = 48, GAP_X = 64, GAP_Y = 20, PAD = 16;
 
-function runDuration(run) {
-  if (!run.started) return null;
-  const end = run.completed || (run.status === "in_progress" ? Date.now() / 1000 : run.last_update);
-  return Math.max(0, end - run.started);
+/** A step's run time, "" until it ended. */
+function stepDuration(node) {
+  return node.started && node.ended ? fmtDuration(node.ended - node.started) : "";
 }
 
 /** Every project name of the /api/projects tree, parents first. */
@@ -50,7 +49,7 @@ export async function pipelinesPage(ctx) {
       h("td", null, badge(run.status)),
       h("td", null, progressBar(run.progress)),
       h("td", { class: "time" }, fmtTime(run.started)),
-      h("td", { class: "num" }, fmtDuration(runDuration(run)))))
+      h("td", { class: "num" }, fmtDuration(run.duration))))
       : [h("tr", null, h("td", { colspan: 6, class: "empty" },
                          filtered ? "No pipeline run matches these filters." : "No pipeline runs yet."))]));
     pages.update(state.page, PAGE_SIZE, rows.length, data.total);
@@ -122,7 +121,7 @@ export function dagSvg(run) {
   });
   const nodes = run.nodes.map((node) => {
     const { x, y } = pos.get(node.name);
-    const duration = node.started && node.ended ? fmtDuration(node.ended - node.started) : "";
+    const duration = stepDuration(node);
     const tip = [`${node.name}: ${node.status}`, node.task_id ? `task ${node.task_id}` : "", duration,
                  node.error || ""].filter(Boolean).join("\n");
     const g = s("g", { class: ["dag-node", `status-${node.status}`, node.task_id && "linked"],
@@ -157,7 +156,6 @@ export async function pipelinePage(ctx) {
   const stepsBody = h("tbody");
   const { node_statuses: nodeStatuses } = await session();
   if (!ctx.alive()) return;
-  let lastJson = "";
   let lastDag = null;
   let loadToken = 0;
 
@@ -168,7 +166,7 @@ export async function pipelinePage(ctx) {
         run.version ? h("span", { class: "chip" }, `v${run.version}`) : null, h("span", { class: "spacer" }),
         h("a", { class: "btn", href: `#/task/${enc(run.id)}` }, "Controller task")),
       h("div", { class: "sub-row muted" }, `${run.project_name} · started ${fmtTime(run.started) || "–"}`,
-        runDuration(run) !== null ? ` · ${fmtDuration(runDuration(run))}` : "",
+        run.duration !== null ? ` · ${fmtDuration(run.duration)}` : "",
         run.status_message ? h("span", { class: "status-message" }, ` · ${run.status_message}`) : null));
     const pct = run.total ? (100 * run.done) / run.total : 0;
     progress.replaceChildren(
@@ -190,7 +188,7 @@ export async function pipelinePage(ctx) {
         h("td", null, node.task_id ? h("a", { href: `#/task/${enc(node.task_id)}` }, node.task_id.slice(0, 12)) : ""),
         h("td", null, node.parents.join(", ")),
         h("td", { class: "time" }, fmtTime(node.started)),
-        h("td", { class: "num" }, node.started && node.ended ? fmtDuration(node.ended - node.started) : ""),
+        h("td", { class: "num" }, stepDuration(node)),
         h("td", { class: "error-cell" }, node.error || ""))));
     }
   }
@@ -200,11 +198,7 @@ export async function pipelinePage(ctx) {
     const token = ++loadToken;
     const run = await api(`/api/pipelines/${enc(runId)}`);
     if (token !== loadToken || !ctx.alive()) return null;
-    const json = JSON.stringify(run);
-    if (json !== lastJson) {
-      lastJson = json;
-      render(run);
-    }
+    render(run); // the header and counts are cheap; the DAG itself is redrawn only on a change
     return run;
   }
 
