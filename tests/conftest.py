@@ -2,18 +2,17 @@
 and (for S3 tests) a moto S3 server on 127.0.0.1."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
+
+from processes import run_user_script  # noqa: E402  (needs tests/ on sys.path, just above)
 
 
 @pytest.fixture(scope="session")
@@ -53,16 +52,7 @@ def run_script(tmp_path, pipetrack_home):
 
     def run(code: str, *args: str, name: str = "script.py", cwd: Path | None = None, env: dict | None = None,
             check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        folder = cwd or tmp_path
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / name
-        path.write_text(textwrap.dedent(code))
-        full_env = {**os.environ, "PIPETRACK_HOME": str(pipetrack_home), "PYTHONPATH": str(ROOT),
-                    **(env or {})}
-        proc = subprocess.run([sys.executable, str(path), *args], cwd=folder, env=full_env, capture_output=True,
-                              text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"script failed ({proc.returncode}):\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}")
-        return proc
+        return run_user_script(pipetrack_home, cwd or tmp_path, code, *args, name=name, env=env, check=check,
+                               timeout=timeout)
 
     return run

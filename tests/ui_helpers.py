@@ -3,11 +3,9 @@ that fill a store, running them as real subprocesses, and a real ``pipetrack ui`
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -15,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+import processes
 from processes import stop_process
 
-ROOT = Path(__file__).resolve().parents[1]
 
 TRAIN_SCRIPT = """
 import argparse
@@ -100,21 +98,16 @@ class UIServer:
         return self.request("POST", path, body if body is not None else {}, token=token)
 
 
-def script_env(home: Path) -> dict:
-    return {**os.environ, "PIPETRACK_HOME": str(home), "PYTHONPATH": str(ROOT), "PIPETRACK_PROGRESS": "0"}
+def script_env(home: Path, **extra: str) -> dict:
+    """The environment of UI test scripts: no progress line (they run under pytest)."""
+    return processes.script_env(home, PIPETRACK_PROGRESS="0", **extra)
 
 
 def run_user_script(home: Path, folder: Path, code: str, *args: str, name: str = "script.py",
                     check: bool = True) -> subprocess.CompletedProcess:
     """Run ``code`` as a user script (a real subprocess) against the store under ``home``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(textwrap.dedent(code))
-    proc = subprocess.run([sys.executable, str(path), *args], cwd=folder, env=script_env(home), capture_output=True,
-                          text=True, timeout=180)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return processes.run_user_script(home, folder, code, *args, name=name, env={"PIPETRACK_PROGRESS": "0"},
+                                     check=check)
 
 
 def start_server(home: Path, *extra: str) -> UIServer:

@@ -1,22 +1,20 @@
 """The example pipelines run as the user would run them (and a second run is served by the cache)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from pipeline_helpers import pipeline_runs
 
-ROOT = Path(__file__).resolve().parents[2]
+from processes import ROOT, script_env
 
 
 @pytest.mark.parametrize("example,args", [("pipeline_functions.py", ["--inline"]), ("pipeline_functions.py", []),
                                           ("pipeline_decorator.py", ["--debug"]), ("pipeline_decorator.py", [])])
 def test_example_runs(example, args, pipetrack_home, tmp_path):
-    env = {**os.environ, "PIPETRACK_HOME": str(pipetrack_home), "PYTHONPATH": str(ROOT)}
+    env = script_env(pipetrack_home)
     for _ in range(2):
         proc = subprocess.run([sys.executable, str(ROOT / "examples" / example), *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)

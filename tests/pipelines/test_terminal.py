@@ -22,7 +22,7 @@ import pytest
 
 from pipeline_helpers import PRELUDE
 
-ROOT = Path(__file__).resolve().parents[2]
+from processes import ROOT
 
 # prepare -> (train, evaluate); train -> publish. argv: MODE [fail]
 PIPELINE = '''

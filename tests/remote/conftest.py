@@ -11,7 +11,6 @@ Every wait is bounded; every process started here is ended here (by its own pid)
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,12 +20,12 @@ from typing import Iterator, Optional
 import pytest
 
 TESTS = Path(__file__).resolve().parent.parent
-ROOT = TESTS.parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 from s3_fixture import free_port  # noqa: E402
 
+from processes import script_env  # noqa: E402
 from remote_helpers import PY, AgentProcess, stop_process  # noqa: E402
 
 
@@ -38,7 +37,7 @@ def dask_scheduler(s3_server: dict, tmp_path_factory: pytest.TempPathFactory) ->
     folder = tmp_path_factory.mktemp("dask-cli")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, **s3_server["env"], "PYTHONPATH": str(ROOT), "PIPETRACK_HOME": str(folder / "worker-home")}
+    env = script_env(folder / "worker-home", **s3_server["env"])
     procs: list[subprocess.Popen] = []
     client = None
     try:
@@ -85,8 +84,8 @@ def agents(tmp_path: Path, pipetrack_home: Path) -> Iterator:
     started: list[AgentProcess] = []
 
     def start(*args: str, env: Optional[dict] = None, module: bool = True) -> AgentProcess:
-        full_env = {**os.environ, "PIPETRACK_HOME": str(pipetrack_home), "PYTHONPATH": str(ROOT), **(env or {})}
-        agent = AgentProcess(["--poll", "0.1", *args], tmp_path / f"agent{len(started)}.log", full_env, module)
+        agent = AgentProcess(["--poll", "0.1", *args], tmp_path / f"agent{len(started)}.log",
+                             script_env(pipetrack_home, **(env or {})), module)
         started.append(agent)
         return agent
 

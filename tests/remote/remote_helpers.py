@@ -4,34 +4,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
-from processes import stop_process  # noqa: F401  (re-exported for the remote tests)
+from processes import ROOT, process_gone, stop_process, wait_for  # noqa: F401  (re-exported for the remote tests)
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 PY = sys.executable
-
-
-def process_gone(pid: int) -> bool:
-    """True once no process with ``pid`` exists (for wait_for)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
-    """Poll ``predicate`` until it returns something truthy; AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class AgentProcess:

@@ -13,7 +13,8 @@ import pytest
 from pipetrack import Task
 from pipetrack.agent.queues import move_to_front, queue_entries, set_priority
 from pipetrack.errors import StateError
-from remote_helpers import PY, ROOT, run_python, wait_for
+from processes import script_env
+from remote_helpers import PY, run_python, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -194,5 +195,5 @@ def test_tasks_that_cannot_run_or_fail_end_failed_with_a_clear_message(base_task
 ])
 def test_agent_rejects_bad_arguments(args, message, pipetrack_home):
     proc = subprocess.run([PY, "-m", "pipetrack", "agent", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "PIPETRACK_HOME": str(pipetrack_home)})
+                          env=script_env(pipetrack_home))
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr

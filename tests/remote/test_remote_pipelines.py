@@ -3,13 +3,13 @@
 run ends with the same tasks, artifacts and statuses as a local one."""
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
 
 from pipetrack import PipelineController, Task
-from remote_helpers import PY, ROOT, run_python, stop_process
+from processes import script_env
+from remote_helpers import PY, run_python, stop_process
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -173,7 +173,7 @@ def test_pipeline_execution_queue_none_keeps_the_controller_here(write_script, a
 def test_waiting_controller_with_no_agent_can_be_interrupted(write_script, pipetrack_home):
     """Without an agent, start(queue=...) waits (saying for what); the user can stop waiting."""
     script = write_script("controller.py", CONTROLLER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PIPETRACK_HOME": str(pipetrack_home)}
+    env = script_env(pipetrack_home)
     proc = subprocess.Popen([PY, str(script), "wait"], cwd=script.parent, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:

@@ -1,15 +1,13 @@
 """Fixtures for tracking tests: scripts started in the background (for signals and aborts)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from processes import script_env
 
 
 @pytest.fixture
@@ -23,9 +21,8 @@ def start_script(tmp_path, pipetrack_home):
     def start(code: str, *args: str, name: str = "bg_script.py", env: dict | None = None) -> subprocess.Popen:
         path = tmp_path / name
         path.write_text(textwrap.dedent(code))
-        full_env = {**os.environ, "PIPETRACK_HOME": str(pipetrack_home), "PYTHONPATH": str(ROOT),
-                    "PYTHONUNBUFFERED": "1", **(env or {})}
-        proc = subprocess.Popen([sys.executable, str(path), *args], cwd=tmp_path, env=full_env,
+        proc = subprocess.Popen([sys.executable, str(path), *args], cwd=tmp_path,
+                                env=script_env(pipetrack_home, PYTHONUNBUFFERED="1", **(env or {})),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         started.append(proc)
         return proc

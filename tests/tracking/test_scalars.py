@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -11,7 +10,8 @@ from datetime import datetime
 import pytest
 
 from pipetrack import Task
-from tracking_helpers import ROOT, task_id_of
+from processes import script_env
+from tracking_helpers import task_id_of
 
 N_PROCS, N_SCALARS = 6, 3000
 
@@ -56,7 +56,7 @@ def _writer(task_line: str, index: int) -> str:
 
 
 def _run_all(scripts: list[str], tmp_path, home) -> list[str]:
-    env = {**os.environ, "PIPETRACK_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    env = script_env(home)
     procs = []
     for i, code in enumerate(scripts):
         path = tmp_path / f"writer{i}.py"

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_until(proc: subprocess.Popen, prefix: str, timeout: float = 60) -> str:

@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
-from processes import stop_process
-from ui_helpers import run_user_script
+from processes import stop_process, wait_for
+from ui_helpers import run_user_script, script_env
 
-ROOT = Path(__file__).resolve().parents[2]
 UI_NAMES = {"run a", "run b", "broken run", "ui pipeline", "make", "total"}
 
 # a training script of our own (project uix/...): reports spaced in time, one artifact, one config
@@ -72,18 +69,12 @@ sys.exit(3)
 
 # ---------------------------------------------------------------------------------- helpers
 def _env(home: Path) -> dict:
-    return {**os.environ, "PIPETRACK_HOME": str(home), "PYTHONPATH": str(ROOT), "PIPETRACK_PROGRESS": "0",
-            "PYTHONUNBUFFERED": "1"}
+    return script_env(home, PYTHONUNBUFFERED="1")
 
 
 def run_scratch(home: Path, folder: Path, *args: str) -> str:
     """Run SCRATCH_SCRIPT against ``home``; its task id."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "scratch.py"
-    path.write_text(textwrap.dedent(SCRATCH_SCRIPT))
-    proc = subprocess.run([sys.executable, str(path), *args], cwd=folder, env=_env(home), capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_user_script(home, folder, SCRATCH_SCRIPT, *args, name="scratch.py")
     return re.search(r"finished (\w+)", proc.stdout).group(1)
 
 
@@ -747,10 +738,9 @@ def test_abort_running_task(ui_server, filled_home, tmp_path):
         match = re.search(r"started (\w+)", line)
         assert match, line + proc.stdout.read()
         task_id = match.group(1)
-        deadline = time.time() + 30
-        while detail(ui_server, task_id)["status"] != "in_progress":
-            assert time.time() < deadline and proc.poll() is None
-            time.sleep(0.1)
+        wait_for(lambda: detail(ui_server, task_id)["status"] == "in_progress" or proc.poll() is not None, 30, 0.1,
+                 "the script's task to run")
+        assert proc.poll() is None, proc.stdout.read()
         assert task_id in [r["id"] for r in rows(ui_server, "status=in_progress")]
         # a running task belongs to its process: no delete, reset or edit from the UI
         assert_error(ui_server.post(f"/api/tasks/{task_id}/delete", {}), 409, task_id, "running")
@@ -771,9 +761,7 @@ def test_abort_running_task(ui_server, filled_home, tmp_path):
         # stopped now: deletable
         assert ui_server.post(f"/api/tasks/{task_id}/delete", {})[0] == 200
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 # ---------------------------------------------------------------------------------- server CLI
