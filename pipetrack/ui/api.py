@@ -124,9 +124,16 @@ def list_tasks(store: Store, project: Optional[str] = None, status: Sequence[str
 
 
 # ---------------------------------------------------------------------------------- one task
-def _check_task(store: Store, task_id: str) -> None:
-    if store.query_one("SELECT 1 AS x FROM tasks WHERE id=?", (task_id,)) is None:
+def _one_task(store: Store, sql: str, task_id: str) -> dict:
+    """The row ``sql`` (one ``?`` for the id) reads for the task; NotFoundError if there is none."""
+    row = store.query_one(sql, (task_id,))
+    if row is None:
         raise NotFoundError(f"no task with id {task_id!r}")
+    return row
+
+
+def _check_task(store: Store, task_id: str) -> None:
+    _one_task(store, "SELECT 1 AS x FROM tasks WHERE id=?", task_id)
 
 
 def _or_missing(store: Store, task_id: str, result: Any) -> Any:
@@ -138,11 +145,8 @@ def _or_missing(store: Store, task_id: str, result: Any) -> Any:
 
 
 def _task_row(store: Store, task_id: str) -> dict:
-    row = store.query_one("SELECT t.*, p.name AS project_name FROM tasks t JOIN projects p ON p.id=t.project_id "
-                          "WHERE t.id=?", (task_id,))
-    if row is None:
-        raise NotFoundError(f"no task with id {task_id!r}")
-    return decode_task_row(row)
+    return decode_task_row(_one_task(store, "SELECT t.*, p.name AS project_name FROM tasks t JOIN projects p "
+                                            "ON p.id=t.project_id WHERE t.id=?", task_id))
 
 
 def task_detail(store: Store, task_id: str) -> dict:
@@ -178,10 +182,8 @@ def task_detail(store: Store, task_id: str) -> dict:
 
 def task_status(store: Store, task_id: str) -> dict:
     """The few fields a page polls while a task runs (the whole detail is re-read on a change)."""
-    row = store.query_one("SELECT id, status, status_message, progress, last_update, last_iteration, started, "
-                          "completed, system_tags FROM tasks WHERE id=?", (task_id,))
-    if row is None:
-        raise NotFoundError(f"no task with id {task_id!r}")
+    row = _one_task(store, "SELECT id, status, status_message, progress, last_update, last_iteration, started, "
+                           "completed, system_tags FROM tasks WHERE id=?", task_id)
     _derive(row, json.loads(row.pop("system_tags") or "[]"))
     row["allowed_actions"] = allowed_actions(row["status"], row["archived"])
     return row
@@ -324,11 +326,8 @@ def compare_tasks(store: Store, task_ids: Sequence[str]) -> dict:
         raise ValidationError(f"compare needs distinct task ids, got {ids!r}")
     tasks, params = [], []
     for task_id in ids:
-        row = store.query_one("SELECT t.id, t.name, t.status, t.type, p.name AS project_name FROM tasks t "
-                              "JOIN projects p ON p.id=t.project_id WHERE t.id=?", (task_id,))
-        if row is None:
-            raise NotFoundError(f"no task with id {task_id!r}")
-        tasks.append(row)
+        tasks.append(_one_task(store, "SELECT t.id, t.name, t.status, t.type, p.name AS project_name FROM tasks t "
+                                      "JOIN projects p ON p.id=t.project_id WHERE t.id=?", task_id))
         params.append({f"{p['section']}/{p['name']}": p["value"] for p in
                        store.query("SELECT section, name, value FROM params WHERE task_id=?", (task_id,))})
     return {"tasks": tasks, "parameters": compare_parameters(params),
