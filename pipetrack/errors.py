@@ -35,6 +35,14 @@ class StorageError(PipetrackError, OSError):
     """A storage read or write failed; the message carries the URL."""
 
 
+class IntegrityError(StorageError):
+    """Stored bytes do not match the sha256 pipetrack recorded when it wrote them."""
+
+
+class StoreError(PipetrackError):
+    """The task store (its database file) cannot be read or written; the message names the file."""
+
+
 class StepFailed(PipetrackError):
     """A pipeline step failed; carries the step name and the original error text."""
 
@@ -50,5 +58,5 @@ class PipelineAborted(PipetrackError):
 
 __all__ = [
     "PipetrackError", "ValidationError", "StateError", "NotFoundError", "StorageError",
-    "StepFailed", "PipelineAborted",
+    "IntegrityError", "StoreError", "StepFailed", "PipelineAborted",
 ]
