@@ -443,4 +443,14 @@ def default_store() -> Store:
         store._last_sweep = now
         from .watchdog import sweep
         sweep(store)
+        _remove_upload_leftovers()
     return store
+
+
+def _remove_upload_leftovers() -> None:
+    """What killed uploads left in the default artifact destination (``storage.leftovers``)."""
+    from .. import config
+    from ..storage import is_local, local_path
+    from ..storage.leftovers import remove_stale
+    if is_local(config.default_output_uri()):
+        remove_stale([local_path(config.default_output_uri())])
