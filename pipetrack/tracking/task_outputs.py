@@ -27,6 +27,7 @@ class OutputsMixin:
 
     def _init_outputs(self) -> None:
         self._registered: dict[str, Any] = {}
+        self._pending_hashes: list[Any] = []  # artifacts being hashed in the background (task_artifacts)
 
     # ------------------------------------------------------------------ logger
     def get_logger(self):
@@ -40,13 +41,13 @@ class OutputsMixin:
         return self.get_logger()
 
     def flush(self, wait_for_uploads: bool = False) -> bool:
-        """Write all buffered reports (and registered artifacts) to the store now."""
-        self._snapshot_registered()
+        """Write all buffered reports (and registered artifacts, with their hashes) to the store now."""
+        self._settle_artifacts()
         self._reports.flush()
         return True
 
     def _finalise_outputs(self) -> None:
-        self._snapshot_registered()
+        self._settle_artifacts()
 
     # ------------------------------------------------------------------ iterations
     def get_last_iteration(self) -> int:
