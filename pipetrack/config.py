@@ -18,11 +18,34 @@ from pathlib import Path
 DEFAULT_WATCHDOG_SECONDS = 300.0
 
 
-def home() -> Path:
-    """The pipetrack home folder, created on first use."""
-    path = Path(os.environ.get("PIPETRACK_HOME") or Path.home() / ".pipetrack").expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable by this user only (0700), whatever the umask.
+
+    A folder that already exists keeps its mode: pipetrack never changes a folder it did not make."""
+    path = Path(path)
+    if not path.is_dir():
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for created in missing:
+            try:
+                os.chmod(created, 0o700)
+            except OSError:
+                pass
     return path
+
+
+def home() -> Path:
+    """The pipetrack home folder, created on first use (private to the user)."""
+    path = Path(os.environ.get("PIPETRACK_HOME") or Path.home() / ".pipetrack").expanduser().resolve()
+    return private_dir(path)
+
+
+def is_private_path(path: str | os.PathLike) -> bool:
+    """True for a local path inside the pipetrack home (files there are made 0600)."""
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(home())
+    except (OSError, ValueError):
+        return False
 
 
 def store_path() -> Path:
@@ -40,9 +63,7 @@ def default_output_uri() -> str:
 
 def cache_dir() -> Path:
     """Local cache of downloaded artifacts and models."""
-    path = home() / "cache"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(home() / "cache")
 
 
 def watchdog_seconds() -> float:

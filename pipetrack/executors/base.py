@@ -50,6 +50,12 @@ class ArtifactInput:
         state["value"], state["has_value"] = None, False  # never ship the in-memory value
         return state
 
+    def describe(self) -> str:
+        """'name' of step 'producer' (from the URL layout ``.../artifacts/<name>/<file>``), for messages."""
+        parts = self.url.rstrip("/").split("/")
+        name = parts[-2] if len(parts) >= 2 else self.url
+        return f"{name!r} of step {self.producer!r}" if self.producer else repr(name)
+
 
 @dataclass
 class StepSpec:

@@ -7,7 +7,7 @@ half-written result.
 
 ``python -m pipetrack.executors.child --task ID`` (agents): runs a *function task* — one made by
 ``Task.create_function_task`` or a pipeline function step sent to a queue — whose StepSpec is
-stored in storage (URL in the task's runtime). For ``create_function_task`` tasks the
+stored in storage (URL and sha256 in the task's runtime; bytes that don't match are never unpickled). For ``create_function_task`` tasks the
 ``Function/<arg>`` parameters win over the pickled arguments, so a clone with edited
 arguments re-runs with them. SIGTERM (an agent stopping the task) ends it as ``stopped``.
 
@@ -61,18 +61,21 @@ def _sigterm(_signum, _frame) -> None:
 
 def main_for_task(task_id: str) -> int:
     """Run a function task whose StepSpec is stored with it (agents run function tasks this way)."""
-    import cloudpickle
-    from pipetrack.errors import NotFoundError
-    from pipetrack.executors.script import STEP_SPEC_KEY
+    from pipetrack.errors import NotFoundError, PipetrackError
+    from pipetrack.executors.script import load_step_spec
     from pipetrack.executors.worker import run_step
-    from pipetrack.storage import read_bytes
     from pipetrack.tracking.store import default_store
     signal.signal(signal.SIGTERM, _sigterm)
     store = default_store()
     row = store.task_row(task_id)
     if row is None:
         raise NotFoundError(f"PIPETRACK_TASK_ID/--task {task_id!r} names no task in store {store.path}")
-    spec = cloudpickle.loads(read_bytes(row["runtime"][STEP_SPEC_KEY]))
+    try:
+        spec = load_step_spec(row)
+    except PipetrackError as err:  # e.g. IntegrityError: the stored spec was changed, never unpickle it
+        store.end_task(task_id, "failed", f"{type(err).__name__}: {err}")
+        print(f"pipetrack: task {task_id} not run: {err}", file=sys.stderr)
+        return 1
     spec.task_id, spec.store_path, spec.task_bundle = task_id, str(store.path), None
     if (row.get("runtime") or {}).get("created_by") == "function":
         spec.kwargs = _function_arguments(store, task_id, spec.kwargs)

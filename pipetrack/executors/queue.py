@@ -32,15 +32,12 @@ class AgentQueueExecutor:
 
     def submit(self, spec: StepSpec) -> "Future[StepResult]":
         from ..tracking.store import open_store
-        from .script import STEP_SPEC_KEY
+        from .script import store_step_spec
         store = open_store(spec.store_path)
         if spec.function is not None:
-            import cloudpickle
-            from ..storage import join_url, upload_bytes
             from ..tracking.task import Task
             task = Task._from_row(store, store.task_row(spec.task_id))
-            url = upload_bytes(cloudpickle.dumps(spec), join_url(task.get_output_destination(), "step_spec.pkl"))
-            runtime = dict(task._row.get("runtime") or {}, **{STEP_SPEC_KEY: url})
+            runtime = dict(task._row.get("runtime") or {}, **store_step_spec(spec, task.get_output_destination()))
             store.update_task(spec.task_id, runtime=runtime)
         store.execute("INSERT OR IGNORE INTO queues(name, id, created) VALUES (?,?,?)", (self.queue, self.queue, time.time()))
         store.update_task(spec.task_id, status="queued", queue=self.queue, enqueued=time.time())

@@ -67,12 +67,15 @@ def _load_artifact(value: Any, deserializer: Any) -> Any:
         return value
     if value.has_value:
         return value.value
-    from ..storage import deserialize_artifact, get_local_copy
+    from ..storage import deserialize_artifact, verified_local_copy
+    from ..storage.serializers import unpickles
     if value.type == "url":
         return value.url
+    what = f"input artifact {value.describe()}"
     if value.type == "folder":
-        return get_local_copy(value.url, extract_archive=True)
-    path = get_local_copy(value.url)
+        return verified_local_copy(value.url, value.hash, what, extract_archive=True)
+    path = verified_local_copy(value.url, value.hash, what,
+                               refuse_unverified=deserializer is None and unpickles(value.type, value.extension))
     if deserializer is None and value.type == "numpy" and value.extension == ".npy" \
             and os.path.getsize(path) >= MAP_ARRAYS_FROM_BYTES:
         import numpy as np
@@ -150,6 +153,7 @@ def run_step(spec: StepSpec) -> StepResult:
                 plain[f"return/{name}"] = item
         if plain:
             task._write_params(plain, check=False)
+        task._settle_artifacts()  # consumers elsewhere verify the outputs: their hashes must be recorded
         result.artifacts = {name: {k: a._row.get(k) for k in ("uri", "type", "extension", "hash", "size")}
                             for name, a in task.artifacts.items() if name in outputs}
         if spec.in_process:

@@ -166,15 +166,50 @@ def cache_key(fingerprint: str, inputs: dict[str, Any], return_names: Iterable[s
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def find_cached_task(store: Any, key: str, return_names: Iterable[str]) -> Optional[dict]:
-    """Newest completed/published, non-archived task with this key and all its return artifacts."""
+def cached_outputs_problem(artifact: dict) -> Optional[str]:
+    """Why a cached step's output can't be reused ("missing", "corrupted: ..."), or None when it
+    is present and its bytes match the recorded sha256 (remote files are verified by fetching
+    them into the download cache, where the next step then finds them)."""
+    from ..errors import IntegrityError, StorageError
+    from ..storage import exists, verified_local_copy
+    if artifact["type"] == "url":
+        return None
+    if not artifact.get("hash"):
+        return "has no recorded sha256"
+    try:
+        if not exists(artifact["uri"]):
+            return "missing"
+        verified_local_copy(artifact["uri"], artifact["hash"], f"artifact {artifact['name']!r}")
+    except IntegrityError:
+        return f"corrupted (its bytes no longer match sha256 {artifact['hash'][:12]}...)"
+    except StorageError as err:
+        return f"unreadable ({err})"
+    return None
+
+
+def find_cached_task(store: Any, key: str, return_names: Iterable[str],
+                     log: Optional[Callable[[str], None]] = None) -> Optional[dict]:
+    """Newest completed/published, non-archived task with this key whose outputs (its return
+    artifacts, or all its artifacts when none are named) are all present and intact.
+
+    A candidate with a missing or corrupted output is not a hit: ``log`` is told why
+    ("cache entry <task> rejected: artifact 'data' missing") and the next candidate is tried."""
     rows = store.query("SELECT id, system_tags FROM tasks WHERE cache_key=? AND status IN ('completed', 'published') "
                        "ORDER BY completed DESC", (key,))
     wanted = set(return_names)
     for row in rows:
         if "archived" in json.loads(row["system_tags"] or "[]"):
             continue
-        have = {r["name"] for r in store.query("SELECT name FROM artifacts WHERE task_id=?", (row["id"],))}
-        if wanted <= have:
+        artifacts = {r["name"]: r for r in store.query("SELECT * FROM artifacts WHERE task_id=?", (row["id"],))}
+        missing = sorted(wanted - set(artifacts))
+        problems = [f"artifact {name!r} missing" for name in missing]
+        for name in sorted(wanted or artifacts):
+            if name in artifacts:
+                problem = cached_outputs_problem(artifacts[name])
+                if problem:
+                    problems.append(f"artifact {name!r} {problem}")
+        if not problems:
             return row
+        if log is not None:
+            log(f"cache entry {row['id']} rejected: {'; '.join(problems)}")
     return None

@@ -134,7 +134,7 @@ class RunMixin:
                         node.packages, node.docker) if node.cache_executed_step else None
         node.cache_key = key
         if node.cache_executed_step and os.environ.get("PIPETRACK_IGNORE_CACHE", "") not in ("1", "true", "yes"):
-            hit = find_cached_task(self._task._store, key, node.return_names)
+            hit = find_cached_task(self._task._store, key, node.return_names, log=self._log)
             if hit is not None:
                 return self._use_cached(node, hit["id"], kwargs)
         if node.job is None or node.retries == 0:

@@ -80,7 +80,7 @@ def launch_task_node(pipeline: Any, node: Node):
     key = _task_cache_key(base.data.get("script") or {}, params, configs, overrides)
     node.cache_key = key
     if node.cache_executed_step and os.environ.get("PIPETRACK_IGNORE_CACHE", "") not in ("1", "true", "yes"):
-        hit = find_cached_task(pipeline._task._store, key, ())
+        hit = find_cached_task(pipeline._task._store, key, (), log=pipeline._log)
         if hit is not None:
             return pipeline._use_cached(node, hit["id"], params)
     if node.job is None or node.retries == 0:

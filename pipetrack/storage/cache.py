@@ -47,6 +47,11 @@ def _extract_local(path: str, force: bool, cache_context: str | None) -> str:
     return _extract(path, str(folder / (os.path.basename(path) + EXTRACTED_SUFFIX)), force=force)
 
 
+def extract_cached(path: str, force: bool = False) -> str:
+    """The folder a (verified) archive in the cache is extracted into, beside it; extracted once."""
+    return _extract(path, path + EXTRACTED_SUFFIX, force=force)
+
+
 def get_local_copy(url: str, extract_archive: bool = False, force_download: bool = False,
                    name: str | None = None, cache_context: str | None = None) -> str:
     """Local path holding the content of ``url``.
@@ -77,10 +82,12 @@ def get_local_copy(url: str, extract_archive: bool = False, force_download: bool
     return str(target)
 
 
-__all__ = ["get_local_copy", "cache_root", "cache_key", "EXTRACTED_SUFFIX"]
+__all__ = ["get_local_copy", "extract_cached", "cache_root", "cache_key", "EXTRACTED_SUFFIX"]
 
 
 def sha256_url(url: str) -> str:
     """Hex sha256 of the content at ``url`` (a local file is hashed in place, a remote one via the cache)."""
+    from .integrity import pending_hash
     from .transfer import sha256_file
-    return sha256_file(get_local_copy(url))
+    path = get_local_copy(url)
+    return pending_hash(path) or sha256_file(path)

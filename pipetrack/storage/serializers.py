@@ -30,7 +30,7 @@ import json
 import os
 import pickle
 from pathlib import Path, PurePath
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ..errors import ValidationError
 from .archives import extract_archive, make_zip
@@ -232,6 +232,11 @@ def serialize_artifact(obj: Any, work_dir: str, name: str, auto_pickle: bool = T
     return _write_pickle(obj, base)
 
 
+def unpickles(type: str, extension: Optional[str]) -> bool:
+    """True when loading an artifact of this type/extension runs ``pickle`` (so it runs code)."""
+    return type == "pickle" or (type == "pandas" and (extension or "").lower() in (".pickle", ".pkl"))
+
+
 def deserialize_artifact(local_path: str, type: str, extension: str,
                          deserialization_function: Callable[[bytes], Any] | None = None) -> Any:
     """Load what :func:`serialize_artifact` wrote (``type``/``extension`` as it reported).
@@ -284,4 +289,4 @@ def deserialize_artifact(local_path: str, type: str, extension: str,
     raise ValidationError.choice("artifact type", kind, ARTIFACT_TYPES)
 
 
-__all__ = ["SerializedArtifact", "serialize_artifact", "deserialize_artifact", "EXTENSIONS"]
+__all__ = ["SerializedArtifact", "serialize_artifact", "deserialize_artifact", "unpickles", "EXTENSIONS"]

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .. import config
 from ..errors import StorageError, ValidationError
 from .filesystems import filesystem_for
 from .urls import is_local, local_path as _local_path, normalize_url, protocol
@@ -35,14 +36,45 @@ def wrap_errors(action: str, url: str) -> Iterator[None]:
         raise StorageError(f"{action} {url} failed: {type(err).__name__}: {err}") from err
 
 
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    """The process umask, read once (Linux reports it in /proc; elsewhere set-and-restore)."""
+    if not _UMASK:
+        try:
+            with open("/proc/self/status") as fh:
+                _UMASK.append(next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:")))
+        except (OSError, StopIteration, ValueError):
+            current = os.umask(0o022)
+            os.umask(current)
+            _UMASK.append(current)
+    return _UMASK[0]
+
+
+def make_local_dirs(path: str) -> None:
+    """Create a local folder: private (0700) inside the pipetrack home, by the umask elsewhere
+    (a shared output destination stays readable by the team, the sha256 check protects it)."""
+    if config.is_private_path(path):
+        config.private_dir(Path(path))
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def set_local_file_mode(path: str) -> None:
+    """0600 inside the pipetrack home, the umask's mode elsewhere, for a file pipetrack wrote."""
+    os.chmod(path, 0o600 if config.is_private_path(path) else 0o666 & ~_umask())
+
+
 def atomic_write_local(dest: str, writer: Callable[[str], None]) -> str:
     """Call ``writer(tmp_path)`` on a temp file beside ``dest``, then rename it to ``dest``."""
     parent = os.path.dirname(dest) or "."
-    os.makedirs(parent, exist_ok=True)
+    make_local_dirs(parent)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + os.path.basename(dest)[:60] + ".", suffix=".part")
     os.close(fd)
     try:
         writer(tmp)
+        set_local_file_mode(tmp)
         os.replace(tmp, dest)
     except BaseException:
         try:
@@ -65,9 +97,10 @@ def _upload_once(src: str, url: str, move: bool) -> None:
         dest = _local_path(url)
         if os.path.exists(dest) and os.path.samefile(src, dest):
             return
-        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+        make_local_dirs(os.path.dirname(dest) or ".")
         if move:
             try:
+                set_local_file_mode(src)
                 os.replace(src, dest)  # same filesystem: atomic, no copy
                 return
             except OSError:
@@ -250,4 +283,5 @@ def sha256_file(path: str) -> str:
 __all__ = [
     "upload_file", "upload_bytes", "download_file", "read_bytes", "exists", "is_file", "delete",
     "list_files", "list_entries", "size", "sha256_file", "wrap_errors", "atomic_write_local",
+    "make_local_dirs", "set_local_file_mode",
 ]

@@ -45,8 +45,7 @@ def create_function_task(task: Any, func: Callable, func_name: Optional[str] = N
     """A Draft task that calls ``func(**kwargs)`` when an agent runs it (kwargs under ``Function/``)."""
     import cloudpickle
     from ..executors.base import StepSpec
-    from ..executors.script import STEP_SPEC_KEY
-    from ..storage import join_url, upload_bytes
+    from ..executors.script import store_step_spec
     from .task import Task, _insert_task
     if not Task.running_locally():
         return None
@@ -67,7 +66,6 @@ def create_function_task(task: Any, func: Callable, func_name: Optional[str] = N
     new._write_params({f"Function/{k}": v for k, v in kwargs.items()}, check=False)
     spec = StepSpec(task_id=new_id, name=name, function=cloudpickle.dumps(func), kwargs=dict(kwargs),
                     sys_path=[p for p in sys.path if p])
-    url = upload_bytes(cloudpickle.dumps(spec), join_url(new.get_output_destination(), "step_spec.pkl"))
-    store.update_task(new_id, runtime={"created_by": "function", STEP_SPEC_KEY: url})
+    store.update_task(new_id, runtime={"created_by": "function", **store_step_spec(spec, new.get_output_destination())})
     new.reload()
     return new

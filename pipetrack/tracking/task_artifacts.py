@@ -6,8 +6,12 @@ so pipeline caching can key on content instead of task ids.
 
 Uploads are synchronous (``wait_on_upload`` is accepted for compatibility): when
 ``upload_artifact`` returns, the artifact is stored and visible to other processes. For a
-local destination the serialised file is written next to its final place and renamed into
-it, so a large artifact is written once and never copied.
+local destination the serialised file is written in a ``.upload-*`` folder at the root of the
+destination (same filesystem) and renamed into place, so a large artifact is written once and
+never copied; a folder left by a killed upload is removed later (``storage.leftovers``).
+
+Every read (``get``, ``get_local_copy``, a pipeline step's input) is checked against the
+recorded sha256 (``storage.integrity``); pickles with no recorded hash are never loaded.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from typing import Any, Callable, Mapping, Optional
 
 from ..errors import NotFoundError, StorageError, ValidationError
@@ -30,10 +35,10 @@ def validate_artifact_name(name: Any) -> str:
     return name
 
 
-# Artifacts this large are not hashed on the upload path (hashing 200 MB takes longer than
-# writing and reading it back); their sha256 is computed when first needed — a cache key or
-# ``Artifact.hash`` — and then stored.
-LAZY_HASH_BYTES = 64 * 1024 * 1024
+# Files this large published by rename into a local destination are hashed on a background
+# thread (storage.integrity): hashing 200 MB takes ~0.16 s here, longer than writing it.
+# Pickles are always hashed before upload_artifact returns (nothing unpickles them unverified).
+BACKGROUND_HASH_BYTES = 64 * 1024 * 1024
 
 
 class Artifact:
@@ -45,14 +50,20 @@ class Artifact:
 
     @property
     def hash(self) -> Optional[str]:
-        """sha256 of the stored bytes (computed and recorded now if the upload deferred it)."""
-        if self._row.get("hash") is None and self.type != "url" and self.url:
-            from ..storage import sha256_url
-            self._row["hash"] = sha256_url(self.url)
-            if self._store is not None:
-                self._store.execute("UPDATE artifacts SET hash=? WHERE task_id=? AND name=? AND uri=?",
-                                    (self._row["hash"], self._row["task_id"], self.name, self.url))
+        """sha256 of the stored bytes, recorded when they were written (None for a URL artifact, or
+        for one stored by an older pipetrack before its hash was computed)."""
         return self._row.get("hash")
+
+    def _describe(self) -> str:
+        return f"artifact {self.name!r} of task {self._row.get('task_id')}"
+
+    def _verified_path(self, extract_archive: bool, force_download: bool,
+                       deserialization_function: Optional[Callable[[bytes], Any]] = None) -> str:
+        from ..storage import verified_local_copy
+        from ..storage.serializers import unpickles
+        refuse = deserialization_function is None and unpickles(self.type, self._row.get("extension"))
+        return verified_local_copy(self.url, self.hash, self._describe(), extract_archive=extract_archive,
+                                   force_download=force_download, refuse_unverified=refuse)
 
     name = property(lambda self: self._row["name"])
     url = property(lambda self: self._row["uri"])
@@ -70,27 +81,31 @@ class Artifact:
 
     def get_local_copy(self, extract_archive: Optional[bool] = None, raise_on_error: bool = False,
                        force_download: bool = False) -> Optional[str]:
-        """Local path of the artifact file (a folder artifact's zip is extracted unless extract_archive=False)."""
-        from ..storage import get_local_copy
+        """Local path of the artifact file, verified against its sha256 (a folder artifact's zip
+        is extracted unless extract_archive=False). An IntegrityError is always raised: a
+        corrupted file is never handed out, ``raise_on_error`` or not."""
+        from ..errors import IntegrityError
         if self.type == "url":
             return self.url
         extract = self.type == "folder" if extract_archive is None else extract_archive
         try:
-            return get_local_copy(self.url, extract_archive=extract and self.type == "folder",
-                                  force_download=force_download)
+            return self._verified_path(extract and self.type == "folder", force_download)
+        except IntegrityError:
+            raise
         except Exception:
             if raise_on_error:
                 raise
             return None
 
     def get(self, force_download: bool = False, deserialization_function: Optional[Callable[[bytes], Any]] = None) -> Any:
-        """The artifact's value: dict, DataFrame, ndarray, image, extracted folder path, file path, ..."""
-        from ..storage import deserialize_artifact, get_local_copy
+        """The artifact's value: dict, DataFrame, ndarray, image, extracted folder path, file path, ...
+        Its bytes are checked against the recorded sha256 first (IntegrityError on a mismatch)."""
+        from ..storage import deserialize_artifact
         if self.type == "url":
             return self.url
         if self.type == "folder":
-            return get_local_copy(self.url, extract_archive=True, force_download=force_download)
-        path = get_local_copy(self.url, force_download=force_download)
+            return self._verified_path(True, force_download)
+        path = self._verified_path(False, force_download, deserialization_function)
         return deserialize_artifact(path, self.type, self._row.get("extension"), deserialization_function)
 
     def __repr__(self) -> str:
@@ -111,7 +126,12 @@ class ArtifactsMixin:
                         wait_on_upload: bool = False, extension_name: Optional[str] = None,
                         serialization_function: Optional[Callable[[Any], bytes]] = None, retries: int = 0) -> bool:
         """Serialise ``artifact_object`` by type, store it, and record it on the task."""
-        from ..storage import is_local, join_url, local_path, serialize_artifact, sha256_file, upload_file
+        from ..storage import (is_local, join_url, local_path, record_verified, serialize_artifact, sha256_file,
+                               upload_file)
+        from ..storage.integrity import hash_in_background
+        from ..storage.serializers import unpickles
+        from ..storage.leftovers import UPLOAD_PREFIX
+        from ..storage.transfer import make_local_dirs, set_local_file_mode
         name = validate_artifact_name(name)
         if metadata is not None and not isinstance(metadata, Mapping):
             raise ValidationError(f"artifact metadata must be a dict, got {type(metadata).__name__}")
@@ -121,10 +141,10 @@ class ArtifactsMixin:
         base = self.get_output_destination("artifacts")
         local_dest = is_local(base)
         work_root = None
-        if local_dest:  # serialise next to the final place: the move into place is a rename, not a copy
-            work_root = local_path(base)
-            os.makedirs(work_root, exist_ok=True)
-        work_dir = tempfile.mkdtemp(prefix=".upload-", dir=work_root)
+        if local_dest:  # serialise on the destination's filesystem: the move into place is a rename, not a copy
+            work_root = local_path(self.output_uri)
+            make_local_dirs(work_root)
+        work_dir = tempfile.mkdtemp(prefix=UPLOAD_PREFIX, dir=work_root)
         try:
             serialized = serialize_artifact(artifact_object, work_dir, name, auto_pickle=auto_pickle,
                                             serialization_function=serialization_function,
@@ -139,12 +159,19 @@ class ArtifactsMixin:
                     os.path.basename(serialized.local_path)
                 url = join_url(base, name, filename)
                 size = os.path.getsize(serialized.local_path)
-                row.update(size=size, hash=sha256_file(serialized.local_path) if size < LAZY_HASH_BYTES else None)
                 source_is_user_file = serialized.type == "file"
-                if local_dest and not source_is_user_file:
+                published_by_rename = local_dest and not source_is_user_file
+                later = published_by_rename and size >= BACKGROUND_HASH_BYTES and \
+                    not unpickles(serialized.type, serialized.extension)
+                digest = None if later else sha256_file(serialized.local_path)
+                row.update(size=size, hash=digest)
+                if published_by_rename:
                     target = local_path(url)
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    make_local_dirs(os.path.dirname(target))
+                    set_local_file_mode(serialized.local_path)
                     os.replace(serialized.local_path, target)
+                    if digest is not None:
+                        record_verified(target, digest)  # the file we just hashed and renamed
                     row["uri"] = url
                 else:
                     row["uri"] = upload_file(serialized.local_path, url, retries=retries)
@@ -157,7 +184,26 @@ class ArtifactsMixin:
         cols = list(row)
         self._store.execute(f"INSERT OR REPLACE INTO artifacts({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                             [row[c] for c in cols])
+        if row["type"] != "url" and row["hash"] is None:
+            self._pending_hashes.append(hash_in_background(local_path(row["uri"]), self._hash_recorder(name, row["uri"])))
         return True
+
+    def _hash_recorder(self, name: str, uri: str) -> Callable[[str], None]:
+        store, task_id = self._store, self._id
+        return lambda digest: store.execute(
+            "UPDATE artifacts SET hash=? WHERE task_id=? AND name=? AND uri=? AND hash IS NULL",
+            (digest, task_id, name, uri))
+
+    def _settle_artifacts(self) -> None:
+        """Upload the registered DataFrames and wait for the hashes still being computed, so every
+        artifact of this task is recorded with its sha256 (flush, close, end of a pipeline step)."""
+        self._snapshot_registered()
+        pending, self._pending_hashes[:] = list(self._pending_hashes), []
+        for future in pending:
+            try:
+                future.result()
+            except Exception as err:  # noqa: BLE001 - the artifact stays, read back unverified
+                warnings.warn(f"task {self._id}: {err}", stacklevel=2)
 
     def delete_artifacts(self, artifact_names: list[str], raise_on_errors: bool = True,
                          delete_from_storage: bool = True) -> bool:
@@ -195,8 +241,10 @@ class ArtifactsMixin:
     def _delete_artifact_files(self, callback: Optional[Callable[[str, str], bool]] = None,
                                raise_on_error: bool = False, skip_shared_models: bool = True,
                                targets: Optional[list[tuple[str, str]]] = None) -> None:
-        """Remove this task's artifact and output-model files from storage (reset/delete)."""
-        from ..storage import delete
+        """Remove this task's artifact and output-model files from storage (reset/delete), and
+        what killed uploads left in its destination (see ``storage.leftovers``)."""
+        from ..storage import delete, is_local, local_path
+        from ..storage.leftovers import remove_stale
         for kind, url in targets if targets is not None else self._artifact_files(skip_shared_models):
             if callback is not None and not callback(kind, url):
                 continue
@@ -205,6 +253,12 @@ class ArtifactsMixin:
             except StorageError:
                 if raise_on_error:
                     raise
+        if is_local(self.output_uri):
+            artifacts = local_path(self.get_output_destination("artifacts"))
+            folders = [local_path(self.output_uri)]
+            if os.path.isdir(artifacts):
+                folders += [entry.path for entry in os.scandir(artifacts) if entry.is_dir()]
+            remove_stale(folders)
 
     # ------------------------------------------------------------------ registered DataFrames
     def register_artifact(self, name: str, artifact: Any, metadata: Optional[Mapping] = None,

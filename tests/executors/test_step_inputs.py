@@ -6,13 +6,14 @@ import pytest
 
 from pipetrack.executors import worker
 from pipetrack.executors.base import ArtifactInput
+from pipetrack.storage import sha256_file
 
 
 def test_large_arrays_are_mapped_copy_on_write(tmp_path, monkeypatch):
     np = pytest.importorskip("numpy")
     path = tmp_path / "array.npy"
     np.save(path, np.arange(1000, dtype="float64"))
-    ref = ArtifactInput(url=str(path), type="numpy", extension=".npy")
+    ref = ArtifactInput(url=str(path), type="numpy", extension=".npy", hash=sha256_file(str(path)))
     monkeypatch.setattr(worker, "MAP_ARRAYS_FROM_BYTES", 1024)
     mapped = worker._load_input(ref, None)
     assert isinstance(mapped, np.ndarray) and isinstance(mapped, np.memmap)
