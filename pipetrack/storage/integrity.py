@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import threading
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,7 +38,7 @@ from typing import Callable, Optional
 
 from .. import config
 from ..errors import IntegrityError, StorageError
-from .transfer import CHUNK, sha256_file, wrap_errors
+from .transfer import CHUNK, atomic_write_local, sha256_file, wrap_errors
 from .urls import basename, has_scheme, is_local, local_path, normalize_url
 
 OBJECTS = "objects"
@@ -57,14 +56,9 @@ def _stat_key(st: os.stat_result) -> str:
 def record_verified(path: str, sha256: str) -> None:
     """Remember that the local file at ``path`` (as it is now) has content ``sha256``."""
     try:
-        key = _stat_key(os.stat(path))
-        folder = _stamp_path(path).parent
-        config.private_dir(folder)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".stamp-")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{key} {sha256}")
-        os.replace(tmp, _stamp_path(path))
-    except OSError:  # a stamp only saves time; without one the next read hashes the file
+        record = f"{_stat_key(os.stat(path))} {sha256}"
+        atomic_write_local(str(_stamp_path(path)), lambda tmp: Path(tmp).write_text(record))
+    except (OSError, StorageError):  # a stamp only saves time; without one the next read hashes the file
         pass
 
 
@@ -159,25 +153,19 @@ def verify_local_file(path: str, expected: str, what: str, url: Optional[str] = 
 def _download_verified(url: str, target: Path, expected: str, what: str) -> None:
     """Stream ``url`` into ``target``, hashing as it goes; rename into place only if it matches."""
     from .filesystems import filesystem_for
-    config.private_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix="." + target.name[:60] + ".", suffix=".part")
-    digest = hashlib.sha256()
-    try:
-        with wrap_errors("download of", url):
-            fs, path = filesystem_for(url)
-            with os.fdopen(fd, "wb") as out, fs.open(path, "rb") as src:
-                for chunk in iter(lambda: src.read(CHUNK), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
+
+    def fetch(tmp: str) -> None:
+        digest = hashlib.sha256()
+        fs, path = filesystem_for(url)
+        with open(tmp, "wb") as out, fs.open(path, "rb") as src:
+            for chunk in iter(lambda: src.read(CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
         if digest.hexdigest() != expected:
             raise mismatch(what, url, expected, digest.hexdigest())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
+
+    with wrap_errors("download of", url):
+        atomic_write_local(str(target), fetch)
     record_verified(str(target), expected)
 
 
