@@ -27,6 +27,10 @@ class StateError(PipetrackError):
     """An illegal lifecycle transition, or an edit of a task that is not editable."""
 
 
+class TaskClosedError(StateError, ValueError):
+    """A Task object was used to change its task after ``close()`` (ClearML raises ValueError there)."""
+
+
 class NotFoundError(PipetrackError, LookupError):
     """An unknown task id, project, artifact, model or queue."""
 
@@ -57,6 +61,6 @@ class PipelineAborted(PipetrackError):
 
 
 __all__ = [
-    "PipetrackError", "ValidationError", "StateError", "NotFoundError", "StorageError",
+    "PipetrackError", "ValidationError", "StateError", "TaskClosedError", "NotFoundError", "StorageError",
     "IntegrityError", "StoreError", "StepFailed", "PipelineAborted",
 ]

@@ -24,7 +24,7 @@ import time
 from typing import Any, Callable, ClassVar, Iterable, Mapping, Optional, Sequence
 
 from .. import config
-from ..errors import NotFoundError, StateError, ValidationError
+from ..errors import NotFoundError, StateError, TaskClosedError, ValidationError
 from . import capture as _capture  # noqa: F401  (patches argparse now, so parse_args before Task.init is seen)
 from . import heartbeat
 from . import query as _query
@@ -188,7 +188,15 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         return self._store.project_name(self._row["project_id"]) or ""
 
     # ---------------------------------------------------------------- edit guards
+    def _check_open(self, what: str) -> None:
+        """A closed Task object can't change its task anymore (use Task.get_task for a new one)."""
+        if self._closed:
+            raise TaskClosedError(f"cannot change {what} of task {self._id}: this Task object was closed; "
+                                  "use Task.get_task(task_id=...) to get an object for it")
+
     def _check_editable(self, what: str, metadata: bool = False) -> None:
+        if not metadata:
+            self._check_open(what)
         status = self._store.query_one("SELECT status FROM tasks WHERE id=?", (self._id,))
         if status is None:
             raise NotFoundError(f"task {self._id} was deleted")
@@ -224,8 +232,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         task_type = normalise_task_type(task_type)
         project_name = _check_name("project_name", project_name)
         task_name = _check_name("task_name", task_name)
-        if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
-            raise ValidationError(f"tags must be a list of strings, got {tags!r}")
+        _check_tags(tags)
         if output_uri is not None and not isinstance(output_uri, (str, bool)):
             raise ValidationError(f"output_uri must be a URL string or a bool, got {output_uri!r}")
         store = session.store_for_init(cls._offline_mode)
@@ -339,6 +346,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         task_type = normalise_task_type(task_type or TaskTypes.training)
         project_name = _check_name("project_name", project_name)
         task_name = _check_name("task_name", task_name)
+        _check_tags(tags)
         if cls._offline_mode:
             raise StateError("Task.set_offline(True) is supported only for Task.init, not Task.create; "
                              "call Task.set_offline(False) first")
@@ -382,9 +390,13 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         self._row["status"] = row["status"]
         return row["status"]
 
-    def get_status_message(self) -> str:
-        row = self._store.query_one("SELECT status_message FROM tasks WHERE id=?", (self._id,))
-        return (row or {}).get("status_message") or ""
+    def get_status_message(self) -> tuple[Optional[str], Optional[str]]:
+        """``(status, message)``: the task's status and the message of its last status change,
+        read without refreshing the whole Task (the seed's signature)."""
+        row = self._store.query_one("SELECT status, status_message FROM tasks WHERE id=?", (self._id,))
+        if row is None:
+            return None, None
+        return row["status"], row["status_message"] or ""
 
     def _transition(self, target: str, force: bool = False, ignore_errors: bool = False, **fields: Any) -> bool:
         """Move to ``target`` atomically (checked against the current status inside one transaction).
@@ -504,7 +516,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         while True:
             current = self.get_status()
             if current in failing:
-                raise RuntimeError(f"task {self._id} reached status {current!r}: {self.get_status_message()}")
+                raise RuntimeError(f"task {self._id} reached status {current!r}: {self.get_status_message()[1]}")
             if current in wanted:
                 self.reload()
                 return
@@ -625,6 +637,15 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         configure_s3(bucket, host=host, key=key, secret=secret, token=token, region=region, secure=secure,
                      verify=verify, profile=profile, subdir=subdir)
 
+
+
+def _check_tags(tags: Any) -> None:
+    """Tags are a list of strings: a bare string (which would become one tag per letter) is refused."""
+    if tags is None:
+        return
+    if isinstance(tags, str) or not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
+        raise ValidationError(f"tags must be a list of strings, got {tags!r}; e.g. tags=[{tags!r}]"
+                              if isinstance(tags, str) else f"tags must be a list of strings, got {tags!r}")
 
 
 def _safe(text: str) -> str:

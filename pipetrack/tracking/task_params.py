@@ -115,8 +115,10 @@ class ParametersMixin:
 
     # ------------------------------------------------------------ connect
     def connect(self, mutable: Any, name: Optional[str] = None, ignore_remote_overrides: bool = False) -> Any:
-        """Record ``mutable``'s values as parameters; when run remotely, load stored values into it."""
+        """Record ``mutable``'s values as parameters; when run remotely, load stored values into it.
+        After ``close()`` it raises TaskClosedError (a ValueError, as in ClearML)."""
         from .models import Model
+        self._check_open("parameters (connect)")
         override = self._remote and not ignore_remote_overrides
         if isinstance(mutable, Model):
             return mutable._connect(self)
@@ -197,7 +199,9 @@ class ParametersMixin:
 
     def connect_configuration(self, configuration: Any, name: Optional[str] = None,
                               description: Optional[str] = None, ignore_remote_overrides: bool = False) -> Any:
-        """Store a dict/list or a config file's content; when run remotely, return the stored version."""
+        """Store a dict/list or a config file's content; when run remotely, return the stored version.
+        After ``close()`` it raises TaskClosedError (a ValueError, as in ClearML)."""
+        self._check_open("configuration (connect_configuration)")
         name = name or DEFAULT_SECTION
         override = self._remote and not ignore_remote_overrides
         stored = self.get_configuration_object(name) if override else None

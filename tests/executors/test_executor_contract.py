@@ -108,7 +108,7 @@ def test_failure_keeps_type_and_message(executor):
     assert result.status == "failed"
     assert "Oops: bad value 42" in result.error
     assert isinstance(result.original_exception(), ValueError)
-    assert task.get_status() == "failed" and "bad value 42" in task.get_status_message()
+    assert task.get_status() == "failed" and "bad value 42" in task.get_status_message()[1]
     assert "Traceback" in "\n".join(task.get_reported_console_output(50))
 
 

@@ -76,8 +76,8 @@ def test_a_corrupted_input_fails_the_consuming_step_with_the_integrity_error(tmp
     pipe.start_locally(executor="local")
     node = pipe.get_pipeline_dag()["total"]
     assert node.status == "failed"
-    message = Task.get_task(task_id=node.executed).get_status_message()
-    message = message[1] if isinstance(message, tuple) else message
+    status, message = Task.get_task(task_id=node.executed).get_status_message()
+    assert status == "failed"
     assert "IntegrityError" in message and "'values'" in message
 
 

@@ -161,7 +161,7 @@ use_mode()
 rerun()
 run = sorted(Task.get_tasks(project_name="caching", task_filter={"type": ["controller"]}),
              key=lambda t: t.data["created"])[-1]
-report(pipeline=run.id, status=run.get_status(), message=run.get_status_message())
+report(pipeline=run.id, status=run.get_status(), message=run.get_status_message()[1])
 '''
 
 

@@ -32,7 +32,7 @@ def test_raising_post_execute_callback_fails_the_pipeline_without_hanging(execut
     nodes = pipe.get_pipeline_dag()
     assert nodes["a"].status == "completed"  # the step itself worked; its callback did not
     assert nodes["b"].status == "skipped"
-    assert pipe.task.get_status() == "failed" and "callback bug" in pipe.task.get_status_message()
+    assert pipe.task.get_status() == "failed" and "callback bug" in pipe.task.get_status_message()[1]
 
 
 def test_deleting_a_pipeline_keeps_the_steps_artifact_files():

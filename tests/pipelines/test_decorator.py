@@ -145,8 +145,8 @@ def test_exceptions_keep_their_type(pipeline_script, mode):
     assert run.results["out"]["ok"] == 2
     pipeline = Task.get_task(task_id=run.results["pipeline"])
     step = steps_of(pipeline)["bad"]
-    assert step.get_status() == "failed" and step.get_status_message() == "DataError: bad row 7"
-    assert pipeline.get_status() == "failed" and "DataError: bad row 7" in pipeline.get_status_message()
+    assert step.get_status() == "failed" and step.get_status_message()[1] == "DataError: bad row 7"
+    assert pipeline.get_status() == "failed" and "DataError: bad row 7" in pipeline.get_status_message()[1]
 
 
 UNCAUGHT = '''
@@ -171,7 +171,7 @@ def test_uncaught_step_exception_fails_the_script_with_its_type(pipeline_script,
     assert run.returncode != 0
     assert run.stderr.rstrip().splitlines()[-1] == "KeyError: 'missing column'"
     (pipeline,) = pipeline_runs("decorated")
-    assert pipeline.get_status() == "failed" and "KeyError" in pipeline.get_status_message()
+    assert pipeline.get_status() == "failed" and "KeyError" in pipeline.get_status_message()[1]
 
 
 UNSERIALISABLE = '''
@@ -204,7 +204,7 @@ def test_unserialisable_return_value_fails_the_step_naming_type_and_step(pipelin
     assert "lock" in run.results["out"] and "make_lock" in run.results["out"]
     (pipeline,) = pipeline_runs("decorated")
     step = steps_of(pipeline)["make_lock"]
-    message = step.get_status_message()
+    message = step.get_status_message()[1]
     assert step.get_status() == "failed" and "lock" in message and "'make_lock'" in message
 
 

@@ -70,12 +70,12 @@ def test_failed_step_fails_the_pipeline_and_skips_its_children(pipeline_script, 
     assert sorted(run.ran()) == ["broken", "first", "independent"]
     pipeline = Task.get_task(task_id=run.results["pipeline"])
     assert pipeline.get_status() == "failed"
-    message = pipeline.get_status_message()
+    message = pipeline.get_status_message()[1]
     assert "broken" in message and "BadInput: bad input 1" in message
     steps = steps_of(pipeline)
     assert "after_broken" not in steps  # never created: it never ran
     broken = steps["broken"]
-    assert broken.get_status() == "failed" and broken.get_status_message() == "BadInput: bad input 1"
+    assert broken.get_status() == "failed" and broken.get_status_message()[1] == "BadInput: bad input 1"
     console = "\n".join(broken.get_reported_console_output(100))
     assert "about to fail" in console and "Traceback" in console and "BadInput" in console
     assert "about to fail" in run.stdout  # the user sees step output, also from step processes
@@ -159,8 +159,8 @@ def test_time_limit_kills_the_step_and_fails_the_pipeline(pipeline_script, mode)
     assert run.results["ok"] is False
     pipeline = Task.get_task(task_id=run.results["pipeline"])
     sleepy = steps_of(pipeline)["sleepy"]
-    assert sleepy.get_status() == "stopped" and "time limit" in sleepy.get_status_message()
-    assert pipeline.get_status() == "failed" and "sleepy" in pipeline.get_status_message()
+    assert sleepy.get_status() == "stopped" and "time limit" in sleepy.get_status_message()[1]
+    assert pipeline.get_status() == "failed" and "sleepy" in pipeline.get_status_message()[1]
 
 
 CALLBACKS = '''
@@ -356,7 +356,7 @@ def test_abort_on_failure_stops_running_steps(pipeline_script):
     # steps still waiting for a worker never start (and the one that took the free slot is stopped)
     assert set(statuses.values()) == {"aborted"}
     pipeline = Task.get_task(task_id=run.results["pipeline"])
-    assert pipeline.get_status() == "failed" and "quick_fail" in pipeline.get_status_message()
+    assert pipeline.get_status() == "failed" and "quick_fail" in pipeline.get_status_message()[1]
     assert steps_of(pipeline)["slow"].get_status() == "stopped"
 
 
@@ -367,7 +367,7 @@ def test_pipeline_execution_time_limit(pipeline_script):
     assert run.results["elapsed"] < 15 and time.time() - began < 25
     assert run.results["statuses"] == {"slow": "aborted", "after_slow": "skipped"}
     pipeline = Task.get_task(task_id=run.results["pipeline"])
-    assert pipeline.get_status() == "failed" and "time limit" in pipeline.get_status_message()
+    assert pipeline.get_status() == "failed" and "time limit" in pipeline.get_status_message()[1]
     assert steps_of(pipeline)["slow"].get_status() == "stopped"
 
 
@@ -393,8 +393,8 @@ def test_a_crashing_step_process_fails_the_step_and_never_hangs(pipeline_script)
     run = pipeline_script(CRASH, "local", timeout=60)
     assert run.results["statuses"] == {"exit": "failed", "killed": "failed", "after": "skipped"}
     steps = steps_of(Task.get_task(task_id=run.results["pipeline"]))
-    assert "exited with code 3" in steps["exit"].get_status_message()
-    assert "SIGKILL" in steps["killed"].get_status_message()
+    assert "exited with code 3" in steps["exit"].get_status_message()[1]
+    assert "SIGKILL" in steps["killed"].get_status_message()[1]
     assert {steps[n].get_status() for n in ("exit", "killed")} == {"failed"}
 
 

@@ -102,8 +102,8 @@ def test_bad_input_is_rejected_before_anything_runs(pipeline_script):
         if pipeline.id != good.id:
             assert steps_of(pipeline) == {}
             assert pipeline.get_status() == "failed", pipeline.name
-            assert "ValidationError" in pipeline.get_status_message() or "before any step ran" in \
-                pipeline.get_status_message()
+            assert "ValidationError" in pipeline.get_status_message()[1] or "before any step ran" in \
+                pipeline.get_status_message()[1]
 
 
 def test_validation_in_process_raises_the_right_errors():

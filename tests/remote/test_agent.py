@@ -144,7 +144,7 @@ def test_sigterm_to_the_agent_stops_the_running_task(base_task, agents, tmp_path
     agent.proc.send_signal(signal.SIGTERM)
     assert agent.wait(30) == 0, agent.log()
     victim.reload()
-    assert victim.get_status() == "stopped", victim.get_status_message()
+    assert victim.get_status() == "stopped", victim.get_status_message()[1]
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the task's process is gone
     stuck = victim._store.query("SELECT id FROM tasks WHERE status='in_progress'")
@@ -182,9 +182,9 @@ def test_tasks_that_cannot_run_or_fail_end_failed_with_a_clear_message(base_task
         Task.enqueue(task, queue_name="q")
     agent = agents("--queue", "q", "--max-tasks", "3", env={"MARKER": str(base_task["marker"]), "FAIL": "1"})
     assert agent.wait(60) == 0, agent.log()
-    assert no_script.get_status() == "failed" and "records no script to run" in no_script.get_status_message()
-    assert deleted.get_status() == "failed" and "does not exist on this machine" in deleted.get_status_message()
-    assert failing.get_status() == "failed" and "RuntimeError: training diverged" in failing.get_status_message()
+    assert no_script.get_status() == "failed" and "records no script to run" in no_script.get_status_message()[1]
+    assert deleted.get_status() == "failed" and "does not exist on this machine" in deleted.get_status_message()[1]
+    assert failing.get_status() == "failed" and "RuntimeError: training diverged" in failing.get_status_message()[1]
     assert "can't be run" in agent.log()
 
 

@@ -52,7 +52,7 @@ def test_agent_runs_clones_on_cluster_workers(dask_scheduler, s3_server, agents,
     worker_pids = set(client.run(os.getpid).values())
     for clone, size in zip(clones, (3, 4)):
         clone.reload()
-        assert clone.get_status() == "completed", clone.get_status_message()
+        assert clone.get_status() == "completed", clone.get_status_message()[1]
         out = clone.artifacts["out"].get()
         assert out["size"] == size and out["gain"] == size / 2
         assert out["ppid"] in worker_pids  # started by a Dask worker process

@@ -140,7 +140,7 @@ def test_killed_worker_fails_step_then_retry_or_failure(tmp_path):
     lost = _node(doomed, "doomed")
     assert lost.status == "failed" and "KilledWorker" in lost.error and "lost on the Dask cluster" in lost.error
     lost_task = Task.get_task(task_id=lost.executed)
-    assert lost_task.get_status() == "failed" and "KilledWorker" in lost_task.get_status_message()
+    assert lost_task.get_status() == "failed" and "KilledWorker" in lost_task.get_status_message()[1]
     assert doomed.task.get_status() == "failed"
 
 

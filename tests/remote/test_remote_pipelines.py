@@ -71,7 +71,7 @@ def test_controller_with_edited_parameters_rerun_by_an_agent(write_script, agent
     assert answer["queued"] == 1 and controller.get_status() == "queued"
     agent = agents("--queue", "services", "--queue", "workers", "--max-tasks", "3")
     assert agent.wait(90) == 0, agent.log()
-    assert controller.get_status() == "completed", controller.get_status_message()
+    assert controller.get_status() == "completed", controller.get_status_message()[1]
     dag = PipelineController.get(pipeline_id=pipeline_id).get_pipeline_dag()
     assert Task.get_task(task_id=dag["total"]["executed"]).artifacts["t"].get() == 145  # sum(range(10)) + 100
 

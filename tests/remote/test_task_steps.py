@@ -95,7 +95,7 @@ def _run(sources, mode):
 
 def _check_outcome(sources, pipeline, status, steps):
     """What both run modes must produce."""
-    assert status == "completed", pipeline.get_status_message()
+    assert status == "completed", pipeline.get_status_message()[1]
     prepare, train, factory, draft = (steps[n] for n in ("prepare", "train", "factory", "draft"))
     # clones (new tasks, children of the pipeline, in its project), base tasks untouched
     assert prepare.id != sources["prepare"].id and train.id != sources["train"].id != factory.id

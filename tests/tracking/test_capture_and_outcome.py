@@ -152,7 +152,7 @@ def test_normal_exit_completes(run_script):
         print("TASK", task.id)
     """)
     task = Task.get_task(task_id_of(proc.stdout))
-    assert task.get_status() == "completed" and task.get_status_message() == ""
+    assert task.get_status() == "completed" and task.get_status_message()[1] == ""
 
 
 def test_uncaught_exception_fails_with_message_and_traceback(run_script):
@@ -170,7 +170,7 @@ def test_uncaught_exception_fails_with_message_and_traceback(run_script):
     assert proc.returncode == 1 and "learning rate exploded" in proc.stderr
     task = Task.get_task(task_id_of(proc.stdout))
     assert task.get_status() == "failed"
-    assert "ValueError: learning rate exploded at step 10" in task.get_status_message()
+    assert "ValueError: learning rate exploded at step 10" in task.get_status_message()[1]
     console = console_of(task)
     assert "Traceback (most recent call last)" in console and "in train" in console
     assert console.count("Traceback (most recent call last)") == 1
@@ -187,7 +187,7 @@ def test_sys_exit_codes(run_script):
     """, check=False)
     assert proc.returncode == 3
     task = Task.get_task(task_id_of(proc.stdout))
-    assert task.get_status() == "failed" and "exit code 3" in task.get_status_message()
+    assert task.get_status() == "failed" and "exit code 3" in task.get_status_message()[1]
     proc = run_script("""
         import sys
         from pipetrack import Task
@@ -223,7 +223,7 @@ def test_sigterm_stops_and_flushes(start_script):
     assert proc.wait(timeout=30) != 0
     task = Task.get_task(task_id)
     assert task.get_status() == "stopped"
-    assert "SIGTERM" in task.get_status_message()
+    assert "SIGTERM" in task.get_status_message()[1]
     assert task.get_last_scalar_metrics()["progress"]["x"]["last"] == 1.0
 
 
@@ -249,4 +249,4 @@ def test_abort_from_another_process_runs_callback_and_interrupts(start_script, t
     assert marker.read_text() == "yes"
     task = Task.get_task(task_id)
     assert task.get_status() == "stopped"
-    assert task.get_status_message() == "stopped from the test"
+    assert task.get_status_message()[1] == "stopped from the test"

@@ -157,7 +157,7 @@ def test_only_draft_tasks_are_editable_by_other_processes():
         Task.get_task(task_id=task.id).set_parameter("General/lr", 0.2)
     Task.get_task(task_id=task.id).add_tags(["metadata-is-fine"])
     assert Task.get_task(task_id=task.id).get_parameter("General/lr") == "0.1"
-    assert task.get_status_message() == "boom"
+    assert task.get_status_message()[1] == "boom"
     task.reset()
     assert task.get_status() == "created"
     Task.get_task(task_id=task.id).set_parameter("General/lr", 0.3)

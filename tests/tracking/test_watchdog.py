@@ -37,7 +37,7 @@ def test_sigkill_is_noticed_by_the_next_process(start_script):
     _forget_open_stores()
     task = Task.get_task(task_id)
     assert task.get_status() == "stopped"
-    message = task.get_status_message()
+    message = task.get_status_message()[1]
     assert f"process {proc.pid}" in message and "watchdog" in message
     assert task.get_last_scalar_metrics()["loss"]["train"]["last"] == 0.5, "flushed reports survive the kill"
 
@@ -69,7 +69,7 @@ def test_stale_heartbeat_is_noticed(start_script, monkeypatch):
         _forget_open_stores()
         task = Task.get_task(task_id)
         assert task.get_status() == "stopped"
-        assert "no heartbeat" in task.get_status_message()
+        assert "no heartbeat" in task.get_status_message()[1]
     finally:
         os.kill(proc.pid, signal.SIGCONT)
 
