@@ -490,6 +490,9 @@ class PipelineController(RunMixin):
             self._task.close()
         elif failed:
             self._task._store.update_task(self._task.id, status_message=message)
+        if failed:
+            from .exit_status import run_ended
+            run_ended(f"pipeline {self._task.name!r} (task {self._task.id})", "stopped" if aborted else "failed")
 
     def stop(self, timeout: Optional[float] = None, mark_failed: bool = False, mark_aborted: bool = False) -> None:
         """Stop the pipeline: running steps are aborted, pending ones skipped; the run ends completed

@@ -151,7 +151,7 @@ def test_progress_line_is_drawn_in_a_terminal_and_not_recorded(tmp_path, pipetra
 
 def test_progress_line_names_a_failed_step(tmp_path, pipetrack_home, markers_file):
     code, out = run_in_pty(write_pipeline(tmp_path), "local", "fail", env={"PT_MARKERS": str(markers_file)})
-    assert code == 0, out
+    assert code == 1, out  # the pipeline failed: the script exits 1 (exit_status.py)
     assert result_of(out)["statuses"] == {"prepare": "completed", "train": "failed", "evaluate": "completed",
                                           "publish": "skipped"}
     assert re.search(r"\[#{20}\] 4/4 steps  failed: train\r?\n", out), out
