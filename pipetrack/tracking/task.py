@@ -24,7 +24,7 @@ import time
 from typing import Any, Callable, ClassVar, Iterable, Mapping, Optional, Sequence
 
 from .. import config
-from ..errors import NotFoundError, StateError, TaskClosedError, ValidationError
+from ..errors import NotFoundError, StateError, StoreError, TaskClosedError, ValidationError
 from . import capture as _capture  # noqa: F401  (patches argparse now, so parse_args before Task.init is seen)
 from . import heartbeat
 from . import query as _query
@@ -498,15 +498,34 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
             self.mark_started()
 
     def close(self) -> None:
-        """Flush everything and stop tracking; the main task is marked completed if still running."""
+        """Flush everything and stop tracking; the main task is marked completed if still running.
+
+        If the store can't take the task's reports (disk full, damaged file), tracking still stops,
+        a task this process runs is marked failed with the store's error as the reason (if the
+        store takes that small write) and the :class:`StoreError` is raised: its reports were
+        not all stored."""
         if self._closed:
             return
         from . import session
-        self.flush(wait_for_uploads=True)
-        if self.is_main_task():
-            session.end_session(self)
-            Task._main_task = None
-        self._closed = True
+        failure: Optional[StoreError] = None
+        try:
+            self.flush(wait_for_uploads=True)
+        except StoreError as exc:
+            failure = exc
+            if self._owner:
+                try:
+                    self.mark_failed(status_reason=str(exc), status_message=f"closing the task failed: {exc}")
+                except StoreError:
+                    pass
+        try:
+            if self.is_main_task():
+                session.end_session(self)
+        finally:
+            if self.is_main_task():
+                Task._main_task = None
+            self._closed = True
+        if failure is not None:
+            raise failure
 
     def wait_for_status(self, status: Iterable = ("completed", "stopped", "closed"),
                         raise_on_status: Optional[Iterable] = ("failed",), check_interval_sec: float = 60.0) -> None:
