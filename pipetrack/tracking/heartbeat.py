@@ -9,6 +9,7 @@ Two jobs, one loop:
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from typing import Callable, Optional
@@ -60,6 +61,16 @@ def _loop() -> None:
                     pass
 
 
+def claim_process(store: Store, task_id: str) -> None:
+    """Record this process as the one running ``task_id``: the watchdog judges a task by its own
+    process (an agent that started it may die while the task runs on, healthy)."""
+    try:
+        store.execute("UPDATE tasks SET host=?, pid=?, heartbeat=? WHERE id=? AND status='in_progress'",
+                      (socket.gethostname(), os.getpid(), time.time(), task_id))
+    except Exception:  # a busy store: the agent's pid stays, the heartbeat still decides
+        pass
+
+
 def register(store: Store, task_id: str, on_abort: Optional[Callable[[], None]] = None) -> None:
     """Keep ``task_id``'s heartbeat fresh; call ``on_abort`` once if another process stops it."""
     global _thread, _pid
@@ -70,6 +81,7 @@ def register(store: Store, task_id: str, on_abort: Optional[Callable[[], None]] 
         if on_abort is None and task_id in _tasks:  # keep a hook registered earlier (the session's)
             on_abort = _tasks[task_id][1]
         _tasks[task_id] = (store, on_abort)
+        claim_process(store, task_id)
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_loop, name="pipetrack-heartbeat", daemon=True)
             _thread.start()
