@@ -67,18 +67,29 @@ print("pipeline done")
 
 @dataclass
 class UIServer:
-    """A running ``pipetrack ui`` process: its URL, CSRF token and PIPETRACK_HOME."""
+    """A running ``pipetrack ui`` process: its URL, CSRF token, PIPETRACK_HOME and login token
+    (``auth``; None when started with ``--no-auth``). Requests send ``Authorization: token``."""
 
     url: str
     token: str
     home: Path
     process: subprocess.Popen
+    auth: Optional[str] = None
+
+    @property
+    def login_url(self) -> str:
+        """The URL ``pipetrack ui`` prints: opening it logs a browser in (sets the cookie)."""
+        return self.url + (f"?token={self.auth}" if self.auth else "")
+
+    def auth_headers(self) -> dict:
+        return {"Authorization": f"token {self.auth}"} if self.auth else {}
 
     def request(self, method: str, path: str, body: Any = None, token: Optional[str] = "page",
                 headers: Optional[dict] = None) -> tuple[int, Any]:
         """(HTTP status, decoded JSON or raw bytes) of one request; 4xx/5xx are returned, not raised."""
         data = json.dumps(body).encode() if body is not None else None
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        all_headers = {"Content-Type": "application/json", **self.auth_headers(), **(headers or {})}
+        all_headers = {k: v for k, v in all_headers.items() if v is not None}  # headers={"X": None} drops one
         if token == "page":
             all_headers["X-CSRF-Token"] = self.token
         elif token is not None:
@@ -118,12 +129,13 @@ def start_server(home: Path, *extra: str) -> UIServer:
     line = ""
     while time.time() < deadline:
         line = proc.stdout.readline()
-        match = re.search(r"(http://\S+)", line)
+        match = re.search(r"(http://[^/\s]+/)(?:\?token=(\S+))?", line)
         if match:
-            url = match.group(1)
-            with urllib.request.urlopen(url, timeout=10) as resp:
+            url, auth = match.group(1), match.group(2)
+            headers = {"Authorization": f"token {auth}"} if auth else {}
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
                 token = re.search(r'name="csrf-token" content="([^"]+)"', resp.read().decode()).group(1)
-            return UIServer(url=url, token=token, home=home, process=proc)
+            return UIServer(url=url, token=token, home=home, process=proc, auth=auth)
         if proc.poll() is not None:
             break
     proc.kill()

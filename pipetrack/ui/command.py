@@ -13,7 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", default=None, help="PIPETRACK_HOME whose store to serve (default: the "
                         "environment's, else ~/.pipetrack)")
     parser.add_argument("--allow-remote", action="store_true",
-                        help="allow a non-loopback --host (prints a warning: the UI has no login)")
+                        help="allow a non-loopback --host (prints a warning; plain HTTP, the token is the only "
+                             "protection)")
+    parser.add_argument("--token", default=None, metavar="VALUE",
+                        help="the login token (default: a random one kept in PIPETRACK_HOME/ui-token, mode 0600)")
+    parser.add_argument("--no-auth", action="store_true",
+                        help="no login token (loopback only, prints a warning; refused with --allow-remote)")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="another Host name the UI answers to (repeatable; e.g. the DNS name other "
                              "machines use to reach it). This machine's names and addresses are always allowed")
@@ -23,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from .server import serve
     try:
         serve(host=args.host, port=args.port, home=args.home, allow_remote=args.allow_remote,
-              extra_hosts=args.allowed_host)
+              extra_hosts=args.allowed_host, token=args.token, no_auth=args.no_auth)
     except KeyboardInterrupt:
         pass
     return 0

@@ -173,7 +173,7 @@ def browser():
 class Watched:
     """A page whose console errors, uncaught exceptions and non-local requests are recorded."""
 
-    def __init__(self, context, base_url: str):
+    def __init__(self, context, base_url: str, login_url: str | None = None):
         self.context = context
         self.base_url = base_url
         self.errors: list[str] = []
@@ -184,6 +184,9 @@ class Watched:
         self.page.set_default_timeout(TIMEOUT_MS)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        if login_url:  # as a user opening the URL `pipetrack ui` printed: sets the login cookie
+            self.page.goto(login_url)
+            assert "token=" not in self.page.url, self.page.url  # redirected to the URL without it
 
     def _route(self, route) -> None:
         url = urlparse(route.request.url)
@@ -215,7 +218,7 @@ class Watched:
 @pytest.fixture
 def ui(browser, ui_server):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    watched = Watched(context, ui_server.url)
+    watched = Watched(context, ui_server.url, ui_server.login_url)
     yield watched
     context.close()
     watched.assert_clean()
