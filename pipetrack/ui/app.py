@@ -3,12 +3,16 @@ actions (``actions.py``) and the static single-page front end (``static/``).
 
 Security model for a tool that can delete tasks: the server binds to loopback by default
 (``server.py``) and answers only to an allow-list of Host names (no DNS rebinding); every
+request needs the login token (``TokenAuth``: an HttpOnly SameSite=Strict cookie set by opening
+the printed ``/?token=`` URL, or an ``Authorization: token`` header), like Jupyter; every
 state-changing request is a POST carrying the per-process CSRF token that only the served page
-knows (sent as the ``X-CSRF-Token`` header, which a cross-site form cannot set); and every
-response forbids framing and restricts scripts to this server (``SECURITY_HEADERS``).
+knows (sent as the ``X-CSRF-Token`` header, which a cross-site form cannot set) and an Origin
+equal to this server's; and every response forbids framing and restricts scripts to this
+server (``SECURITY_HEADERS``). See "Web UI security" in docs/architecture.md.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import math
@@ -27,6 +31,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
+from urllib.parse import parse_qsl, urlencode
 from starlette.staticfiles import StaticFiles
 
 from ..errors import NotFoundError, PipetrackError, StateError, StorageError, ValidationError
@@ -45,7 +50,16 @@ SECURITY_HEADERS = [
                                  b"img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
                                  b"base-uri 'none'; form-action 'none'"),
 ]
-ERROR_STATUS = ((NotFoundError, 404), (StateError, 409), (ValidationError, 400), (StorageError, 502),
+MAX_BODY_BYTES = 1024 * 1024  # request bodies beyond this are refused (413), counted while reading
+MAX_JSON_DEPTH = 32  # nesting of an action's JSON body (the actions take flat objects)
+MAX_INT_DIGITS = 40  # integers in an action's JSON body (beyond any int64 a task field holds)
+
+
+class BodyTooLarge(PipetrackError):
+    """A request body over ``MAX_BODY_BYTES``."""
+
+
+ERROR_STATUS = ((BodyTooLarge, 413), (NotFoundError, 404), (StateError, 409), (ValidationError, 400), (StorageError, 502),
                 (PipetrackError, 400))
 
 
@@ -94,6 +108,197 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>pipetrack: log in</title></head>
+<body style="font-family: sans-serif; margin: 3em">
+<h1>pipetrack</h1>
+<p>This page needs the login token. Open the URL printed by <code>pipetrack ui</code>
+(it ends in <code>/?token=&hellip;</code>); the token is also in <code>PIPETRACK_HOME/ui-token</code>.</p>
+</body></html>
+"""
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+
+
+class TokenAuth:
+    """ASGI middleware: every HTTP request needs the login token, as the ``Authorization: token
+    <t>`` header or the HttpOnly cookie set by opening ``/?token=<t>`` (which then redirects to
+    the same URL without the token, so it doesn't stay in the address bar or the history).
+
+    ``scope["pipetrack.auth"]`` tells the endpoints how the request was authenticated
+    (``"header"``, ``"cookie"`` or ``"none"`` when the app runs without a token)."""
+
+    def __init__(self, app: Any, token: Optional[str]) -> None:
+        self.app = app
+        self.token = token
+
+    @staticmethod
+    def cookie_name(scope: dict) -> str:
+        # one cookie per port: cookies ignore ports, and two UIs on one machine must not clash
+        server = scope.get("server") or ("", 0)
+        return f"pipetrack-ui-{server[1] or 0}"
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.token is None:
+            scope["pipetrack.auth"] = "none"
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        given = [v for k, v in query if k == "token"]
+        if given and scope["method"] in ("GET", "HEAD"):
+            if len(given) == 1 and _same(given[0], self.token):
+                rest = urlencode([(k, v) for k, v in query if k != "token"])
+                location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
+                response = Response(status_code=303, headers={"Location": location, "Cache-Control": "no-store"})
+                response.set_cookie(self.cookie_name(scope), self.token, httponly=True, samesite="strict", path="/")
+                return await response(scope, receive, send)
+            return await self._refuse(scope, receive, send, "wrong login token in the URL")
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if header and scheme.lower() == "token" and _same(value.strip(), self.token):
+            scope["pipetrack.auth"] = "header"
+            return await self.app(scope, receive, send)
+        cookie = request.cookies.get(self.cookie_name(scope))
+        if cookie is not None and _same(cookie, self.token):
+            scope["pipetrack.auth"] = "cookie"
+            return await self.app(scope, receive, send)
+        reason = "wrong login token" if header or cookie is not None else "login token required"
+        return await self._refuse(scope, receive, send, reason)
+
+    @staticmethod
+    async def _refuse(scope: dict, receive: Any, send: Any, reason: str) -> None:
+        if scope["path"].startswith("/api/"):
+            response: Response = JSONResponse(
+                {"error": f"{reason}: open the URL printed by `pipetrack ui` (it ends in /?token=...) or send "
+                          "an 'Authorization: token <token>' header", "type": "AuthError"}, status_code=401)
+        elif scope["path"] == "/":
+            response = HTMLResponse(LOGIN_PAGE, status_code=401, headers={"Cache-Control": "no-store"})
+        else:
+            response = Response(f"{reason}\n", status_code=401, media_type="text/plain")
+        response.headers["WWW-Authenticate"] = "Token"
+        await response(scope, receive, send)
+
+
+class BodyLimit:
+    """ASGI middleware capping request bodies at ``max_bytes``: a larger Content-Length is
+    answered 413 before anything is read, and a body streamed without one (chunked) is cut off
+    with ``BodyTooLarge`` as soon as it passes the cap, so it is never held in memory whole."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self) -> JSONResponse:
+        return JSONResponse({"error": f"the request body is larger than {self.max_bytes} bytes",
+                             "type": "BodyTooLarge"}, status_code=413)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.max_bytes or len(value) > 20:
+                    return await self._too_large()(scope, receive, send)
+        received = 0
+        started = False
+
+        async def limited_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(f"the request body is larger than {self.max_bytes} bytes")
+            return message
+
+        async def watched_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._too_large()(scope, receive, send)
+
+
+def _reject_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValidationError(f"the request body has an integer of {len(text.lstrip('-'))} digits "
+                              f"(at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValidationError(f"the request body has a number out of range: {text[:40]}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValidationError(f"the request body has {name}, which is not JSON")
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """An action's JSON body, or ValidationError (400) for anything hostile: not JSON, not
+    UTF-8, nested deeper than ``MAX_JSON_DEPTH`` (a 100,000-deep array would otherwise hit the
+    recursion limit), integers of more than ``MAX_INT_DIGITS`` digits, NaN/Infinity, 1e400."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("the request body must be a JSON object (UTF-8)") from None
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:  # nesting is measured before parsing: the parser itself recurses
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise ValidationError(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels")
+        elif ch in "]}":
+            depth -= 1
+    try:
+        return json.loads(text, parse_int=_reject_int, parse_float=_finite_float, parse_constant=_no_constant)
+    except ValidationError:
+        raise
+    except (ValueError, RecursionError):
+        raise ValidationError("the request body must be a JSON object") from None
+
+
+def _origin_error(request: Request) -> Optional[str]:
+    """Why a state-changing request is refused for its Origin (None: it is fine). The Origin
+    must be this server's own; a request without one is accepted only when it authenticated
+    with the Authorization header (a script, never a browser's ambient cookie)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        if request.scope.get("pipetrack.auth") == "header":
+            return None
+        return "a state-changing request needs an Origin header (or the Authorization header)"
+    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    if not _same(origin.rstrip("/").lower(), expected.lower()):
+        return f"the Origin {origin!r} is not this server's ({expected})"
+    return None
+
+
 def _error_response(exc: Exception) -> JSONResponse:
     """A pipetrack error as its 4xx; anything else is a bug, still answered as JSON (500) so
     the page can show it, and logged with its traceback."""
@@ -114,9 +319,10 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() in ("1", "true", "yes")
 
 
-def create_app(allowed_hosts: Optional[list[str]] = None) -> Starlette:
+def create_app(allowed_hosts: Optional[list[str]] = None, auth_token: Optional[str] = None) -> Starlette:
     """The UI application over the store under ``PIPETRACK_HOME``; ``allowed_hosts`` are the
-    Host names it answers to (default: loopback names only; see ``server.allowed_hosts``).
+    Host names it answers to (default: loopback names only; see ``server.allowed_hosts``);
+    ``auth_token`` is the login token every request needs (None: no login, see ``TokenAuth``).
 
     The store is looked up per request through ``default_store()``, which also runs the
     dead-task watchdog now and then, so tasks whose process died show as aborted."""
@@ -143,11 +349,12 @@ def create_app(allowed_hosts: Optional[list[str]] = None) -> Starlette:
             if not secrets.compare_digest(request.headers.get("x-csrf-token", "").encode(), token_bytes):
                 return JSONResponse({"error": "missing or wrong CSRF token (send the page's X-CSRF-Token header)",
                                      "type": "CSRFError"}, status_code=403)
+            origin_problem = _origin_error(request)
+            if origin_problem:
+                return JSONResponse({"error": origin_problem, "type": "OriginError"}, status_code=403)
             try:
-                try:
-                    body = await request.json() if await request.body() else {}
-                except ValueError:
-                    raise ValidationError("the request body must be a JSON object") from None
+                raw = await request.body()
+                body = parse_json_body(raw) if raw else {}
                 if not isinstance(body, dict):
                     raise ValidationError(f"the request body must be a JSON object, got {type(body).__name__}")
                 result = await run_in_threadpool(
@@ -181,7 +388,8 @@ def create_app(allowed_hosts: Optional[list[str]] = None) -> Starlette:
         return file_response(url, Path(url.rstrip("/")).name or name)
 
     def debug_sample_file(store: Store, request: Request) -> Response:
-        url = api.debug_sample_url(store, request.path_params["task_id"], request.path_params["seq"])
+        seq = api._int_arg("seq", request.path_params["seq"], 0, 0, 2 ** 63 - 1)
+        url = api.debug_sample_url(store, request.path_params["task_id"], seq)
         return file_response(url, Path(url).name)
 
     def tasks(store: Store, request: Request) -> Any:
@@ -209,7 +417,7 @@ def create_app(allowed_hosts: Optional[list[str]] = None) -> Starlette:
             max_points=r.query_params.get("max_points")))),
         Route("/api/tasks/{task_id}/plots", json_endpoint(lambda store, r: api.task_plots(store, task_id(r)))),
         Route("/api/tasks/{task_id}/debug_samples", json_endpoint(lambda store, r: api.task_debug_samples(store, task_id(r)))),
-        Route("/api/tasks/{task_id}/debug_samples/{seq:int}", json_endpoint(debug_sample_file)),
+        Route("/api/tasks/{task_id}/debug_samples/{seq}", json_endpoint(debug_sample_file)),
         Route("/api/tasks/{task_id}/artifacts/{name}", json_endpoint(artifact_file)),
         Route("/api/tasks/{task_id}/models/{model_id}", json_endpoint(model_file)),
         *[Route(f"/api/tasks/{{task_id}}/{name}", action_endpoint(name), methods=["POST"]) for name in actions.ACTIONS],
@@ -233,5 +441,6 @@ def create_app(allowed_hosts: Optional[list[str]] = None) -> Starlette:
         return Response(exc.detail, status_code=exc.status_code)
 
     middleware = [Middleware(SecurityHeaders),
-                  Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or host_allow_list("127.0.0.1"))]
+                  Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or host_allow_list("127.0.0.1")),
+                  Middleware(TokenAuth, token=auth_token), Middleware(BodyLimit)]
     return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: api_not_found})

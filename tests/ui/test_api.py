@@ -84,8 +84,10 @@ def run(filled_home: dict, folder: Path, code: str) -> str:
 
 
 def raw_request(server, method: str, path: str, data: bytes | None = None, headers: dict | None = None):
-    """(status, headers, body bytes) of a request built by hand (raw body, any headers)."""
-    req = urllib.request.Request(server.url.rstrip("/") + path, data=data, method=method, headers=headers or {})
+    """(status, headers, body bytes) of a request built by hand (raw body, any headers; the login
+    header unless ``headers`` says ``"Authorization": None``)."""
+    all_headers = {k: v for k, v in {**server.auth_headers(), **(headers or {})}.items() if v is not None}
+    req = urllib.request.Request(server.url.rstrip("/") + path, data=data, method=method, headers=all_headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, resp.headers, resp.read()
@@ -792,17 +794,22 @@ def test_cli_allow_remote_warns_and_serves(tmp_path):
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
-        match = re.search(r"http://0\.0\.0\.0:(\d+)/", line)
+        match = re.search(r"http://0\.0\.0\.0:(\d+)/\?token=(\S+)", line)
         assert match, line + (proc.stderr.read() if proc.poll() is not None else "")
-        port = int(match.group(1))
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/projects", timeout=10) as resp:
+        port, auth = int(match.group(1)), {"Authorization": f"token {match.group(2)}"}
+        with pytest.raises(urllib.error.HTTPError) as anonymous:  # reachable from afar: the token is required
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/projects", timeout=10)
+        assert anonymous.value.code == 401
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/projects", headers=auth)
+        with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 200 and json.loads(resp.read()) == []
         # this machine's name and the --allowed-host name are served; any other name is not (DNS rebinding)
         for name in (socket.gethostname(), "box.example"):
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/session", headers={"Host": f"{name}:{port}"})
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/session",
+                                         headers={"Host": f"{name}:{port}", **auth})
             with urllib.request.urlopen(req, timeout=10) as resp:
                 assert json.loads(resp.read())["store"] == str((tmp_path / "home" / "pipetrack.db").resolve())
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/session", headers={"Host": "rebound.evil:1"})
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/session", headers={"Host": "rebound.evil:1", **auth})
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req, timeout=10)
         assert refused.value.code == 400
@@ -902,3 +909,188 @@ def test_compare_rejects_duplicates_and_reports_metrics(ui_server, ids):
     body = ok(ui_server, f"/api/compare?ids={ids['run a']},{ids['run b']}")
     loss = next(m for m in body["metrics"] if (m["title"], m["series"]) == ("loss", "train"))
     assert loss["differs"] is True and loss["values"][1]["last"] == pytest.approx(3 * loss["values"][0]["last"])
+
+
+# ---------------------------------------------------------------------------------- login token
+def _http(server, method: str, path: str, headers: dict | None = None, body: bytes | None = None):
+    """(status, headers, body) without following redirects and without the login header."""
+    import http.client
+    parts = urllib.parse.urlsplit(server.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read()
+    finally:
+        conn.close()
+
+
+def test_requests_without_the_token_are_refused(ui_server, ids, source_id):
+    """UI reads, actions, the page, static files and downloads all need the login token."""
+    draft = clone(ui_server, source_id)
+    csrf = {"X-CSRF-Token": ui_server.token, "Content-Type": "application/json"}
+    for auth in ({}, {"Authorization": "token wrong-token"}, {"Authorization": f"Bearer {ui_server.auth}"},
+                 {"Authorization": "token "}, {"Cookie": f"pipetrack-ui-{urllib.parse.urlsplit(ui_server.url).port}=nope"}):
+        for path in ("/api/projects", f"/api/tasks/{ids['run a']}", f"/api/tasks/{ids['run a']}/artifacts/metrics"):
+            status, headers, body = _http(ui_server, "GET", path, headers=auth)
+            assert status == 401, (auth, path, status)
+            assert json.loads(body)["type"] == "AuthError" and "pipetrack ui" in json.loads(body)["error"]
+        status, _, body = _http(ui_server, "POST", f"/api/tasks/{draft}/delete", body=b"{}", headers={**csrf, **auth})
+        assert status == 401 and json.loads(body)["type"] == "AuthError"
+        status, headers, body = _http(ui_server, "GET", "/", headers=auth)
+        assert status == 401 and "text/html" in headers["content-type"]
+        assert b"pipetrack ui" in body and ui_server.token.encode() not in body  # no CSRF token leaks
+        assert headers["x-frame-options"] == "DENY"
+        assert _http(ui_server, "GET", "/static/app.js", headers=auth)[0] == 401
+        assert _http(ui_server, "GET", "/static/vendor/plotly.min.js", headers=auth)[0] == 401
+    status, _, _ = _http(ui_server, "GET", "/?token=wrong-token")
+    assert status == 401
+    assert detail(ui_server, draft)["status"] == "created"  # the refused delete did nothing
+
+
+def test_token_url_sets_a_strict_httponly_cookie_and_redirects(ui_server, source_id):
+    status, headers, _ = _http(ui_server, "GET", f"/?token={ui_server.auth}")
+    assert status == 303 and headers["location"] == "/"
+    cookie = headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict") and "Path=/" in cookie
+    jar = cookie.split(";", 1)[0]
+    assert jar.endswith("=" + ui_server.auth)
+    # other query parameters survive the redirect
+    status, headers, _ = _http(ui_server, "GET", f"/api/tasks?token={ui_server.auth}&page_size=2")
+    assert status == 303 and headers["location"] == "/api/tasks?page_size=2"
+    # the cookie alone authenticates reads, the page and static files
+    assert _http(ui_server, "GET", "/api/projects", headers={"Cookie": jar})[0] == 200
+    status, _, page = _http(ui_server, "GET", "/", headers={"Cookie": jar})
+    assert status == 200 and ui_server.token.encode() in page
+    assert _http(ui_server, "GET", "/static/app.js", headers={"Cookie": jar})[0] == 200
+    # actions with the cookie also need the CSRF header and this server's own Origin
+    draft = clone(ui_server, source_id)
+    own = ui_server.url.rstrip("/")
+    base = {"Cookie": jar, "X-CSRF-Token": ui_server.token, "Content-Type": "application/json"}
+    for origin, expected in ((None, 403), ("http://evil.example", 403), ("null", 403), (own, 200)):
+        headers = {**base, **({"Origin": origin} if origin else {})}
+        status, _, body = _http(ui_server, "POST", f"/api/tasks/{draft}/archive", headers=headers, body=b"{}")
+        assert status == expected, (origin, status, body)
+        if expected == 403:
+            assert json.loads(body)["type"] == "OriginError"
+    # with the Authorization header a script may omit Origin, but a foreign Origin is still refused
+    assert ui_server.post(f"/api/tasks/{draft}/archive", {"archive": False})[0] == 200
+    status, body = ui_server.request("POST", f"/api/tasks/{draft}/archive", {}, headers={"Origin": "http://evil.example"})
+    assert status == 403 and body["type"] == "OriginError"
+
+
+def _start(home: Path, *args: str):
+    from ui_helpers import start_server
+    return start_server(home, *args)
+
+
+def test_token_file_is_private_and_reused_and_overridable(tmp_path):
+    from ui_helpers import stop_server
+    home = tmp_path / "home"
+    server = _start(home)
+    try:
+        token_file = home / "ui-token"
+        assert (token_file.stat().st_mode & 0o777) == 0o600
+        assert token_file.read_text().strip() == server.auth and len(server.auth) >= 32
+        assert ok(server, "/api/projects") == []
+    finally:
+        stop_server(server)
+    again = _start(home)
+    try:
+        assert again.auth == server.auth  # reused, not replaced
+    finally:
+        stop_server(again)
+    chosen = _start(home, "--token", "my-own-secret-token")
+    try:
+        assert chosen.auth == "my-own-secret-token"
+        assert token_file.read_text().strip() == server.auth  # --token does not overwrite the file
+        assert _http(chosen, "GET", "/api/projects", headers={"Authorization": f"token {server.auth}"})[0] == 401
+    finally:
+        stop_server(chosen)
+
+
+def test_no_auth_is_loopback_only_and_warns(tmp_path):
+    proc = _cli(tmp_path, "--no-auth", "--allow-remote", "--host", "0.0.0.0", "--port", "0")
+    assert proc.returncode != 0 and "--no-auth" in proc.stderr and "--allow-remote" in proc.stderr
+    proc = _cli(tmp_path, "--no-auth", "--allow-remote", "--port", "0")
+    assert proc.returncode != 0 and "--no-auth" in proc.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "pipetrack", "ui", "--no-auth", "--port", "0"],
+                            env=_env(tmp_path / "home"), cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/ ", line)
+        assert match and "token" not in line, line
+        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/api/projects", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        stop_process(proc)
+    assert "WARNING" in proc.stderr.read()
+    assert not (tmp_path / "home" / "ui-token").exists()
+
+
+# ---------------------------------------------------------------------------------- hostile input
+def test_hostile_json_bodies_answer_400(ui_server, source_id):
+    draft = clone(ui_server, source_id)
+    before = detail(ui_server, draft)
+    headers = {"X-CSRF-Token": ui_server.token, "Content-Type": "application/json"}
+    deep = b"[" * 100_000 + b"]" * 100_000
+    deep_object = b'{"parameters": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001
+    cases = ((deep, "nested deeper"), (deep_object, "nested deeper"),
+             (b'{"parameters": {"Args/lr": ' + b"9" * 400 + b"}}", "integer of 400 digits"),
+             (b'{"parameters": {"Args/lr": ' + b"9" * 5000 + b"}}", "integer of 5000 digits"),
+             (b'{"parameters": {"Args/lr": 1e400}}', "out of range"),
+             (b'{"parameters": {"Args/lr": NaN}}', "NaN"),
+             (b'{"queue": "\xff\xfe"}', "UTF-8"))
+    for data, fragment in cases:
+        for action in ("parameters", "enqueue"):
+            status, _, body = raw_request(ui_server, "POST", f"/api/tasks/{draft}/{action}", data=data,
+                                          headers=headers)
+            assert status == 400, (data[:40], status, body[:200])
+            assert fragment in json.loads(body)["error"], (fragment, body[:200])
+    # a string holding brackets is not nesting
+    status, body = ui_server.post(f"/api/tasks/{draft}/clone", {"name": "[" * 1000 + "{" * 1000})
+    assert status == 200, body
+    assert detail(ui_server, draft)["parameters"] == before["parameters"]
+
+
+def test_oversized_numbers_in_paths_and_queries_answer_400(ui_server, ids):
+    task_id = ids["run a"]
+    huge = str(10 ** 400)
+    for seq in (huge, "9" * 5000, str(2 ** 63), "-1", "abc"):
+        assert_error(ui_server.get(f"/api/tasks/{task_id}/debug_samples/{seq}"), 400, "seq")
+    assert_error(ui_server.get(f"/api/tasks/{task_id}/debug_samples/{2 ** 63 - 1}"), 404, "no debug sample")
+    for query in (f"tail={huge}", f"after={huge}", f"before={huge}", f"tail={'9' * 5000}", f"after=-{huge}"):
+        status, body = ui_server.get(f"/api/tasks/{task_id}/console?{query}")
+        assert status == 400, (query, status, body)
+    for query in (f"page={huge}", f"page_size={huge}", f"page={'9' * 5000}"):
+        assert ui_server.get(f"/api/tasks?{query}")[0] == 400, query
+        assert ui_server.get(f"/api/pipelines?{query}")[0] == 400, query
+    assert ui_server.get(f"/api/tasks/{task_id}/scalars?max_points={huge}")[0] == 400
+
+
+def test_request_bodies_are_capped_at_one_mib(ui_server, source_id):
+    import http.client
+    draft = clone(ui_server, source_id)
+    headers = {"X-CSRF-Token": ui_server.token, "Content-Type": "application/json"}
+    big = json.dumps({"name": "x" * (1024 * 1024)}).encode()
+    status, _, body = raw_request(ui_server, "POST", f"/api/tasks/{draft}/clone", data=big, headers=headers)
+    assert status == 413 and json.loads(body)["type"] == "BodyTooLarge"
+    # just under the cap is read (and refused for what it says, not its size)
+    fits = json.dumps({"name": "x" * (1024 * 1024 - 100)}).encode()
+    status, _, body = raw_request(ui_server, "POST", f"/api/tasks/{draft}/clone", data=fits, headers=headers)
+    assert status in (200, 400), (status, body[:200])
+    # a chunked body (no Content-Length) is cut off while it is read
+    parts = urllib.parse.urlsplit(ui_server.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        chunks = (b"[" + b"1," * 32768 for _ in range(64))  # 4 MiB, never sent whole
+        conn.request("POST", f"/api/tasks/{draft}/archive", body=chunks, encode_chunked=True,
+                     headers={**headers, **ui_server.auth_headers(), "Transfer-Encoding": "chunked"})
+        resp = conn.getresponse()
+        assert resp.status == 413 and json.loads(resp.read())["type"] == "BodyTooLarge"
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may close the connection before the client finished sending: also refused
+    finally:
+        conn.close()
+    assert detail(ui_server, draft)["archived"] is False
