@@ -4,6 +4,15 @@ Scalars and console text only append to the report buffer (see ``reporting.py``)
 kind is converted here to a plotly figure dict ``{"data": [...], "layout": {...}}`` so that any
 plotly renderer (the UI, a notebook) can draw it unchanged. Debug samples (images, media) are
 files uploaded through ``pipetrack.storage`` under the task's output destination.
+
+Names (scalar/plot/debug sample title and series, single value names) must be storable text:
+one with a lone surrogate (``"\\ud800"``, valid in a Python str but not in UTF-8) is refused with
+a ValidationError when reported, instead of failing the background flush later. Refused rather
+than escaped because a name is a key: an escaped title would not match the title the user
+asks for when reading back. ``report_scalar`` checks each title and series once: names already
+checked are kept in a set, and a str set lookup (its hash is cached) is all a known name costs,
+cheaper than building and hashing a (title, series) tuple per call. Console text is the
+opposite case: it is escaped, never refused (``reporting.storable_text``).
 """
 from __future__ import annotations
 
@@ -16,6 +25,22 @@ from time import time as _now
 from typing import Any, Optional, Sequence
 
 from ..errors import ValidationError
+
+_NAME_CACHE_LIMIT = 10_000  # checked names kept per Logger
+
+
+def check_name(what: str, value: str) -> str:
+    """``value`` if SQLite can store it as text (UTF-8), else a ValidationError naming it."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                f"{what} {value!r} contains a lone surrogate ({value[exc.start]!r} at position {exc.start}), which "
+                f"can't be stored; use valid Unicode text, e.g. "
+                f"{value.encode('utf-8', 'backslashreplace').decode('utf-8')!r}") from None
+    return value
+
 
 _LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
                 logging.ERROR: "error", logging.CRITICAL: "critical"}
@@ -72,6 +97,7 @@ class Logger:
         self._default_upload: Optional[str] = None
         self._default_history: Optional[int] = None  # None or <= 0: keep every debug sample
         self._sample_counters: dict[tuple[str, str], int] = {}
+        self._checked_names: set[str] = set()  # scalar titles and series known to be storable
 
     @classmethod
     def current_logger(cls) -> Optional["Logger"]:
@@ -89,6 +115,8 @@ class Logger:
         """Record one scalar point (buffered; written by the background flusher)."""
         if type(title) is not str or type(series) is not str:
             raise ValidationError(f"report_scalar title and series must be strings, got {title!r}, {series!r}")
+        if title not in self._checked_names or series not in self._checked_names:
+            self._check_scalar_names(title, series)
         try:
             row = (self._task_id, title, series, int(iteration) + self._offset, float(value), _now())
         except (TypeError, ValueError, OverflowError):
@@ -98,8 +126,15 @@ class Logger:
             raise ValidationError(f"report_scalar iteration {iteration!r} does not fit in 64 bits")
         self._add_scalar(row)
 
+    def _check_scalar_names(self, title: str, series: str) -> None:
+        check_name("report_scalar title", title)
+        check_name("report_scalar series", series)
+        if len(self._checked_names) >= _NAME_CACHE_LIMIT:
+            self._checked_names.clear()
+        self._checked_names.update((title, series))
+
     def report_single_value(self, name: str, value: float) -> None:
-        self._buffer.add_single_value(self._task_id, str(name), float(value))
+        self._buffer.add_single_value(self._task_id, check_name("report_single_value name", str(name)), float(value))
 
     def report_text(self, msg: Any, level: int = logging.INFO, print_console: bool = True, *args: Any, **_: Any) -> None:
         """Add a line to the task's console log (and print it, unless ``print_console=False``)."""
@@ -125,7 +160,8 @@ class Logger:
     def _add_plot(self, title: str, series: str, iteration: Optional[int], figure: dict) -> None:
         self._check_writable()
         it = None if iteration is None else int(iteration) + self._offset
-        self._buffer.add_plot(self._task_id, str(title), str(series), it, figure)
+        self._buffer.add_plot(self._task_id, check_name("plot title", str(title)),
+                              check_name("plot series", str(series)), it, figure)
 
     def report_histogram(self, title: str, series: str, values: Any, iteration: Optional[int] = None,
                          labels: Optional[Sequence[str]] = None, xlabels: Optional[Sequence[str]] = None,
@@ -283,6 +319,7 @@ class Logger:
         from ..storage import join_url, upload_bytes, upload_file
         from .task import _safe
         self._check_writable()
+        _check_sample_names(title, series)
         if max_history is None:
             max_history = self._default_history
         key = (title, series)
@@ -306,7 +343,9 @@ class Logger:
                                  url: Optional[str], local_path: Optional[str], extension: Optional[str],
                                  max_history: Optional[int], delete_after_upload: bool, default_ext: str = "") -> bool:
         """Record a debug sample given as an existing URL or a local file; False when it is neither."""
+        _check_sample_names(title, series)
         if url is not None:
+            check_name(f"{method} url", str(url))
             it = 0 if iteration is None else int(iteration) + self._offset
             self._buffer.add_sample(self._task_id, title, series, it, url)
             return True
@@ -378,6 +417,11 @@ class Logger:
         if not isinstance(period, (int, float)) or period <= 0 or math.isnan(period):
             raise ValidationError(f"flush period must be a positive number of seconds, got {period!r}")
         reporting.FLUSH_INTERVAL_SECONDS = float(period)
+
+
+def _check_sample_names(title: str, series: str) -> None:
+    check_name("debug sample title", str(title))
+    check_name("debug sample series", str(series))
 
 
 def _dot(ext: str) -> str:

@@ -8,6 +8,15 @@ under the GIL, so the flusher takes the first ``n`` rows without a lock and prod
 Each batch is written in one transaction (scalars packed into chunks, see ``scalars.py``).
 Everything is flushed on ``flush()``, on task close, at interpreter exit (atexit) and from the
 uncaught-exception hook.
+
+A failed flush never loses what it could write (issue 10): when the store itself is unavailable
+(locked past the timeout, disk full, damaged: a :class:`StoreError` from an
+``OperationalError``/``DatabaseError``) every row goes back in front of the buffers for the next
+flush and the error is raised; when the store refuses a *row* (a value it can't bind), the batch
+is written again kind by kind, and a kind that fails one series chunk / one row at a time, so a
+bad row costs only itself and is reported on stderr. Console text is made storable when it is
+buffered (lone surrogates, e.g. from a file name decoded with ``surrogateescape``, become
+``\\udcff`` escapes): console output is never rejected or lost.
 """
 from __future__ import annotations
 
@@ -19,9 +28,31 @@ import time
 import weakref
 from typing import Any
 
+from ..errors import StoreError
 from .store import Store
 
 FLUSH_INTERVAL_SECONDS = 0.5
+_KINDS = ("scalars", "console lines", "plots", "debug samples", "single values")
+# sqlite3 errors that mean "this row can't be stored", not "the store can't be written now"
+_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.DataError)
+
+
+def storable_text(text: str) -> str:
+    """``text`` as SQLite can store it (UTF-8): lone surrogates become backslash escapes."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _store_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the store can't be written right now (retry every row later)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    return isinstance(exc, StoreError) and not isinstance(exc.__cause__, _ROW_ERRORS)
 
 
 class ReportBuffer:
@@ -61,7 +92,7 @@ class ReportBuffer:
             self._ensure_thread()
 
     def add_console(self, task_id: str, text: str, level: str = "info") -> None:
-        self.console.append((task_id, time.time(), level, text))
+        self.console.append((task_id, time.time(), level, storable_text(text)))
         if self._thread is None:
             self._ensure_thread()
 
@@ -105,29 +136,56 @@ class ReportBuffer:
             singles = self._take(self.single_values)
             if not (scalars or console or plots or samples or singles):
                 return
+            batches = [scalars, console, plots, samples, singles]
             try:
-                self._write(scalars, console, plots, samples, singles)
-            except sqlite3.OperationalError:
-                # the store is unavailable right now (locked past the timeout, disk full): put the
-                # rows back in front so a later flush retries them; nothing is dropped
-                self.scalars[:0], self.console[:0], self.plots[:0] = scalars, console, plots
-                self.samples[:0], self.single_values[:0] = samples, singles
-                raise
-            except Exception:
-                # a row the store can't take (validation at the Logger should prevent it): write
-                # each kind on its own so one bad row costs only its own batch, and say so
-                batches = (scalars, console, plots, samples, singles)
-                for index, batch in enumerate(batches):
-                    alone = [batch if i == index else [] for i in range(len(batches))]
-                    if not batch:
-                        continue
-                    try:
-                        self._write(*alone)
-                    except Exception as exc:
-                        kind = ("scalars", "console lines", "plots", "debug samples", "single values")[index]
-                        import sys
-                        print(f"pipetrack: dropped {len(batch)} {kind} the store rejected: {exc}",
-                              file=sys.__stderr__)
+                self._write(*batches)
+            except Exception as exc:
+                if _store_unavailable(exc):
+                    self._put_back(batches)
+                    raise
+                self._write_salvaging(batches)
+
+    def _put_back(self, batches: list[list]) -> None:
+        """Return unwritten rows in front of the buffers (rows added meanwhile stay after them)."""
+        for rows, batch in zip((self.scalars, self.console, self.plots, self.samples, self.single_values), batches):
+            if batch:
+                rows[:0] = batch
+
+    def _write_salvaging(self, batches: list[list]) -> None:
+        """Write a batch the store refused as a whole: each kind alone, and a failing kind one
+        series chunk (scalars) or one row at a time, so only the rows the store refuses are
+        dropped (and reported on stderr). A store that becomes unavailable meanwhile gets the
+        rest back in the buffers, and the error is raised."""
+        from .scalars import group_rows
+        for index, batch in enumerate(batches):
+            if not batch:
+                continue
+            alone = [batch if i == index else [] for i in range(len(batches))]
+            try:
+                self._write(*alone)
+                continue
+            except Exception as exc:
+                if _store_unavailable(exc):
+                    self._put_back([[] if i < index else b for i, b in enumerate(batches)])
+                    raise
+            units = list(group_rows(batch).values()) if index == 0 else [[row] for row in batch]
+            dropped, reasons = 0, []
+            for position, unit in enumerate(units):
+                try:
+                    self._write(*[unit if i == index else [] for i in range(len(batches))])
+                except Exception as exc:
+                    if _store_unavailable(exc):
+                        rest = [row for later in units[position:] for row in later]
+                        self._put_back([[] if i < index else rest if i == index else b
+                                        for i, b in enumerate(batches)])
+                        raise
+                    dropped += len(unit)
+                    if len(reasons) < 3:
+                        reasons.append(storable_text(f"{type(exc).__name__}: {exc}"))
+            if dropped:
+                import sys
+                print(f"pipetrack: dropped {dropped} of {len(batch)} {_KINDS[index]} the store {self.store.path} "
+                      f"rejected (the others were written): {'; '.join(reasons)}", file=sys.__stderr__)
 
     def _write(self, scalars: list, console: list, plots: list, samples: list, singles: list) -> None:
         from .scalars import pack_rows, INSERT_CHUNK
