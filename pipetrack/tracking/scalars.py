@@ -88,8 +88,8 @@ def pack_rows(rows: Iterable[Sequence[Any]]) -> list[tuple]:
 def read_series(store: Store, task_id: str) -> dict[tuple[str, str], tuple[array, array, array]]:
     """``{(metric, variant): (iterations, values, timestamps)}`` in report order."""
     out: dict[tuple[str, str], tuple[array, array, array]] = {}
-    for row in store.conn.execute("SELECT metric, variant, iters, vals, stamps FROM scalars WHERE task_id=? "
-                                  "ORDER BY metric, variant, rowid", (task_id,)):
+    for row in store.rows("SELECT metric, variant, iters, vals, stamps FROM scalars WHERE task_id=? "
+                          "ORDER BY metric, variant, rowid", (task_id,)):
         key = (row[0], row[1])
         series = out.get(key)
         if series is None:
@@ -142,8 +142,8 @@ def last_metrics(store: Store, task_id: str) -> dict[str, dict[str, dict[str, fl
     """``{metric: {variant: {'last', 'min', 'max'}}}`` from the chunk summaries."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     best: dict[tuple[str, str], int] = {}
-    for row in store.conn.execute("SELECT metric, variant, max_iteration, min_value, max_value, last_value "
-                                  "FROM scalars WHERE task_id=? ORDER BY rowid", (task_id,)):
+    for row in store.rows("SELECT metric, variant, max_iteration, min_value, max_value, last_value "
+                          "FROM scalars WHERE task_id=? ORDER BY rowid", (task_id,)):
         key = (row[0], row[1])
         entry = out.setdefault(row[0], {}).get(row[1])
         if entry is None:
@@ -160,8 +160,8 @@ def last_metrics(store: Store, task_id: str) -> dict[str, dict[str, dict[str, fl
 
 
 def max_iteration(store: Store, task_id: str) -> int | None:
-    row = store.conn.execute("SELECT MAX(max_iteration) FROM scalars WHERE task_id=?", (task_id,)).fetchone()
-    return None if row is None or row[0] is None else int(row[0])
+    rows = store.rows("SELECT MAX(max_iteration) FROM scalars WHERE task_id=?", (task_id,))
+    return None if not rows or rows[0][0] is None else int(rows[0][0])
 
 
 def export_series(store: Store, task_id: str) -> list[dict]:
