@@ -7,6 +7,8 @@ exit 1 instead (after every other exit handler has run: tasks are closed, logs f
 non-zero status the script chose itself (``sys.exit(3)``) is kept, and so is an uncaught
 exception's 1; ``sys.exit(0)`` counts as a plain end.
 In the script, ``pipe.is_successful()`` still tells the outcome for decisions of its own.
+A process that runs pipelines as one part of something larger (a test runner, a service, a
+notebook kernel) calls ``keep_exit_status()`` once: its exit status is then its own.
 
 Python has no way to read the exit status an interpreter is about to return, so the hook
 records ``sys.exit`` calls; ``raise SystemExit(n)`` written directly is not seen (and ends as 1
@@ -25,18 +27,23 @@ FAILED_STATUSES = ("failed", "stopped")
 _failures: list[str] = []
 _requested: list[Any] = []  # arguments of sys.exit() calls
 _lock = threading.Lock()
-_original_exit = sys.exit
+_enabled = [True]
 
 
 def run_ended(description: str, status: str) -> None:
     """Note how a pipeline run started by this process ended (``description`` names it)."""
-    if status not in FAILED_STATUSES:
+    if status not in FAILED_STATUSES or not _enabled[0]:
         return
     with _lock:
         first = not _failures
         _failures.append(f"{description} ended {status}")
     if first:
         _install()
+
+
+def keep_exit_status() -> None:
+    """Never change this process's exit status for a failed pipeline run (see the module doc)."""
+    _enabled[0] = False
 
 
 def _install() -> None:
@@ -53,7 +60,7 @@ def _install() -> None:
 
 
 def _exit_nonzero() -> None:
-    if not _failures or (_requested and _requested[-1] not in (None, 0)):
+    if not _failures or not _enabled[0] or (_requested and _requested[-1] not in (None, 0)):
         return
     if getattr(sys, "last_value", None) is not None:  # an uncaught exception: already non-zero
         return
@@ -68,4 +75,4 @@ def _exit_nonzero() -> None:
     os._exit(1)
 
 
-__all__ = ["run_ended", "FAILED_STATUSES"]
+__all__ = ["run_ended", "keep_exit_status", "FAILED_STATUSES"]
