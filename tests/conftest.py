@@ -13,11 +13,14 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 from processes import run_user_script  # noqa: E402  (needs tests/ on sys.path, just above)
-from pipetrack.pipelines.exit_status import keep_exit_status  # noqa: E402
 
-# pytest's own exit status reports the tests: the pipelines they fail on purpose must not turn it
-# into 1 (the exit status of a pipeline script is tested in subprocesses)
-keep_exit_status()
+
+def pytest_sessionstart(session):
+    """pytest's own exit status reports the tests: the pipelines they fail on purpose must not
+    turn it into 1 (a pipeline script's exit status is tested in subprocesses). Imported here,
+    after pytest parsed its options, so pipetrack's argparse hook never sees them."""
+    from pipetrack.pipelines.exit_status import keep_exit_status
+    keep_exit_status()
 
 
 @pytest.fixture(scope="session")
