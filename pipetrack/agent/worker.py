@@ -15,6 +15,13 @@ Where a task runs (``executor``):
   back when it ends and the agent imports them. Controller tasks (pipelines) always run
   locally: they orchestrate other tasks and need the shared store.
 
+A claimed task first records the agent's pid (the agent is what runs it until its process
+exists); a local run then records its subprocess's pid, and the task's own heartbeat thread does
+too once ``Task.init`` attached to it. So the dead-task watchdog judges a running task by its own
+process: a SIGKILLed agent leaves its healthy tasks running (they run in their own process
+groups) and they end on their own; a Dask run keeps the agent's pid, since the agent is what
+brings its records back.
+
 The agent watches each running task: a task aborted elsewhere (set to ``stopped``) gets
 SIGTERM (SIGKILL after a grace period). SIGTERM/SIGINT to the agent stop its running tasks the
 same way, record them stopped ("agent terminated") and exit: no task is left ``in_progress``.
@@ -28,7 +35,7 @@ import threading
 import time
 from typing import Any, Optional, Sequence
 
-from ..errors import ValidationError
+from ..errors import StoreError, ValidationError
 from ..executors.script import KILL_GRACE_SECONDS, TaskProcess, result_from_store
 from ..tracking.store import Store, default_store
 
@@ -159,6 +166,12 @@ class Agent:
             print(f"pipetrack agent {self.name}: task {row['id']} failed: {exc}", flush=True)
             return
         self.running[row["id"]] = run
+        if isinstance(run, _LocalRun):
+            try:
+                self.store.execute("UPDATE tasks SET pid=? WHERE id=? AND status='in_progress' AND pid=?",
+                                   (run.process.pid, row["id"], os.getpid()))
+            except StoreError:  # the task's heartbeat records its own pid once it attaches
+                pass
         print(f"pipetrack agent {self.name}: running task {row['id']} ({row['name']}) from queue {row['queue']!r}"
               f" [{run.where}]", flush=True)
 

@@ -6,6 +6,12 @@ task still ``in_progress`` whose pid is gone on this host, or whose heartbeat is
 ``PIPETRACK_WATCHDOG_SECONDS`` (default 300 s), is marked ``stopped`` with a status message
 saying why. Tasks without a pid (e.g. being run by a remote Dask worker, where the controller
 keeps the heartbeat) are judged by heartbeat age alone.
+
+The pid is the task's own process (``Task.init``/``mark_started`` and the heartbeat thread record
+it; an agent records its task subprocess's), never a parent that merely started it, so a killed
+agent does not take its healthy tasks with it. Each verdict is written as a compare-and-swap on
+the pid and heartbeat it was made from: a task that recorded a new pid or a fresh heartbeat
+since the sweep read it is left alone.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import sqlite3
 import time
 
 from .. import config
+from ..errors import StoreError
 from .store import Store
 
 
@@ -40,16 +47,24 @@ def sweep(store: Store) -> list[str]:
     host = socket.gethostname()
     try:
         rows = store.query("SELECT id, host, pid, heartbeat FROM tasks WHERE status='in_progress'")
-    except sqlite3.Error:  # unreadable right now: the next sweep will try again
+    except (sqlite3.Error, StoreError):  # unreadable right now: the next sweep will try again
         return []
-    dead: list[tuple[str, str]] = []
+    dead: list[tuple[dict, str]] = []
     for row in rows:
         if row["host"] == host and row["pid"] and row["pid"] != os.getpid() and not _pid_alive(row["pid"]):
-            dead.append((row["id"], f"aborted by watchdog: process {row['pid']} on {host} is gone"))
+            dead.append((row, f"aborted by watchdog: process {row['pid']} on {host} is gone"))
         elif row["heartbeat"] is not None and now - row["heartbeat"] > limit:
-            dead.append((row["id"], f"aborted by watchdog: no heartbeat for {now - row['heartbeat']:.0f}s "
-                                    f"(limit {limit:.0f}s, PIPETRACK_WATCHDOG_SECONDS)"))
-    for task_id, message in dead:
-        store.execute("UPDATE tasks SET status='stopped', status_message=?, status_reason='watchdog', completed=?, "
-                      "last_update=? WHERE id=? AND status='in_progress'", (message, now, now, task_id))
-    return [task_id for task_id, _ in dead]
+            dead.append((row, f"aborted by watchdog: no heartbeat for {now - row['heartbeat']:.0f}s "
+                              f"(limit {limit:.0f}s, PIPETRACK_WATCHDOG_SECONDS)"))
+    stopped: list[str] = []
+    for row, message in dead:
+        try:
+            changed = store.execute(
+                "UPDATE tasks SET status='stopped', status_message=?, status_reason='watchdog', completed=?, "
+                "last_update=? WHERE id=? AND status='in_progress' AND pid IS ? AND heartbeat IS ?",
+                (message, now, now, row["id"], row["pid"], row["heartbeat"]))
+        except StoreError:  # not writable right now: the next sweep will try again
+            break
+        if changed:
+            stopped.append(row["id"])
+    return stopped

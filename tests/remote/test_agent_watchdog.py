@@ -67,3 +67,28 @@ def test_a_dead_task_process_of_a_killed_agent_is_noticed_by_its_own_pid(agents,
     assert sweep(default_store()) == [task.id]
     status, message = task.get_status_message()
     assert status == "stopped" and f"process {task_pid} " in message, message
+
+
+LATE_INIT = """
+    import os, time
+    open(os.environ["RUNNING"], "w").write(str(os.getpid()))
+    time.sleep(3)  # not attached yet: only the agent can have recorded this process's pid
+    from pipetrack import Task
+    task = Task.init(project_name="agent-watchdog", task_name="late")
+    task.get_logger().report_scalar("progress", "step", 1, 1)
+"""
+
+
+def test_the_agent_records_its_task_process_before_the_task_attaches(agents, write_script, tmp_path):
+    script = write_script("late.py", LATE_INIT)
+    task = Task.create(project_name="agent-watchdog", task_name="late", script=str(script))
+    Task.enqueue(task, queue_name="q")
+    running = tmp_path / "running.pid"
+    agent = agents("--queue", "q", env={"RUNNING": str(running)})
+    task_pid = int(wait_for(lambda: running.exists() and running.read_text(), timeout=60, what="the task to start"))
+    assert task.data["pid"] == task_pid
+    agent.proc.send_signal(signal.SIGKILL)
+    agent.proc.wait(timeout=30)
+    assert sweep(default_store()) == [] and task.get_status() == "in_progress"
+    wait_for(lambda: task.get_status() != "in_progress", timeout=60, interval=0.2, what="the task to end")
+    assert task.get_status_message()[0] == "completed", task.get_status_message()
