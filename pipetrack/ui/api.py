@@ -295,7 +295,7 @@ def debug_sample_url(store: Store, task_id: str, seq: int) -> str:
 
 
 def artifact_url(store: Store, task_id: str, name: str) -> tuple[str, dict]:
-    row = store.query_one("SELECT uri, extension, content_type FROM artifacts WHERE task_id=? AND name=?",
+    row = store.query_one("SELECT uri, extension, content_type, hash FROM artifacts WHERE task_id=? AND name=?",
                           (task_id, name))
     if row is None:
         _check_task(store, task_id)
@@ -305,14 +305,33 @@ def artifact_url(store: Store, task_id: str, name: str) -> tuple[str, dict]:
 
 def model_url(store: Store, task_id: str, model_id: str) -> tuple[str, str]:
     """(URI, name) of a model the task uses or produced."""
-    row = store.query_one("SELECT m.uri, m.name FROM task_models tm JOIN models m ON m.id=tm.model_id "
+    url, name, _ = model_source(store, task_id, model_id)
+    return url, name
+
+
+def model_source(store: Store, task_id: str, model_id: str) -> tuple[str, str, Optional[str]]:
+    """(URI, name, id of the task that created it) of a model the task uses or produced."""
+    row = store.query_one("SELECT m.uri, m.name, m.task_id FROM task_models tm JOIN models m ON m.id=tm.model_id "
                           "WHERE tm.task_id=? AND m.id=?", (task_id, model_id))
     if row is None:
         _check_task(store, task_id)
         raise NotFoundError(f"task {task_id!r} has no model with id {model_id!r}")
     if not row["uri"]:
         raise NotFoundError(f"model {model_id!r} has no file (no weights were uploaded)")
-    return row["uri"], row["name"] or model_id
+    return row["uri"], row["name"] or model_id, row["task_id"]
+
+
+def output_destinations(store: Store, *task_ids: Optional[str]) -> list[str]:
+    """The destinations pipetrack itself writes files of these tasks to: the default output
+    URI and each task's own ``output_uri``. Downloads are served only from under these."""
+    from .. import config
+    destinations = [config.default_output_uri()]
+    for task_id in task_ids:
+        if task_id:
+            row = store.query_one("SELECT output_uri FROM tasks WHERE id=?", (task_id,))
+            if row and row["output_uri"]:
+                destinations.append(str(row["output_uri"]))
+    return destinations
 
 
 # ---------------------------------------------------------------------------------- compare

@@ -34,7 +34,8 @@ from starlette.routing import Mount, Route
 from urllib.parse import parse_qsl, urlencode
 from starlette.staticfiles import StaticFiles
 
-from ..errors import NotFoundError, PipetrackError, StateError, StorageError, ValidationError
+from ..errors import (IntegrityError, NotFoundError, PipetrackError, StateError, StorageError,
+                      ValidationError)
 from ..tracking.store import Store, default_store
 from . import actions, api
 from .server import allowed_hosts as host_allow_list
@@ -59,7 +60,21 @@ class BodyTooLarge(PipetrackError):
     """A request body over ``MAX_BODY_BYTES``."""
 
 
-ERROR_STATUS = ((BodyTooLarge, 413), (NotFoundError, 404), (StateError, 409), (ValidationError, 400), (StorageError, 502),
+class ForbiddenFile(PipetrackError):
+    """A download whose record names a file outside pipetrack's own destinations."""
+
+
+class ExternalLink(PipetrackError):
+    """A download whose record is a link elsewhere (http(s), another bucket): the UI does not
+    fetch it on the user's behalf, it answers the link (``url``) for the page to show."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+ERROR_STATUS = ((BodyTooLarge, 413), (ForbiddenFile, 403), (ExternalLink, 409), (IntegrityError, 409),
+                (NotFoundError, 404), (StateError, 409), (ValidationError, 400), (StorageError, 502),
                 (PipetrackError, 400))
 
 
@@ -284,6 +299,47 @@ def parse_json_body(raw: bytes) -> Any:
         raise ValidationError("the request body must be a JSON object") from None
 
 
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def owned_file(url: str, destinations: list[str], what: str, sha256: Optional[str] = None) -> str:
+    """The local path to serve for ``url``, a file pipetrack wrote to one of ``destinations``.
+
+    - local: its realpath (symlinks resolved) must lie under a local destination's realpath,
+      else ForbiddenFile (a record naming ``file:///etc/passwd`` is not served);
+    - remote: fetched only when it lies under a remote destination (protocol and prefix, e.g.
+      ``s3://bucket/prefix/``) and is not http(s); else ExternalLink, answering the link;
+    - with ``sha256`` the content is verified (``verified_local_copy``; IntegrityError)."""
+    from ..storage import is_local, local_path, normalize_url, verified_local_copy
+    from ..storage.urls import protocol
+    from ..storage.cache import get_local_copy
+    try:
+        local = is_local(url)
+    except PipetrackError:
+        raise ForbiddenFile(f"{what} names {url!r}, which is not a file pipetrack can serve") from None
+    if local:
+        path = os.path.realpath(local_path(url))
+        roots = [os.path.realpath(local_path(d)) for d in destinations if is_local(d)]
+        if not any(_under(path, root) for root in roots):
+            raise ForbiddenFile(f"{what} names {url!r}, which is not under pipetrack's output destinations "
+                                f"({', '.join(destinations)}): not served")
+        if not os.path.isfile(path):  # a local file that is gone is a 404
+            raise NotFoundError(f"the file {url!r} is no longer in storage")
+        if sha256:
+            verified_local_copy(path, sha256, what)
+        return path
+    link = normalize_url(url)
+    remote = [normalize_url(d).rstrip("/") + "/" for d in destinations if not is_local(d)]
+    if protocol(link) in ("http", "https") or not any(link.startswith(prefix) for prefix in remote):
+        raise ExternalLink(f"{what} is a link to {link}, outside this task's output destination: "
+                           "the UI does not fetch it; open the link yourself", link)
+    path = verified_local_copy(link, sha256, what) if sha256 else get_local_copy(link)
+    if path is None or not os.path.isfile(path):
+        raise NotFoundError(f"the file {url!r} is no longer in storage")
+    return path
+
+
 def _origin_error(request: Request) -> Optional[str]:
     """Why a state-changing request is refused for its Origin (None: it is fine). The Origin
     must be this server's own; a request without one is accepted only when it authenticated
@@ -304,7 +360,10 @@ def _error_response(exc: Exception) -> JSONResponse:
     the page can show it, and logged with its traceback."""
     for kind, status in ERROR_STATUS:
         if isinstance(exc, kind):
-            return SafeJSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=status)
+            content = {"error": str(exc), "type": type(exc).__name__}
+            if isinstance(exc, ExternalLink):
+                content["url"] = exc.url
+            return SafeJSONResponse(content, status_code=status)
     logging.getLogger("pipetrack.ui").exception("internal error")
     return SafeJSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}", "type": "InternalError"},
                             status_code=500)
@@ -364,13 +423,11 @@ def create_app(allowed_hosts: Optional[list[str]] = None, auth_token: Optional[s
             return SafeJSONResponse(result)
         return endpoint
 
-    def file_response(url: str, filename: str, media_type: Optional[str] = None) -> Response:
-        from ..storage import is_local, local_path
-        from ..storage.cache import get_local_copy
-        # a local file that is gone is a 404 (get_local_copy would call it a failed copy: a 502)
-        path = local_path(url) if is_local(url) else get_local_copy(url)
-        if path is None or not os.path.isfile(path):
-            raise NotFoundError(f"the file {url!r} is no longer in storage")
+    def file_response(url: str, filename: str, destinations: list[str], what: str,
+                      media_type: Optional[str] = None, sha256: Optional[str] = None) -> Response:
+        """Serve ``url`` only if pipetrack owns it (see ``owned_file``), checked against
+        ``sha256`` when one was recorded (a mismatch is a 409 naming it, never the bytes)."""
+        path = owned_file(url, destinations, what, sha256)
         media_type = media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media_type, filename=filename)
 
@@ -381,16 +438,21 @@ def create_app(allowed_hosts: Optional[list[str]] = None, auth_token: Optional[s
             raise NotFoundError(f"artifact {name!r} of task {task_id!r} has no file (it is stored inline)")
         extension = row.get("extension") or Path(url).suffix
         filename = name if name.endswith(extension or "") else f"{name}{extension or ''}"
-        return file_response(url, filename, row.get("content_type"))
+        return file_response(url, filename, api.output_destinations(store, task_id),
+                             f"artifact {name!r} of task {task_id}", row.get("content_type"), row.get("hash"))
 
     def model_file(store: Store, request: Request) -> Response:
-        url, name = api.model_url(store, request.path_params["task_id"], request.path_params["model_id"])
-        return file_response(url, Path(url.rstrip("/")).name or name)
+        task_id, model_id = request.path_params["task_id"], request.path_params["model_id"]
+        url, name, creator = api.model_source(store, task_id, model_id)
+        return file_response(url, Path(url.rstrip("/")).name or name,
+                             api.output_destinations(store, task_id, creator), f"model {model_id!r}")
 
     def debug_sample_file(store: Store, request: Request) -> Response:
+        task_id = request.path_params["task_id"]
         seq = api._int_arg("seq", request.path_params["seq"], 0, 0, 2 ** 63 - 1)
-        url = api.debug_sample_url(store, request.path_params["task_id"], seq)
-        return file_response(url, Path(url).name)
+        url = api.debug_sample_url(store, task_id, seq)
+        return file_response(url, Path(url).name, api.output_destinations(store, task_id),
+                             f"debug sample #{seq} of task {task_id}")
 
     def tasks(store: Store, request: Request) -> Any:
         q = request.query_params

@@ -985,3 +985,26 @@ def test_pipelines_list_filters_and_finished_runs_are_not_polled(ui, ui_server, 
     page.wait_for_timeout(2500)
     assert len(reads) == 1, reads
     ui.assert_clean()
+
+
+def test_web_link_debug_samples_show_as_links_and_the_page_needs_the_token(ui, ui_server, filled_home, tmp_path, browser):
+    expect, page = _expect(), ui.page
+    out = run_user_script(filled_home["home"], tmp_path, """
+from pipetrack import Task
+task = Task.init(project_name="uix/links", task_name="links")
+task.get_logger().report_image("linked", "web", iteration=0, url="https://example.com/picture.png")
+print("finished", task.id)
+""", name="links.py").stdout
+    task_id = re.search(r"finished (\w+)", out).group(1)
+    ui.goto(f"#/task/{task_id}/samples")
+    link = page.locator('.sample[data-variant="web"] a.external-link')
+    expect(link).to_have_attribute("href", "https://example.com/picture.png")
+    assert page.locator('.sample[data-variant="web"] img').count() == 0  # not fetched, not proxied
+    # a browser without the cookie gets the login page, not the app
+    fresh = browser.new_context()
+    try:
+        other = fresh.new_page()
+        response = other.goto(ui_server.url)
+        assert response.status == 401 and "pipetrack ui" in other.content()
+    finally:
+        fresh.close()

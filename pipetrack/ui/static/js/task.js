@@ -572,7 +572,12 @@ function sampleCard(task, variant, list) {
   const show = (sample) => {
     const url = `/api/tasks/${enc(task.id)}/debug_samples/${sample.seq}`;
     const name = sample.url.split(/[?#]/)[0];
-    holder.replaceChildren(IMAGE_EXTENSIONS.test(name)
+    // a web link is not fetched by the server (it answers 409 with the link): show the link itself
+    const external = /^https?:\/\//i.test(sample.url);
+    holder.replaceChildren(external
+      ? h("a", { href: sample.url, target: "_blank", rel: "noopener noreferrer", class: "external-link" },
+          `link: ${sample.url}`)
+      : IMAGE_EXTENSIONS.test(name)
       ? h("a", { href: url, target: "_blank", rel: "noopener" }, h("img", { src: url, alt: `${variant} at iteration ${sample.iteration}`,
                                                                           loading: "lazy" }))
       : h("a", { href: url, target: "_blank", rel: "noopener", class: "btn" }, `open ${name.split("/").pop()}`));
