@@ -190,6 +190,10 @@ def test_files_under_the_home_are_private_and_a_shared_destination_keeps_the_uma
         assert mode(folder) == 0o700, folder
         folder = folder.parent
     assert mode(pipetrack_home / "cache") == 0o700
+    store_files = sorted(p.name for p in pipetrack_home.glob("*.db*"))
+    assert any(name.endswith(".db") for name in store_files), store_files
+    for name in store_files:  # the catalogue and its WAL/shm files: every task's records
+        assert mode(pipetrack_home / name) == 0o600, name
     public = local_path(Task.get_task(task_id=other.id).artifacts["data"].url)
     assert mode(public) == 0o644
     assert Task.get_task(task_id=other.id).artifacts["data"].get() == {"b": 2}
