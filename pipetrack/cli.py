@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Callable, Optional, Sequence
@@ -12,6 +13,32 @@ from .errors import PipetrackError
 
 # subcommand registrars added by other packages: name -> (help, add_arguments, run)
 EXTRA_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def count(minimum: int = 0) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number of at least ``minimum`` (``--limit -1`` is refused
+    with a message naming the value, not read as 'no limit' or an empty listing)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+    parse.__name__ = "count"
+    return parse
+
+
+def seconds(text: str) -> float:
+    """An argparse ``type`` for a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _when(ts: Optional[float]) -> str:
@@ -35,9 +62,10 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
     task_filter = {"status": args.status} if args.status else None
     rows = find_tasks(default_store(), project_name=args.project, task_name=args.name, task_filter=task_filter,
                       limit=args.limit)
-    if args.json:
-        print(json.dumps([{k: r[k] for k in ("id", "project_name", "name", "type", "status", "created", "tags")}
-                          for r in rows], indent=2))
+    if args.json:  # the shape of every --json listing: {"total": N, "<things>": [...]}
+        print(json.dumps({"total": len(rows),
+                          "tasks": [{k: r[k] for k in ("id", "project_name", "name", "type", "status", "created",
+                                                        "tags")} for r in rows]}, indent=2))
         return 0
     print(f"{'ID':32}  {'STATUS':11}  {'TYPE':15}  {'STARTED':19}  {'DURATION':>9}  PROJECT / NAME")
     for r in rows:
@@ -153,8 +181,10 @@ def cmd_projects(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
     parser = argparse.ArgumentParser(prog="pipetrack", description="Inspect the pipetrack task store "
                                      "(PIPETRACK_HOME, default ~/.pipetrack).")
+    parser.add_argument("--version", action="version", version=f"pipetrack {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     tasks = sub.add_parser("tasks", help="list, show or compare tasks").add_subparsers(dest="tasks_command",
                                                                                       required=True)
@@ -162,12 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--project", help="project name (sub-projects included)")
     lst.add_argument("--status", action="append", help="filter by status (repeatable)")
     lst.add_argument("--name", help="task name regex")
-    lst.add_argument("--limit", type=int, default=100)
+    lst.add_argument("--limit", type=count(1), default=100, help="tasks to show (default 100)")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=cmd_tasks_list)
     show = tasks.add_parser("show", help="show one task")
     show.add_argument("task_id")
-    show.add_argument("--console", type=int, default=20, help="console lines to show (0: none)")
+    show.add_argument("--console", type=count(0), default=20, help="console lines to show (0: none)")
     show.set_defaults(func=cmd_tasks_show)
     compare = tasks.add_parser("compare", help="compare 2-5 tasks: parameters and scalars side by side")
     compare.add_argument("task_ids", nargs="*", metavar="TASK_ID", help="2 to 5 task ids")
@@ -188,10 +218,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _mark_inner(parser)
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return code
     except PipetrackError as exc:
         print(f"pipetrack: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """``pipetrack tasks list | head``: the reader went away. End quietly, as a C tool killed by
+    SIGPIPE would (status 141), with stdout pointed at /dev/null so the interpreter's final
+    flush does not print a second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13
 
 
 def _mark_inner(parser: argparse.ArgumentParser) -> None:

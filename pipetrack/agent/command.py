@@ -13,9 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where tasks run: 'local' (a subprocess per task, the default), 'dask' (a local Dask "
                              "cluster) or 'dask://host:port' (that scheduler; tasks record into a private store on "
                              "the worker and their records come back when they end)")
-    parser.add_argument("--max-tasks", type=int, default=None, help="exit after this many tasks")
-    parser.add_argument("--poll", type=float, default=1.0, help="seconds between queue polls (default 1)")
-    parser.add_argument("--concurrency", type=int, default=2,
+    parser.add_argument("--max-tasks", type=cli.count(1), default=None, help="exit after this many tasks")
+    parser.add_argument("--poll", type=cli.seconds, default=1.0, help="seconds between queue polls (default 1)")
+    parser.add_argument("--concurrency", type=cli.count(1), default=2,
                         help="tasks run at once (default 2: a pipeline controller and one of its steps)")
     parser.add_argument("--name", default=None, help="worker name recorded as the tasks' last_worker")
 

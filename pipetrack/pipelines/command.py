@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lst = sub.add_parser("list", help="list pipeline runs, newest first")
     lst.add_argument("--project", help="project name (sub-projects included)")
     lst.add_argument("--name", help="pipeline name (exact)")
-    lst.add_argument("--limit", type=int, default=50, help="runs to show (default 50)")
+    lst.add_argument("--limit", type=cli.count(1), default=50, help="runs to show (default 50)")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(pipelines_func=cmd_list)
     show = sub.add_parser("show", help="show one run: status and its DAG with step statuses")

@@ -9,7 +9,7 @@ from .. import cli
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1, this "
                         "machine only; anything else also needs --allow-remote)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    parser.add_argument("--port", type=cli.count(0), default=8080, help="port (default 8080; 0 picks a free one)")
     parser.add_argument("--home", default=None, help="PIPETRACK_HOME whose store to serve (default: the "
                         "environment's, else ~/.pipetrack)")
     parser.add_argument("--allow-remote", action="store_true",
