@@ -189,9 +189,9 @@ def test_tasks_that_cannot_run_or_fail_end_failed_with_a_clear_message(base_task
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--queue", "q", "--max-tasks", "0"], "--max-tasks must be a positive number"),
+    (["--queue", "q", "--max-tasks", "0"], "argument --max-tasks: expected a whole number >= 1, got '0'"),
     (["--queue", "q", "--executor", "kubernetes"], "agent executor"),
-    (["--queue", "q", "--poll", "0"], "--poll must be a positive number"),
+    (["--queue", "q", "--poll", "0"], "argument --poll: expected a positive number of seconds, got '0'"),
 ])
 def test_agent_rejects_bad_arguments(args, message, pipetrack_home):
     proc = subprocess.run([PY, "-m", "pipetrack", "agent", *args], capture_output=True, text=True, timeout=60,
