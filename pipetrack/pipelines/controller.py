@@ -16,9 +16,13 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 
 from ..errors import NotFoundError, StateError, ValidationError
+from ..tracking.logger import check_name as _storable, shown as _shown
+from ..tracking.parameters import encode_value
 from ..tracking.states import normalise_task_type
+from ..tracking.task_artifacts import validate_artifact_name
+from ..tracking.task_metadata import check_name as _check_name, check_tags as _check_tags
 from .node import Node, normalise_continue_behaviour
-from .references import find_references, referenced_steps
+from .references import embedded_returns, find_references, referenced_steps
 from .run import RunMixin
 from .scheduler import Scheduler
 from .versions import DEFAULT_VERSION, PIPELINE_TAG, claim_run, pick_run, pipeline_runs
@@ -156,16 +160,18 @@ class PipelineController(RunMixin):
         """A pipeline parameter, stored under ``Pipeline/<name>``; steps use ``${pipeline.<name>}``."""
         if not isinstance(name, str) or not name or "/" in name:
             raise ValidationError(f"pipeline parameter name must be a non-empty string without '/', got {name!r}")
+        _storable("pipeline parameter name", name)
         value = default
         if self._task._remote:  # an agent re-runs us: the stored (possibly edited) value wins
             stored = self._task.get_parameter(f"{PARAM_SECTION}/{name}", cast=True)
             if stored is not None:
                 value = stored
-        self._pipeline_args[name] = value
         types = {f"{PARAM_SECTION}/{name}": param_type} if param_type else None
+        # stored first: a value the store refuses (ValidationError) must not leave a parameter behind
         self._task._write_params({f"{PARAM_SECTION}/{name}": value},
                                  descriptions={f"{PARAM_SECTION}/{name}": description} if description else None,
                                  types=types, check=False)
+        self._pipeline_args[name] = value
 
     def get_parameters(self) -> dict[str, Any]:
         return dict(self._pipeline_args)
@@ -174,10 +180,13 @@ class PipelineController(RunMixin):
         if not isinstance(name, str) or not name.strip() or name == "pipeline" or "." in name or "/" in name:
             raise ValidationError(f"step name must be a non-empty string without '.' or '/' (and not 'pipeline'), "
                                   f"got {name!r}")
+        _storable("step name", name)  # it becomes the step task's name: refused now, not when the step runs
         if name in self._nodes:
             raise ValidationError(f"duplicate step name {name!r}: each step needs a unique name")
-        if parents is not None and (isinstance(parents, str) or not all(isinstance(p, str) for p in parents)):
+        if parents is not None and (not isinstance(parents, (list, tuple)) or not all(isinstance(p, str) for p in parents)):
             raise ValidationError(f"parents of step {name!r} must be a list of step names, got {parents!r}")
+        if parents is not None and name in parents:  # named here, not as the anonymous cycle "b -> b"
+            raise ValidationError(f"step {name!r} can't be its own parent (parents={list(parents)!r})")
 
     def _common_node_options(self, name: str, execution_queue, time_limit, continue_on_fail, continue_behaviour,
                              retry_on_failure, pre_execute_callback, post_execute_callback,
@@ -188,10 +197,15 @@ class PipelineController(RunMixin):
                           ("post_execute_callback", post_execute_callback),
                           ("status_change_callback", status_change_callback)):
             _check_callback(label, fn)
-        if time_limit is not None and (not isinstance(time_limit, (int, float)) or time_limit <= 0):
+        # (not "<= 0": NaN passed that test; a bool is not a number of seconds)
+        if time_limit is not None and (not isinstance(time_limit, (int, float)) or isinstance(time_limit, bool)
+                                       or not time_limit > 0):
             raise ValidationError(f"time_limit of step {name!r} must be a positive number of seconds, got {time_limit!r}")
         if execution_queue is not None and not isinstance(execution_queue, str):
             raise ValidationError(f"execution_queue of step {name!r} must be a queue name, got {execution_queue!r}")
+        if execution_queue:
+            _storable(f"execution_queue of step {name!r}", execution_queue)
+        _check_monitors(name, monitor_metrics, monitor_artifacts, monitor_models)
         return dict(queue=execution_queue, timeout=float(time_limit) if time_limit else None,
                     continue_behaviour=normalise_continue_behaviour(continue_on_fail, continue_behaviour),
                     retry_on_failure=retry_on_failure, pre_execute_callback=pre_execute_callback,
@@ -219,18 +233,34 @@ class PipelineController(RunMixin):
         if not callable(function):
             raise ValidationError(f"step {name!r}: function must be callable, got {function!r}")
         if function_kwargs is not None and not isinstance(function_kwargs, Mapping):
-            raise ValidationError(f"step {name!r}: function_kwargs must be a dict, got {type(function_kwargs).__name__}")
+            raise ValidationError(f"step {name!r}: function_kwargs must be a dict, got {_shown(function_kwargs)}")
         if isinstance(function_return, str):
             function_return = [function_return]
-        if function_return is not None and not all(isinstance(r, str) and r for r in function_return):
+        if function_return is not None and (not isinstance(function_return, (list, tuple))
+                                            or not all(isinstance(r, str) and r for r in function_return)):
             raise ValidationError(f"step {name!r}: function_return must be a list of names, got {function_return!r}")
+        if function_return is not None and len(set(function_return)) != len(function_return):
+            raise ValidationError(f"step {name!r}: function_return names must be unique, got {function_return!r} "
+                                  "(a repeated name would keep only its last value)")
+        for returned in function_return or ():  # each becomes an artifact: refused now, not when the step ends
+            try:
+                validate_artifact_name(returned)
+            except ValidationError as exc:
+                raise ValidationError(f"step {name!r}: function_return name {returned!r} can't name an artifact: "
+                                      f"{exc}") from None
         for helper in helper_functions or ():
             if not callable(helper):
                 raise ValidationError(f"step {name!r}: helper function {helper!r} is not callable")
         kwargs = _default_kwargs(function) if function_kwargs is None else dict(function_kwargs)
+        _check_kwargs(name, kwargs)
+        _check_embedded_returns(name, kwargs.values())
         _check_signature(name, function, kwargs)
         if task_type is not None:
             task_type = normalise_task_type(task_type)
+        task_name = _check_name(f"task_name of step {name!r}", task_name)
+        project_name = _check_name(f"project_name of step {name!r}", project_name)
+        tags = [tags] if isinstance(tags, str) else tags
+        tags = _check_tags(tags)
         options = self._common_node_options(name, execution_queue, time_limit, continue_on_fail, continue_behaviour,
                                             retry_on_failure, pre_execute_callback, post_execute_callback,
                                             status_change_callback, monitor_metrics, monitor_artifacts,
@@ -240,7 +270,7 @@ class PipelineController(RunMixin):
                     project_name=project_name, packages=packages if packages is not None else self._packages,
                     docker=docker or self._docker, docker_args=docker_args,
                     docker_bash_setup_script=docker_bash_setup_script, helper_functions=tuple(helper_functions or ()),
-                    tags=[tags] if isinstance(tags, str) else list(tags or []),
+                    tags=tags,
                     output_uri=output_uri if isinstance(output_uri, str) else None, draft=draft,
                     working_dir=working_dir, **options)
         node.parents = _merge_parents(node.explicit_parents, referenced_steps(kwargs.values()))
@@ -281,8 +311,11 @@ class PipelineController(RunMixin):
         for label, value in (("parameter_override", parameter_override),
                              ("configuration_overrides", configuration_overrides), ("task_overrides", task_overrides)):
             if value is not None and not isinstance(value, Mapping):
-                raise ValidationError(f"step {name!r}: {label} must be a dict, got {type(value).__name__}")
+                raise ValidationError(f"step {name!r}: {label} must be a dict, got {_shown(value)}")
         params = dict(parameter_override or {})
+        _check_kwargs(name, params, "parameter_override")
+        _check_embedded_returns(name, [*params.values(), *(configuration_overrides or {}).values(),
+                                       *(task_overrides or {}).values()])
         if not recursively_parse_parameters:
             for key, value in params.items():
                 if isinstance(value, (list, tuple, dict)) and find_references(value):
@@ -329,6 +362,9 @@ class PipelineController(RunMixin):
         raise ValidationError("the pipeline has a cycle: " + " -> ".join([a for a, _ in cycle] + [cycle[0][0]]))
 
     def _check_reference(self, node: Node, ref: Any) -> None:
+        if ref.step == node.name:  # named here, not as the anonymous cycle "b -> b"
+            raise ValidationError(f"step {node.name!r} references itself in ${{{ref.text}}}: a step can only use "
+                                  "the outputs of other steps")
         if ref.step == "pipeline":
             if ref.key not in self._pipeline_args:
                 raise ValidationError(f"step {node.name!r} references unknown pipeline parameter ${{{ref.text}}}; "
@@ -679,6 +715,51 @@ def _default_kwargs(function: Callable) -> dict[str, Any]:
         return {}
     return {n: p.default for n, p in signature.parameters.items()
             if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _check_monitors(step: str, metrics: Any, artifacts: Any, models: Any) -> None:
+    """monitor_* entries are read when the step ends: a malformed one is refused when the step is
+    added, not after the step ran (where it failed the pipeline with no step to blame)."""
+    from .run import _metric_pair
+    for label, entries in (("monitor_metrics", metrics), ("monitor_artifacts", artifacts), ("monitor_models", models)):
+        if entries is None:
+            continue
+        if isinstance(entries, (str, bytes)) or not isinstance(entries, (list, tuple)):
+            raise ValidationError(f"step {step!r}: {label} must be a list, got {entries!r}")
+        for entry in entries:
+            names = [n for pair in _metric_pair(entry) for n in pair] if label == "monitor_metrics" else \
+                [entry] if isinstance(entry, str) else list(entry) if isinstance(entry, (list, tuple)) and \
+                len(entry) == 2 else None
+            if names is None or not all(isinstance(n, str) for n in names):
+                raise ValidationError(f"step {step!r}: {label} entries are names or (source, target) pairs of "
+                                      f"names, got {_shown(entry)}")
+            for monitored in names:  # they become this pipeline's scalar/artifact/model names
+                _storable(f"step {step!r}: {label} name", monitored)
+
+
+def _check_embedded_returns(step: str, values: Any) -> None:
+    """A step's return value is an object: it can be a whole argument, not part of a text."""
+    for value in values:
+        for ref, text in embedded_returns(value):
+            raise ValidationError(f"step {step!r}: ${{{ref.text}}} in {text!r} is the return value {ref.key!r} of "
+                                  f"step {ref.step!r}, an object that can't be part of a text; pass it as a whole "
+                                  f"argument value (\"${{{ref.text}}}\"), or use ${{{ref.step}.artifacts.{ref.key}.url}} "
+                                  "for its URL")
+
+
+def _check_kwargs(step: str, kwargs: Mapping, what: str = "function_kwargs") -> None:
+    """function_kwargs (parameter_override) names are str (Python's ``f(**kwargs)`` needs that)
+    and, like text values, storable: the step task records them as parameters, so a lone
+    surrogate is refused here rather than failing the step when it is launched."""
+    for key, value in kwargs.items():
+        if not isinstance(key, str) or not key:
+            raise ValidationError(f"step {step!r}: {what} names must be non-empty strings, got {key!r}")
+        _storable(f"step {step!r}: {what} name", key)
+        try:
+            text, _ = encode_value(value)  # the form the step task stores (a reference is a str)
+        except ValidationError as exc:
+            raise ValidationError(f"step {step!r}: {what} {key!r}: {exc}") from None
+        _storable(f"step {step!r}: {what} {key!r} value", text)
 
 
 def _check_signature(step: str, function: Callable, kwargs: dict) -> None:

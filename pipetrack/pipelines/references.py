@@ -10,7 +10,11 @@ Accepted forms::
     ${<step>.models.output.<index>.url}       an output (or input) model's URL, index may be -1
 
 A kwarg whose whole value is one return/artifact reference becomes an artifact input (the
-worker loads the object); references inside a longer string are substituted as text.
+worker loads the object); references inside a longer string are substituted as text. A return
+value has no text form there (it is an object the worker loads; the text used to be the repr
+of pipetrack's internal ``ArtifactInput``), so a return reference inside a longer string is
+refused when the step is added (:func:`embedded_returns`); ``${<step>.artifacts.<name>.url}``
+is its text form.
 """
 from __future__ import annotations
 
@@ -34,11 +38,12 @@ class Reference:
 
 
 def parse_reference(text: str) -> Reference:
-    """Parse the inside of one ``${...}``; ValidationError on a malformed reference."""
+    """Parse the inside of one ``${...}``; ValidationError on a malformed reference (naming it as
+    written: ``${ }`` is not shown as ``${}``)."""
     inner = text.strip()
     step, dot, rest = inner.partition(".")
     if not dot or not step or not rest:
-        raise ValidationError(f"bad reference ${{{inner}}}: expected ${{pipeline.<param>}} or ${{<step>.<field>}}")
+        raise ValidationError(f"bad reference ${{{text}}}: expected ${{pipeline.<param>}} or ${{<step>.<field>}}")
     if step == "pipeline":
         return Reference(inner, "pipeline", "param", rest)
     if rest == "id":
@@ -46,24 +51,24 @@ def parse_reference(text: str) -> Reference:
     if rest.startswith("artifacts."):
         name, dot, field = rest[len("artifacts."):].rpartition(".")
         if not dot or not name or field != "url":
-            raise ValidationError(f"bad reference ${{{inner}}}: expected ${{{step}.artifacts.<name>.url}}")
+            raise ValidationError(f"bad reference ${{{text}}}: expected ${{{step}.artifacts.<name>.url}}")
         return Reference(inner, step, "artifact_url", name)
     if rest.startswith("parameters."):
         key = rest[len("parameters."):]
         if not key:
-            raise ValidationError(f"bad reference ${{{inner}}}: expected ${{{step}.parameters.<Section/name>}}")
+            raise ValidationError(f"bad reference ${{{text}}}: expected ${{{step}.parameters.<Section/name>}}")
         return Reference(inner, step, "parameter", key)
     if rest.startswith("models."):
         parts = rest.split(".")
         if len(parts) != 4 or parts[1] not in ("output", "input") or parts[3] != "url":
-            raise ValidationError(f"bad reference ${{{inner}}}: expected ${{{step}.models.output.<index>.url}}")
+            raise ValidationError(f"bad reference ${{{text}}}: expected ${{{step}.models.output.<index>.url}}")
         try:
             index = int(parts[2])
         except ValueError:
-            raise ValidationError(f"bad reference ${{{inner}}}: model index {parts[2]!r} is not an integer") from None
+            raise ValidationError(f"bad reference ${{{text}}}: model index {parts[2]!r} is not an integer") from None
         return Reference(inner, step, "model_url", index=index, role=parts[1])
     if "." in rest:
-        raise ValidationError(f"bad reference ${{{inner}}}: unknown field {rest!r} of step {step!r}")
+        raise ValidationError(f"bad reference ${{{text}}}: unknown field {rest!r} of step {step!r}")
     return Reference(inner, step, "return", rest)
 
 
@@ -78,6 +83,22 @@ def find_references(value: Any) -> list[Reference]:
     elif isinstance(value, dict):
         for item in value.values():
             found += find_references(item)
+    return found
+
+
+def embedded_returns(value: Any) -> list[tuple[Reference, str]]:
+    """(reference, text) of each return-value reference inside a longer string of ``value``
+    (strings nested in lists/tuples/sets/dicts included): those have no text to substitute."""
+    found: list[tuple[Reference, str]] = []
+    if isinstance(value, str):
+        if whole_reference(value) is None:
+            found += [(ref, value) for ref in find_references(value) if ref.kind == "return"]
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            found += embedded_returns(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            found += embedded_returns(item)
     return found
 
 

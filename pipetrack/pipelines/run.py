@@ -404,13 +404,16 @@ class RunMixin:
 
 
 def _metric_pair(entry: Any) -> tuple[tuple[str, str], tuple[str, str]]:
+    """((title, series), (to_title, to_series)) of a monitor_metrics entry; ValidationError naming
+    a malformed one (also a short or non-pair inner tuple, which used to raise IndexError)."""
     try:
         first, second = entry
+        if isinstance(first, (list, tuple)):
+            (title, series), (to_title, to_series) = first, second
+            return (title, series), (to_title, to_series)
     except (TypeError, ValueError):
         raise ValidationError(f"monitor_metrics entries are (title, series) or ((title, series), (title, series)); "
                               f"got {entry!r}") from None
-    if isinstance(first, (list, tuple)):
-        return (first[0], first[1]), (second[0], second[1])
     return (first, second), (first, second)
 
 

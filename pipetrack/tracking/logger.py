@@ -6,6 +6,7 @@ plotly renderer (the UI, a notebook) can draw it unchanged. Debug samples (image
 files uploaded through ``pipetrack.storage`` under the task's output destination.
 
 Names (scalar/plot/debug sample title and series, single value names) must be storable text:
+a ``str`` (a name is a key: ``0`` would be read back as ``"0"``, so other types are refused), and
 one with a lone surrogate (``"\\ud800"``, valid in a Python str but not in UTF-8) is refused with
 a ValidationError when reported, instead of failing the background flush later. Refused rather
 than escaped because a name is a key: an escaped title would not match the title the user
@@ -29,8 +30,25 @@ from ..errors import ValidationError
 _NAME_CACHE_LIMIT = 10_000  # checked names kept per Logger
 
 
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message. Never raises: an int of more than 4300 digits has no
+    repr (``sys.get_int_max_str_digits``), and the message must name the value, not fail itself."""
+    try:
+        return repr(value)
+    except ValueError:
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return "[" + ", ".join(shown(item) for item in value) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{shown(k)}: {shown(v)}" for k, v in value.items()) + "}"
+        if isinstance(value, int):
+            return f"<int of about {int(abs(value).bit_length() * 0.30103) + 1} digits>"
+        return f"<{type(value).__name__}>"
+
+
 def check_name(what: str, value: str) -> str:
     """``value`` if SQLite can store it as text (UTF-8), else a ValidationError naming it."""
+    if not isinstance(value, str):  # a name is a key: 0 would be read back as "0", never as 0
+        raise ValidationError(f"{what} must be a string, got {shown(value)} ({type(value).__name__})")
     if not value.isascii():
         try:
             value.encode("utf-8")
@@ -73,7 +91,9 @@ def _to_list(values: Any) -> list:
 
 def _layout(title: str, series: str, xaxis: Optional[str] = None, yaxis: Optional[str] = None,
             extra: Optional[dict] = None, **more: Any) -> dict:
-    layout: dict[str, Any] = {"title": {"text": f"{title} - {series}"}}
+    # names are checked before they are formatted (an int too long for str() raised ValueError here)
+    layout: dict[str, Any] = {"title": {"text": f"{check_name('plot title', title)} - "
+                                                f"{check_name('plot series', series)}"}}
     if xaxis:
         layout["xaxis"] = {"title": {"text": xaxis}}
     if yaxis:
@@ -114,16 +134,16 @@ class Logger:
     def report_scalar(self, title: str, series: str, value: float, iteration: int) -> None:
         """Record one scalar point (buffered; written by the background flusher)."""
         if type(title) is not str or type(series) is not str:
-            raise ValidationError(f"report_scalar title and series must be strings, got {title!r}, {series!r}")
+            raise ValidationError(f"report_scalar title and series must be strings, got {shown(title)}, {shown(series)}")
         if title not in self._checked_names or series not in self._checked_names:
             self._check_scalar_names(title, series)
         try:
             row = (self._task_id, title, series, int(iteration) + self._offset, float(value), _now())
         except (TypeError, ValueError, OverflowError):
-            raise ValidationError(f"report_scalar needs a numeric value and an int iteration, got value={value!r}, "
-                                  f"iteration={iteration!r}") from None
+            raise ValidationError(f"report_scalar needs a numeric value and an int iteration, got value={shown(value)}, "
+                                  f"iteration={shown(iteration)}") from None
         if not -(2 ** 63) <= row[3] < 2 ** 63:
-            raise ValidationError(f"report_scalar iteration {iteration!r} does not fit in 64 bits")
+            raise ValidationError(f"report_scalar iteration {shown(iteration)} does not fit in 64 bits")
         self._add_scalar(row)
 
     def _check_scalar_names(self, title: str, series: str) -> None:
@@ -134,17 +154,32 @@ class Logger:
         self._checked_names.update((title, series))
 
     def report_single_value(self, name: str, value: float) -> None:
-        self._buffer.add_single_value(self._task_id, check_name("report_single_value name", str(name)), float(value))
+        """Record one named value (the last report of a name wins)."""
+        check_name("report_single_value name", name)
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):  # as report_scalar: a bad value is the caller's error
+            raise ValidationError(f"report_single_value {name!r} needs a numeric value, got {shown(value)}") from None
+        self._buffer.add_single_value(self._task_id, name, number)
 
     def report_text(self, msg: Any, level: int = logging.INFO, print_console: bool = True, *args: Any, **_: Any) -> None:
         """Add a line to the task's console log (and print it, unless ``print_console=False``)."""
-        text = str(msg)
+        try:
+            text = str(msg)
+        except ValueError:  # an int too long for str(): still a line, never an error
+            text = shown(msg)
+        # recorded first: a stdout that can't encode the line (a lone surrogate on a strict UTF-8
+        # stream raised UnicodeEncodeError here) must neither lose it nor fail the call
+        self._buffer.add_console(self._task_id, text, _LEVEL_NAMES.get(level, str(level)))
         if print_console:
             from .capture import StreamTee
             stream = sys.stdout
-            # when stdout is our tee it would record the line too: print past it, record once below
-            print(text, file=stream._original if isinstance(stream, StreamTee) else stream)
-        self._buffer.add_console(self._task_id, text, _LEVEL_NAMES.get(level, str(level)))
+            # when stdout is our tee it would record the line too: print past it (recorded once above)
+            target = stream._original if isinstance(stream, StreamTee) else stream
+            try:
+                print(text, file=target)
+            except UnicodeEncodeError:
+                print(text.encode("ascii", "backslashreplace").decode("ascii"), file=target)
 
     # ------------------------------------------------------------------ plots
     def report_plotly(self, title: str, series: str, figure: Any, iteration: Optional[int] = None) -> None:
@@ -159,9 +194,9 @@ class Logger:
 
     def _add_plot(self, title: str, series: str, iteration: Optional[int], figure: dict) -> None:
         self._check_writable()
-        it = None if iteration is None else int(iteration) + self._offset
-        self._buffer.add_plot(self._task_id, check_name("plot title", str(title)),
-                              check_name("plot series", str(series)), it, figure)
+        it = None if iteration is None else _iteration("plot", iteration) + self._offset
+        self._buffer.add_plot(self._task_id, check_name("plot title", title),
+                              check_name("plot series", series), it, figure)
 
     def report_histogram(self, title: str, series: str, values: Any, iteration: Optional[int] = None,
                          labels: Optional[Sequence[str]] = None, xlabels: Optional[Sequence[str]] = None,
@@ -202,7 +237,7 @@ class Logger:
             layout.setdefault("xaxis", {})["autorange"] = "reversed"
         if comment:
             layout["comment"] = comment
-        self._add_plot(title, ", ".join(s.name for s in series) or title, iteration, {"data": traces, "layout": layout})
+        self._add_plot(title, ", ".join(str(s.name) for s in series) or title, iteration, {"data": traces, "layout": layout})
 
     def report_scatter2d(self, title: str, series: str, scatter: Any, iteration: Optional[int] = None,
                          xaxis: Optional[str] = None, yaxis: Optional[str] = None,
@@ -320,6 +355,7 @@ class Logger:
         from .task import _safe
         self._check_writable()
         _check_sample_names(title, series)
+        it = 0 if iteration is None else _iteration("debug sample", iteration) + self._offset
         if max_history is None:
             max_history = self._default_history
         key = (title, series)
@@ -327,7 +363,6 @@ class Logger:
         self._sample_counters[key] = count + 1
         cycling = bool(max_history and max_history > 0)
         slot = count % max_history if cycling else count
-        it = 0 if iteration is None else int(iteration) + self._offset
         name = f"{_safe(title)}/{_safe(series)}/{slot:08d}{extension}"
         base = self._default_upload or self._task.get_output_destination("debug_samples")
         url = join_url(base, name)
@@ -346,7 +381,7 @@ class Logger:
         _check_sample_names(title, series)
         if url is not None:
             check_name(f"{method} url", str(url))
-            it = 0 if iteration is None else int(iteration) + self._offset
+            it = 0 if iteration is None else _iteration("debug sample", iteration) + self._offset
             self._buffer.add_sample(self._task_id, title, series, it, url)
             return True
         if local_path is None:
@@ -419,9 +454,22 @@ class Logger:
         reporting.FLUSH_INTERVAL_SECONDS = float(period)
 
 
+def _iteration(what: str, iteration: Any) -> int:
+    """``int(iteration)`` (as report_scalar takes it), or a ValidationError naming the bad value:
+    not a number (was a bare ValueError/TypeError) or beyond 64 bits (was accepted, then dropped
+    by the flush because SQLite can't store it)."""
+    try:
+        number = int(iteration)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(f"{what} iteration must be an int, got {shown(iteration)}") from None
+    if not -(2 ** 63) <= number < 2 ** 63:
+        raise ValidationError(f"{what} iteration {shown(iteration)} does not fit in 64 bits")
+    return number
+
+
 def _check_sample_names(title: str, series: str) -> None:
-    check_name("debug sample title", str(title))
-    check_name("debug sample series", str(series))
+    check_name("debug sample title", title)
+    check_name("debug sample series", series)
 
 
 def _dot(ext: str) -> str:

@@ -118,11 +118,12 @@ class OutputModel(Model):
         task = task or Task.current_task()
         if task is None:
             raise ValidationError("OutputModel needs a task (pass task= or call Task.init first)")
+        name, tags = _check_model_fields(name, tags, comment, config_text)
         if config_dict is not None:
             config_text = json.dumps(config_dict, indent=2, default=str)
         self._task = task
         row = dict(id=new_id(), task_id=task.id, project_id=task.project, name=name or task.name, uri=None,
-                   framework=framework, comment=comment or "", tags=json.dumps(list(tags or [])), iteration=None,
+                   framework=framework, comment=comment or "", tags=json.dumps(tags), iteration=None,
                    design=config_text, labels=json.dumps(label_enumeration or task.get_labels_enumeration()),
                    published=0, created=time.time())
         super().__init__(row, task._store)
@@ -204,6 +205,23 @@ class InputModel(Model):
         """Register this model as an input model of ``task``."""
         task._check_editable("input models")
         _link(task._store, task.id, self.id, "input", name or self.name)
+
+
+def _check_model_fields(name: Any, tags: Any, comment: Any, config_text: Any) -> tuple[Optional[str], list[str]]:
+    """(name, tags) of a new OutputModel, or a ValidationError naming the bad value: the name is a
+    key (``task.models['output'][name]``) and a folder name, so it must be a non-empty storable
+    str (None: the task's name); a non-str name used to fail deep inside as TypeError or
+    AttributeError, a lone surrogate as UnicodeEncodeError."""
+    from .logger import check_name as storable, shown
+    from .task_metadata import check_tags
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError(f"model name must be a non-empty string (or None for the task's name), got {shown(name)}")
+        storable("model name", name)
+    for what, text in (("comment", comment), ("config_text", config_text)):
+        if isinstance(text, str):
+            storable(f"model {what}", text)
+    return name, check_tags(tags)
 
 
 def _store() -> Store:

@@ -13,21 +13,29 @@ DEFAULT_SECTION = "General"
 
 
 def encode_value(value: Any) -> tuple[str, str]:
-    """(string form, type name) of a parameter value."""
+    """(string form, type name) of a parameter value.
+
+    A value with no text form (an int of more than ``sys.get_int_max_str_digits()`` digits, also
+    inside a list or dict) is a ValidationError, not the bare ValueError of ``str()``."""
     if value is None:
         return "", "NoneType"
     if isinstance(value, str):
         return value, "str"
-    if isinstance(value, bool):
-        return str(value), "bool"
-    if isinstance(value, (int, float)):
-        return str(value), type(value).__name__
-    if isinstance(value, (list, tuple, dict)):
-        try:
-            return json.dumps(value), type(value).__name__
-        except TypeError:
+    try:
+        if isinstance(value, bool):
+            return str(value), "bool"
+        if isinstance(value, (int, float)):
             return str(value), type(value).__name__
-    return str(value), type(value).__name__
+        if isinstance(value, (list, tuple, dict)):
+            try:
+                return json.dumps(value), type(value).__name__
+            except TypeError:
+                return str(value), type(value).__name__
+        return str(value), type(value).__name__
+    except ValueError as exc:
+        from ..errors import ValidationError
+        from .logger import shown
+        raise ValidationError(f"parameter value {shown(value)} has no text form to store: {exc}") from None
 
 
 def cast_value(text: str | None, type_name: str | None) -> Any:

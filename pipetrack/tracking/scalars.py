@@ -145,9 +145,10 @@ def last_metrics(store: Store, task_id: str) -> dict[str, dict[str, dict[str, fl
     for row in store.rows("SELECT metric, variant, max_iteration, min_value, max_value, last_value "
                           "FROM scalars WHERE task_id=? ORDER BY rowid", (task_id,)):
         key = (row[0], row[1])
+        last = float("nan") if row[5] is None else row[5]  # a NaN last value is stored as NULL by SQLite
         entry = out.setdefault(row[0], {}).get(row[1])
         if entry is None:
-            out[row[0]][row[1]] = {"last": row[5], "min": row[3], "max": row[4]}
+            out[row[0]][row[1]] = {"last": last, "min": row[3], "max": row[4]}
             best[key] = row[2]
             continue
         if row[3] is not None:
@@ -155,7 +156,7 @@ def last_metrics(store: Store, task_id: str) -> dict[str, dict[str, dict[str, fl
             entry["max"] = row[4] if entry["max"] is None else max(entry["max"], row[4])
         if row[2] >= best[key]:  # a later chunk at the same top iteration wins (latest report)
             best[key] = row[2]
-            entry["last"] = row[5]
+            entry["last"] = last
     return out
 
 

@@ -32,10 +32,11 @@ from .records import export_config, import_config
 from .reporting import buffer_for, flush_all
 from .states import (FINISHED, TaskStatusEnum, TaskTypes, check_transition, normalise_status,
                      normalise_task_type)
-from .store import TASK_OUTPUT_TABLES, Store, default_store, new_id
+from .store import TASK_JSON_COLUMNS, TASK_OUTPUT_TABLES, Store, default_store, new_id
 from .task_artifacts import ArtifactsMixin
 from .task_lookup import TASK_ID_ENV, LookupMixin
-from .task_metadata import MetadataMixin, check_name as _check_name, resolve_task_id as _resolve_task_id
+from .task_metadata import (MetadataMixin, check_name as _check_name, check_storable_data as _check_storable_data,
+                            check_tags as _check_tags, resolve_task_id as _resolve_task_id, storable as _storable)
 from .task_outputs import OutputsMixin
 from .task_params import ParametersMixin
 from .task_queue import QueueMixin
@@ -209,6 +210,9 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
                              "(clone or reset it first)")
 
     def _set_fields(self, what: str | None = None, metadata: bool = False, **fields: Any) -> None:
+        for column, value in fields.items():  # JSON columns (user properties, script, ...): see check_storable_data
+            if column in TASK_JSON_COLUMNS and value is not None and not isinstance(value, str):
+                _check_storable_data(f"task {column}", value)
         self._check_editable(what or ", ".join(fields), metadata=metadata)
         # the guard's verdict holds at write time too: a non-owner writes only while still a Draft
         allowed = None if metadata or self._owner else ("created",)
@@ -347,6 +351,8 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         project_name = _check_name("project_name", project_name)
         task_name = _check_name("task_name", task_name)
         _check_tags(tags)
+        if comment is not None:
+            comment = _storable("comment", str(comment))
         if cls._offline_mode:
             raise StateError("Task.set_offline(True) is supported only for Task.init, not Task.create; "
                              "call Task.set_offline(False) first")
@@ -555,6 +561,9 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
     def clone(cls, source_task: Any = None, name: Optional[str] = None, comment: Optional[str] = None,
               parent: Optional[str] = None, project: Optional[str] = None) -> "Task":
         """A Draft copy with parameters, configuration, script and tags; no outputs."""
+        name = _check_name("name", name)  # checked before anything is written (the UI passes user text)
+        if comment is not None:
+            comment = _storable("comment", str(comment))
         source = source_task if isinstance(source_task, Task) else cls.get_task(task_id=_resolve_task_id(
             source_task if source_task is not None else getattr(cls.current_task(), "id", None)))
         store = source._store
@@ -658,19 +667,21 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
 
 
 
-def _check_tags(tags: Any) -> None:
-    """Tags are a list of strings: a bare string (which would become one tag per letter) is refused."""
-    if tags is None:
-        return
-    if isinstance(tags, str) or not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
-        raise ValidationError(f"tags must be a list of strings, got {tags!r}; e.g. tags=[{tags!r}]"
-                              if isinstance(tags, str) else f"tags must be a list of strings, got {tags!r}")
+_SAFE_MAX_BYTES = 200  # of a path component made from a name (filesystems allow 255; the task folder adds 33)
 
 
 def _safe(text: str) -> str:
-    """A path component that can't escape its folder."""
-    cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in text).strip(". ")
-    return cleaned or "_"
+    """A path component that can't escape its folder, nor be too long for the filesystem: a
+    long name (a 300-character task name made every artifact upload fail with ENAMETOOLONG) is
+    cut to ``_SAFE_MAX_BYTES`` bytes of UTF-8 plus a hash of the whole name, so two long names
+    sharing a prefix still get different folders."""
+    cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in text).strip(". ") or "_"
+    encoded = cleaned.encode("utf-8")
+    if len(encoded) <= _SAFE_MAX_BYTES:
+        return cleaned
+    import hashlib
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return encoded[:_SAFE_MAX_BYTES - len(digest) - 1].decode("utf-8", "ignore") + "-" + digest
 
 
 def _normalise_output_uri(output_uri: Any) -> Optional[str]:

@@ -24,14 +24,24 @@ import warnings
 from typing import Any, Callable, Mapping, Optional
 
 from ..errors import NotFoundError, StorageError, ValidationError
+from .logger import check_name as _storable, shown as _shown
+
+
+MAX_ARTIFACT_NAME_BYTES = 200  # the name is a file name (``<name><ext>``): filesystems allow 255 bytes
 
 
 def validate_artifact_name(name: Any) -> str:
-    """An artifact name must be a non-empty string without path separators or '..'."""
+    """An artifact name must be a non-empty string without path separators or '..', that the
+    store can hold (no lone surrogate) and short enough to be a file name: checked here, before
+    anything is written, instead of failing later with UnicodeEncodeError or ENAMETOOLONG."""
     if not isinstance(name, str) or not name.strip():
-        raise ValidationError(f"artifact name must be a non-empty string, got {name!r}")
+        raise ValidationError(f"artifact name must be a non-empty string, got {_shown(name)}")
     if "/" in name or "\\" in name or ".." in name or name.strip() == ".":
         raise ValidationError(f"artifact name {name!r} may not contain '/', '\\\\' or '..', nor be '.'")
+    _storable("artifact name", name)
+    if len(name.encode("utf-8")) > MAX_ARTIFACT_NAME_BYTES:
+        raise ValidationError(f"artifact name {name!r} is {len(name.encode('utf-8'))} bytes long in UTF-8; "
+                              f"at most {MAX_ARTIFACT_NAME_BYTES} are accepted (it names a file)")
     return name
 
 
@@ -134,7 +144,12 @@ class ArtifactsMixin:
         from ..storage.transfer import make_local_dirs, set_local_file_mode
         name = validate_artifact_name(name)
         if metadata is not None and not isinstance(metadata, Mapping):
-            raise ValidationError(f"artifact metadata must be a dict, got {type(metadata).__name__}")
+            raise ValidationError(f"artifact metadata must be a dict, got {_shown(metadata)}")
+        from .task_metadata import check_storable_data
+        if metadata:
+            check_storable_data(f"metadata of artifact {name!r}", dict(metadata))
+        if preview is not None:
+            _storable(f"preview of artifact {name!r}", str(preview))  # a TEXT column: refused, not UnicodeEncodeError
         if not isinstance(retries, int) or retries < 0:
             raise ValidationError(f"retries must be a non-negative int, got {retries!r}")
         self._check_editable("artifacts", metadata=True)

@@ -10,6 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..errors import NotFoundError, ValidationError
 from . import query as _query
+from .logger import check_name as storable, shown
 from .states import normalise_task_type
 
 
@@ -17,17 +18,40 @@ def resolve_task_id(task: Any) -> str:
     """The id of a Task object or an id string (a ValidationError for anything else)."""
     task_id = getattr(task, "id", task)
     if not isinstance(task_id, str) or not task_id:
-        raise ValidationError(f"expected a Task or a task id string, got {task!r}")
-    return task_id
+        raise ValidationError(f"expected a Task or a task id string, got {shown(task)}")
+    return storable("task id", task_id)  # a lone surrogate failed the lookup with UnicodeEncodeError
 
 
 def check_name(kind: str, value: Any, allow_none: bool = True) -> Optional[str]:
-    """A stripped non-empty name (None passes when ``allow_none``); else a ValidationError."""
+    """A stripped non-empty name the store can hold (None passes when ``allow_none``); else a
+    ValidationError (also for a lone surrogate, which SQLite would refuse with a UnicodeEncodeError)."""
     if value is None and allow_none:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{kind} must be a non-empty string, got {value!r}")
-    return value.strip()
+        raise ValidationError(f"{kind} must be a non-empty string, got {shown(value)}")
+    return storable(kind, value.strip())
+
+
+def check_storable_data(what: str, value: Any) -> Any:
+    """``value`` (data kept as JSON) if all its text is valid Unicode, else a ValidationError: a
+    lone surrogate survives ``json.dumps`` as an escape, but the UI (UTF-8 JSON) then can't send
+    the task (every page showing it answered 500)."""
+    import json
+    storable(what, json.dumps(value, ensure_ascii=False, default=str))
+    return value
+
+
+def check_tags(tags: Any) -> list[str]:
+    """Tags are a list (tuple, set) of storable strings: a bare string (which would become one tag
+    per letter), a non-str tag (read back as its str(), not itself) or a lone surrogate (which
+    the UI could not send) is refused. None is no tags."""
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        raise ValidationError(f"tags must be a list of strings, got {tags!r}; e.g. tags=[{tags!r}]")
+    if not isinstance(tags, (list, tuple, set, frozenset)) or not all(isinstance(t, str) for t in tags):
+        raise ValidationError(f"tags must be a list of strings, got {shown(tags)}")
+    return [storable("tag", tag) for tag in tags]
 
 
 class MetadataMixin:
@@ -40,7 +64,7 @@ class MetadataMixin:
         self.set_name(new_name)
 
     def set_comment(self, comment: str) -> None:
-        self._set_fields("comment", metadata=True, comment=str(comment))
+        self._set_fields("comment", metadata=True, comment=storable("comment", str(comment)))
 
     def set_parent(self, parent: Any) -> None:
         parent_id = None if parent is None else resolve_task_id(parent)
@@ -66,14 +90,12 @@ class MetadataMixin:
         self.move_to_project(new_project_id=project_id, new_project_name=project_name)
 
     def add_tags(self, tags: str | Sequence[str]) -> None:
-        tags = [tags] if isinstance(tags, str) else list(tags)
+        tags = check_tags([tags] if isinstance(tags, str) else tags)
         self.reload()
-        self._set_fields("tags", metadata=True, tags=list(dict.fromkeys([*self._row["tags"], *map(str, tags)])))
+        self._set_fields("tags", metadata=True, tags=list(dict.fromkeys([*self._row["tags"], *tags])))
 
     def set_tags(self, tags: Sequence[str]) -> None:
-        if isinstance(tags, str):
-            raise ValidationError(f"tags must be a list of strings, got the string {tags!r}")
-        self._set_fields("tags", metadata=True, tags=[str(t) for t in tags])
+        self._set_fields("tags", metadata=True, tags=check_tags(tags))
 
     def get_tags(self) -> list[str]:
         return list(self.data["tags"])

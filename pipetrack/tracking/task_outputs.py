@@ -101,8 +101,9 @@ class OutputsMixin:
         return last_metrics(self._store, self._id)
 
     def get_reported_single_values(self) -> dict[str, float]:
+        """``{name: value}``; a reported NaN reads back as NaN (SQLite stores a NaN REAL as NULL)."""
         self._reports.flush()
-        return {r["name"]: r["value"] for r in
+        return {r["name"]: float("nan") if r["value"] is None else r["value"] for r in
                 self._store.query("SELECT name, value FROM single_values WHERE task_id=?", (self._id,))}
 
     def get_reported_single_value(self, name: str) -> Optional[float]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..errors import ValidationError
+from .logger import check_name as _storable
 from .parameters import DEFAULT_SECTION, cast_like, cast_value, encode_value, flatten, nest, split_key
 
 
@@ -51,11 +52,20 @@ class ParametersMixin:
         for key, value in flat.items():
             if not isinstance(key, str) or not key:
                 raise ValidationError(f"parameter names must be non-empty strings, got {key!r}")
+            # checked before the write: a lone surrogate would fail the INSERT with a UnicodeEncodeError
+            _storable("parameter name", key)
             section, name = split_key(key)
-            text, type_name = encode_value(value)
+            try:
+                text, type_name = encode_value(value)
+            except ValidationError as exc:
+                raise ValidationError(f"parameter {key!r}: {exc}") from None
+            _storable(f"parameter {key!r} value", text)
             if types and key in types:
                 type_name = types[key]
-            rows.append((self._id, section, name, text, type_name, (descriptions or {}).get(key)))
+            description = (descriptions or {}).get(key)
+            if description is not None:
+                _storable(f"parameter {key!r} description", str(description))
+            rows.append((self._id, section, name, text, type_name, description))
         with self._store.write() as conn:
             if check:  # inside the write: an agent claiming the task meanwhile can't get an edit it didn't see
                 self._check_editable("parameters")
@@ -174,8 +184,12 @@ class ParametersMixin:
                                  config_dict: Optional[Mapping] = None) -> None:
         if not isinstance(name, str) or not name:
             raise ValidationError(f"configuration name must be a non-empty string, got {name!r}")
+        _storable("configuration name", name)
         if config_dict is not None:
             config_text, config_type = json.dumps(config_dict, indent=2, default=str), config_type or "dictionary"
+        for what, text in (("text", config_text), ("description", description), ("type", config_type)):
+            if isinstance(text, str):  # refused here, not as a UnicodeEncodeError from SQLite
+                _storable(f"configuration {name!r} {what}", text)
         self._check_editable("configuration")
         self._store.execute(
             "INSERT INTO configs(task_id, name, value, type, description) VALUES (?,?,?,?,?) "
