@@ -10,6 +10,7 @@ import re
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import ValidationError
+from .logger import check_name as _storable
 from .states import STATUSES, TASK_TYPES
 from .store import Store, decode_task_row
 
@@ -122,6 +123,7 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
         if projects:
             clauses = []
             for name in projects:
+                _storable("project_name", name)  # a lone surrogate failed the query with UnicodeEncodeError
                 if exact_project:
                     clauses.append("p.name = ?")
                     params.append(name)

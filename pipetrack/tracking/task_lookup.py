@@ -92,7 +92,8 @@ class LookupMixin:
 
     @classmethod
     def get_project_id(cls, project_name: str, search_hidden: bool = True) -> Optional[str]:
-        return cls._main_store().project_id(project_name)
+        from .logger import check_name as storable
+        return cls._main_store().project_id(storable("project_name", project_name))  # (not UnicodeEncodeError)
 
     @staticmethod
     def running_locally() -> bool:

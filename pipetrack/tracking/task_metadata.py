@@ -37,7 +37,13 @@ def check_storable_data(what: str, value: Any) -> Any:
     lone surrogate survives ``json.dumps`` as an escape, but the UI (UTF-8 JSON) then can't send
     the task (every page showing it answered 500)."""
     import json
-    storable(what, json.dumps(value, ensure_ascii=False, default=str))
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(f"{what} {shown(value)} holds a lone surrogate ({text[exc.start]!r}), which can't "
+                                  "be stored; use valid Unicode text") from None
     return value
 
 

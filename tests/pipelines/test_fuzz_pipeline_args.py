@@ -13,14 +13,21 @@ share it, hence the suppressed function-scoped fixture health check.
 from __future__ import annotations
 
 import math
+import os
 import re
+import tempfile
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from pipetrack import PipelineController, Task
 from pipetrack.errors import PipetrackError
+
+# Hypothesis keeps caches (charmap, constants) in ./.hypothesis even with database=None: keep them
+# out of the checkout (this sets the folder for the whole session, a temp folder shared by runs).
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "pipetrack-tests-hypothesis"))
 
 FUZZ = settings(max_examples=80, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

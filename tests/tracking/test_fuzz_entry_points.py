@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from pipetrack import Task
 from pipetrack.errors import PipetrackError
@@ -32,6 +34,10 @@ from pipetrack.storage.artifact_types import norm_ext
 from pipetrack.tracking.models import OutputModel
 from pipetrack.tracking.parameters import flatten
 from pipetrack.tracking.reporting import storable_text
+
+# Hypothesis keeps caches (charmap, constants) in ./.hypothesis even with database=None: keep them
+# out of the checkout (this sets the folder for the whole session, a temp folder shared by runs).
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "pipetrack-tests-hypothesis"))
 
 FUZZ = settings(max_examples=60, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

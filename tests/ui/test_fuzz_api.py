@@ -10,6 +10,8 @@ readable back with the name it was given.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,10 +19,15 @@ from typing import Any, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from starlette.routing import Route
 
 from pipetrack.ui import actions
 from pipetrack.ui.app import create_app
+
+# Hypothesis keeps caches (charmap, constants) in ./.hypothesis even with database=None: keep them
+# out of the checkout (this sets the folder for the whole session, a temp folder shared by runs).
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "pipetrack-tests-hypothesis"))
 
 FUZZ = settings(max_examples=120, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
