@@ -720,14 +720,14 @@ def _default_kwargs(function: Callable) -> dict[str, Any]:
 def _check_monitors(step: str, metrics: Any, artifacts: Any, models: Any) -> None:
     """monitor_* entries are read when the step ends: a malformed one is refused when the step is
     added, not after the step ran (where it failed the pipeline with no step to blame)."""
-    from .run import _metric_pair
+    from .run import metric_pair
     for label, entries in (("monitor_metrics", metrics), ("monitor_artifacts", artifacts), ("monitor_models", models)):
         if entries is None:
             continue
         if isinstance(entries, (str, bytes)) or not isinstance(entries, (list, tuple)):
             raise ValidationError(f"step {step!r}: {label} must be a list, got {entries!r}")
         for entry in entries:
-            names = [n for pair in _metric_pair(entry) for n in pair] if label == "monitor_metrics" else \
+            names = [n for pair in metric_pair(entry) for n in pair] if label == "monitor_metrics" else \
                 [entry] if isinstance(entry, str) else list(entry) if isinstance(entry, (list, tuple)) and \
                 len(entry) == 2 else None
             if names is None or not all(isinstance(n, str) for n in names):

@@ -364,7 +364,7 @@ class RunMixin:
         if node.monitor_metrics:
             scalars = step_task.get_all_reported_scalars()
             for entry in node.monitor_metrics:
-                (title, series), (to_title, to_series) = _metric_pair(entry)
+                (title, series), (to_title, to_series) = metric_pair(entry)
                 graph = scalars.get(title, {}).get(series)
                 if graph:
                     for x, y in zip(graph["x"], graph["y"]):
@@ -403,7 +403,7 @@ class RunMixin:
         self._task._reports.add_console(self._task.id, f"pipetrack: {message}")
 
 
-def _metric_pair(entry: Any) -> tuple[tuple[str, str], tuple[str, str]]:
+def metric_pair(entry: Any) -> tuple[tuple[str, str], tuple[str, str]]:
     """((title, series), (to_title, to_series)) of a monitor_metrics entry; ValidationError naming
     a malformed one (also a short or non-pair inner tuple, which used to raise IndexError)."""
     try:

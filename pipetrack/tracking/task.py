@@ -33,7 +33,7 @@ from .reporting import buffer_for, flush_all
 from .states import (FINISHED, TaskStatusEnum, TaskTypes, check_transition, normalise_status,
                      normalise_task_type)
 from .store import TASK_JSON_COLUMNS, TASK_OUTPUT_TABLES, Store, default_store, new_id
-from .task_artifacts import ArtifactsMixin
+from .task_artifacts import MAX_ARTIFACT_NAME_BYTES, ArtifactsMixin
 from .task_lookup import TASK_ID_ENV, LookupMixin
 from .task_metadata import (MetadataMixin, check_name as _check_name, check_storable_data as _check_storable_data,
                             check_tags as _check_tags, resolve_task_id as _resolve_task_id, storable as _storable)
@@ -667,21 +667,20 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
 
 
 
-_SAFE_MAX_BYTES = 200  # of a path component made from a name (filesystems allow 255; the task folder adds 33)
 
 
 def _safe(text: str) -> str:
     """A path component that can't escape its folder, nor be too long for the filesystem: a
     long name (a 300-character task name made every artifact upload fail with ENAMETOOLONG) is
-    cut to ``_SAFE_MAX_BYTES`` bytes of UTF-8 plus a hash of the whole name, so two long names
+    cut to ``MAX_ARTIFACT_NAME_BYTES`` bytes of UTF-8 plus a hash of the whole name, so two long names
     sharing a prefix still get different folders."""
     cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in text).strip(". ") or "_"
     encoded = cleaned.encode("utf-8")
-    if len(encoded) <= _SAFE_MAX_BYTES:
+    if len(encoded) <= MAX_ARTIFACT_NAME_BYTES:
         return cleaned
     import hashlib
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return encoded[:_SAFE_MAX_BYTES - len(digest) - 1].decode("utf-8", "ignore") + "-" + digest
+    return encoded[:MAX_ARTIFACT_NAME_BYTES - len(digest) - 1].decode("utf-8", "ignore") + "-" + digest
 
 
 def _normalise_output_uri(output_uri: Any) -> Optional[str]:

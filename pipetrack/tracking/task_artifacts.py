@@ -27,7 +27,9 @@ from ..errors import NotFoundError, StorageError, ValidationError
 from .logger import check_name as _storable, shown as _shown
 
 
-MAX_ARTIFACT_NAME_BYTES = 200  # the name is a file name (``<name><ext>``): filesystems allow 255 bytes
+# a file or folder name made from a user's name (an artifact's ``<name><ext>``, a task's folder):
+# filesystems allow 255 bytes; the rest is room for an extension or a task id
+MAX_ARTIFACT_NAME_BYTES = 200
 
 
 def validate_artifact_name(name: Any) -> str:

@@ -303,12 +303,6 @@ def artifact_url(store: Store, task_id: str, name: str) -> tuple[str, dict]:
     return row["uri"], row
 
 
-def model_url(store: Store, task_id: str, model_id: str) -> tuple[str, str]:
-    """(URI, name) of a model the task uses or produced."""
-    url, name, _ = model_source(store, task_id, model_id)
-    return url, name
-
-
 def model_source(store: Store, task_id: str, model_id: str) -> tuple[str, str, Optional[str]]:
     """(URI, name, id of the task that created it) of a model the task uses or produced."""
     row = store.query_one("SELECT m.uri, m.name, m.task_id FROM task_models tm JOIN models m ON m.id=tm.model_id "

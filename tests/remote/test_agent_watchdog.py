@@ -28,13 +28,20 @@ SLOW = """
 """
 
 
-def test_sigkill_of_the_agent_leaves_its_healthy_task_running(agents, write_script, tmp_path):
-    script = write_script("slow.py", SLOW)
-    task = Task.create(project_name="agent-watchdog", task_name="slow", script=str(script))
+def _run_under_agent(agents, write_script, tmp_path, name: str, source: str):
+    """Enqueue ``source`` as task ``name`` and start an agent on it; (task, agent, task pid) once
+    the task process wrote its pid to $RUNNING."""
+    script = write_script(f"{name}.py", source)
+    task = Task.create(project_name="agent-watchdog", task_name=name, script=str(script))
     Task.enqueue(task, queue_name="q")
     running = tmp_path / "running.pid"
     agent = agents("--queue", "q", env={"RUNNING": str(running)})
     task_pid = int(wait_for(lambda: running.exists() and running.read_text(), timeout=60, what="the task to start"))
+    return task, agent, task_pid
+
+
+def test_sigkill_of_the_agent_leaves_its_healthy_task_running(agents, write_script, tmp_path):
+    task, agent, task_pid = _run_under_agent(agents, write_script, tmp_path, "slow", SLOW)
     assert task_pid != agent.proc.pid
 
     agent.proc.send_signal(signal.SIGKILL)
@@ -52,12 +59,7 @@ def test_sigkill_of_the_agent_leaves_its_healthy_task_running(agents, write_scri
 
 
 def test_a_dead_task_process_of_a_killed_agent_is_noticed_by_its_own_pid(agents, write_script, tmp_path):
-    script = write_script("slow.py", SLOW)
-    task = Task.create(project_name="agent-watchdog", task_name="victim", script=str(script))
-    Task.enqueue(task, queue_name="q")
-    running = tmp_path / "running.pid"
-    agent = agents("--queue", "q", env={"RUNNING": str(running)})
-    task_pid = int(wait_for(lambda: running.exists() and running.read_text(), timeout=60, what="the task to start"))
+    task, agent, task_pid = _run_under_agent(agents, write_script, tmp_path, "victim", SLOW)
     wait_for(lambda: task.data["pid"] == task_pid, timeout=10, what="the task process to record its pid")
     agent.proc.send_signal(signal.SIGKILL)
     agent.proc.wait(timeout=30)
@@ -80,12 +82,7 @@ LATE_INIT = """
 
 
 def test_the_agent_records_its_task_process_before_the_task_attaches(agents, write_script, tmp_path):
-    script = write_script("late.py", LATE_INIT)
-    task = Task.create(project_name="agent-watchdog", task_name="late", script=str(script))
-    Task.enqueue(task, queue_name="q")
-    running = tmp_path / "running.pid"
-    agent = agents("--queue", "q", env={"RUNNING": str(running)})
-    task_pid = int(wait_for(lambda: running.exists() and running.read_text(), timeout=60, what="the task to start"))
+    task, agent, task_pid = _run_under_agent(agents, write_script, tmp_path, "late", LATE_INIT)
     assert task.data["pid"] == task_pid
     agent.proc.send_signal(signal.SIGKILL)
     agent.proc.wait(timeout=30)
