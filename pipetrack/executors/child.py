@@ -22,6 +22,8 @@ import sys
 
 def main(spec_path: str, result_path: str) -> int:
     import cloudpickle
+    from pipetrack.terminal import share_status_line
+    share_status_line()
     with open(spec_path, "rb") as fh:
         spec = cloudpickle.load(fh)
     for entry in reversed(spec.sys_path):

@@ -94,7 +94,7 @@ class PipelineController(RunMixin):
         self._plot_time = 0.0
         self._dag_dirty = False
         self._dag_time = 0.0
-        self._progress = None  # TerminalProgress, made on the first scheduler tick (run.py _on_tick)
+        self._progress = None  # TerminalProgress, made when the run starts (run.py _start_progress)
         self._step_task_created_callback = None
         self._step_task_completed_callback = None
         self._propagate_step_errors = False
@@ -431,6 +431,7 @@ class PipelineController(RunMixin):
             raise
         self._store_dag()
         self._start_time = time.time()
+        self._start_progress()
         PipelineController._current = self
         try:
             for node in self._nodes.values():
@@ -485,8 +486,8 @@ class PipelineController(RunMixin):
             if node.status == "pending":
                 self._set_node_status(node, "skipped", "pipeline ended before the step could run")
         self._store_dag()
-        from .progress import TerminalProgress  # end the terminal progress line with the final counts
-        (self._progress or TerminalProgress()).close(self._nodes)
+        if self._progress is not None:  # end the terminal progress line with the final counts
+            self._progress.close(self._nodes)
         self.update_execution_plot()
         aborted = isinstance(error, KeyboardInterrupt)
         if error is not None:
@@ -503,8 +504,16 @@ class PipelineController(RunMixin):
         else:
             message = ""
         self._conclude(failed=bool(message), message=message, aborted=aborted)
+        self._summarise("stopped" if aborted else "failed" if message else "completed")
         if PipelineController._current is self:
             PipelineController._current = None
+
+    def _summarise(self, outcome: str) -> None:
+        from .. import config
+        from ..terminal import notice
+        from .progress import render_summary
+        notice(render_summary(self._task.name, self._nodes, self._end_time - self._start_time, outcome,
+                              f"{config.ui_url()}/#/pipeline/{self._task.id}"))
 
     def _conclude(self, failed: bool, message: str, aborted: bool = False) -> None:
         from ..tracking.session import current_session

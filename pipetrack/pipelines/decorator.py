@@ -109,6 +109,7 @@ class DecoratedPipeline(PipelineController):
         """Run the pipeline logic with this controller current, then wait, store the result, finish."""
         self._graph = None
         self._start_time = time.time()
+        self._start_progress()
         PipelineController._current = self
         PipelineDecorator._local.pipeline = self
         previous_shared = _shared.get("pipeline")

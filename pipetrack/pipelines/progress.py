@@ -1,7 +1,8 @@
 """A one-line progress bar for a pipeline run started from a terminal.
 
-``[#####.....] 3/10 steps  running: step_a, step_b`` is redrawn in place (``\\r`` + ANSI
-clear-line) by the controller's driver thread and closed with a newline when the run ends.
+``[#####.....] 3/10 steps  running: step_a, step_b`` is redrawn in place by the controller's
+driver thread (through :mod:`pipetrack.terminal`, which keeps other output off that line) and
+closed with a newline when the run ends.
 
 It writes to ``sys.__stdout__`` — not ``sys.stdout`` — because the pipeline task's console
 capture replaces ``sys.stdout`` with a tee: progress lines are for the person at the
@@ -18,6 +19,7 @@ import threading
 import time
 from typing import Any, Mapping, Optional, TextIO
 
+from ..terminal import StatusLine
 from .node import FINISHED_STATUSES
 
 PROGRESS_ENV = "PIPETRACK_PROGRESS"
@@ -58,35 +60,37 @@ def render_progress(nodes: Mapping[str, Any], width: int = 80) -> str:
     return text
 
 
+def render_summary(name: str, nodes: Mapping[str, Any], seconds: float, outcome: str, url: str) -> str:
+    """The line a run ends with: outcome, step counts by what happened, wall time, where to see it."""
+    counts = {"run": 0, "cached": 0, "failed": 0, "skipped": 0}
+    for node in nodes.values():
+        status = "run" if node.status == "completed" else "failed" if node.status == "aborted" else node.status
+        if status in counts:
+            counts[status] += 1
+    steps = ", ".join(f"{n} {what}" for what, n in counts.items())
+    return f"pipeline '{name}' {outcome} in {seconds:.1f}s: {steps}; {url}"
+
+
 class TerminalProgress:
-    """The pipeline controller's terminal progress line; a no-op when drawing is not allowed."""
+    """The pipeline controller's terminal progress line; a no-op when drawing is not allowed.
+
+    The drawing itself is :class:`pipetrack.terminal.StatusLine`'s, which keeps other output
+    (the user's prints, step processes) off the line."""
 
     def __init__(self, stream: Optional[TextIO] = None, min_interval: float = MIN_INTERVAL_SECONDS):
         self.stream = stream if stream is not None else sys.__stdout__
         self.enabled = progress_enabled(self.stream)
         self.min_interval = min_interval
+        self._line = StatusLine(self.stream, self.enabled)
         self._lock = threading.Lock()
-        self._last_text: Optional[str] = None
         self._last_time = 0.0
         self._closed = False
-        # a dumb terminal has no clear-line: pad over the previous text instead
-        self._clear = "\r" if os.environ.get("TERM") == "dumb" else "\r\x1b[2K"
 
     def _width(self) -> int:
         try:
             return os.get_terminal_size(self.stream.fileno()).columns or 80
         except (OSError, ValueError, AttributeError):
             return 80
-
-    def _draw(self, text: str, end: str = "") -> None:
-        pad = " " * max(len(self._last_text or "") - len(text), 0) if self._clear == "\r" else ""
-        try:
-            self.stream.write(f"{self._clear}{text}{pad}{end}")
-            self.stream.flush()
-        except (OSError, ValueError):  # the terminal went away: stop drawing, never fail the run
-            self.enabled = False
-        self._last_text = text
-        self._last_time = time.monotonic()
 
     def update(self, nodes: Mapping[str, Any], force: bool = False) -> None:
         """Redraw the line for ``nodes`` if its text changed and the last redraw is old enough."""
@@ -96,8 +100,9 @@ class TerminalProgress:
             if self._closed or (not force and time.monotonic() - self._last_time < self.min_interval):
                 return
             text = render_progress(nodes, self._width())
-            if text != self._last_text:
-                self._draw(text)
+            if text != self._line.text:
+                self._line.show(text)
+                self._last_time = time.monotonic()
 
     def close(self, nodes: Optional[Mapping[str, Any]] = None) -> None:
         """Draw the final state (if ``nodes`` are given) and end the line; later calls do nothing."""
@@ -107,14 +112,4 @@ class TerminalProgress:
             if self._closed:
                 return
             self._closed = True
-            text = render_progress(nodes, self._width()) if nodes else self._last_text
-            if text is None:
-                return
-            if text == self._last_text:  # already on screen: just end the line
-                try:
-                    self.stream.write("\n")
-                    self.stream.flush()
-                except (OSError, ValueError):
-                    pass
-            else:
-                self._draw(text, end="\n")
+            self._line.close(render_progress(nodes, self._width()) if nodes else None)

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from .. import config
 from ..errors import ValidationError
+from ..terminal import notice
 from ..executors.base import ArtifactInput, StepResult, StepSpec, get_executor
 from .cache import cache_key, code_fingerprint, find_cached_task, function_source
 from .node import FINISHED_STATUSES, SUCCESS_STATUSES, Job, Node
@@ -197,6 +198,7 @@ class RunMixin:
         artifacts = task.artifacts
         node.outputs = {name: _artifact_input(artifacts[name], node.name) for name in node.return_names}
         self._log(f"cache hit: step '{node.name}' reuses task {task.id}")
+        notice(f"step '{node.name}' cached: reusing the outputs of task {task.id}")
         node.job_started = node.job_ended = time.time()
         self._set_node_status(node, "cached")
         self._after_success(node)
@@ -350,10 +352,14 @@ class RunMixin:
             self.update_execution_plot()
         if self._dag_dirty and now - self._dag_time > DAG_REFRESH_SECONDS:
             self._store_dag()  # what `pipetrack pipelines show` and the UI's live DAG read
-        if self._progress is None:  # the terminal progress line (draws nothing unless stdout is a TTY)
-            from .progress import TerminalProgress
-            self._progress = TerminalProgress()
-        self._progress.update(self._nodes)
+        if self._progress is not None:
+            self._progress.update(self._nodes)
+
+    def _start_progress(self) -> None:
+        """The terminal progress line (draws nothing unless stdout is a TTY), before any step starts:
+        step processes must see that a line is drawn on their terminal (pipetrack.terminal)."""
+        from .progress import TerminalProgress
+        self._progress = TerminalProgress()
 
     # --------------------------------------------------------------- monitors
     def _copy_monitored(self, node: Node) -> None:

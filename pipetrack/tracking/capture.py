@@ -19,6 +19,7 @@ import sys
 import threading
 from typing import Any, Mapping, Optional
 
+from ..terminal import write_through
 from .parameters import cast_like
 
 
@@ -77,7 +78,7 @@ class StreamTee:
         return [self._sinks[0][0]] if len(self._sinks) == 1 else []
 
     def write(self, text: str) -> int:
-        written = self._original.write(text)
+        written = write_through(self._original, text)
         if text and self._sinks:
             ident = threading.get_ident()
             with self._lock:

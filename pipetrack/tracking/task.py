@@ -253,6 +253,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
             task_name = task_name or defaults[1]
             task = cls._create_or_reuse(store, project_name, task_name, task_type, tags, reuse_last_task_id,
                                         continue_last_task, output_uri)
+            task._announce()
         cls._main_task = task
         session.start_session(task, auto_connect_arg_parser=auto_connect_arg_parser,
                               auto_connect_streams=auto_connect_streams,
@@ -262,6 +263,14 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
             from .seeding import seed_everything
             seed_everything(cls._random_seed)
         return task
+
+    def _announce(self) -> None:
+        """ClearML's "created new task id=... / results page" line, as one line on the terminal."""
+        from .. import config
+        from ..terminal import notice
+        where = ("offline session " + str(self._store.path.parent) if self._offline_mode
+                 else f"{config.ui_url()}/#/task/{self._id}")
+        notice(f"task '{self.name}' in project '{self.get_project_name()}', id {self._id}: {where}")
 
     @classmethod
     def set_random_seed(cls, random_seed: Optional[int | bool]) -> None:

@@ -170,6 +170,70 @@ def test_no_progress_line_when_piped_or_disabled(tmp_path, pipeline_script, mark
     assert "/4 steps" not in out and "\x1b[2K" not in out
 
 
+CHATTY = '''
+def chatty(n):
+    import time
+    for i in range(4):
+        print(f"step {n} says {i}", flush=True)
+        time.sleep(0.15)
+    return n
+
+
+pipe = PipelineController(name="chatty", project="terminal")
+for n in range(3):
+    pipe.add_function_step(f"chatty_{n}", chatty, function_kwargs={"n": n}, function_return=["r"])
+start(pipe)
+print("controller says done", flush=True)
+'''
+
+
+def terminal_lines(output: str) -> list[str]:
+    """The lines a terminal shows for ``output``: clear-line (``\\r\\x1b[2K``) erases what was on its line."""
+    return [line.split("\x1b[2K")[-1].lstrip("\r").rstrip("\r") for line in output.split("\n")]
+
+
+def test_step_output_never_lands_on_the_progress_line(tmp_path, pipetrack_home, markers_file):
+    """Steps in their own processes (local) and the controller print while the bar is drawn."""
+    script = tmp_path / "chatty.py"
+    script.write_text(PRELUDE + textwrap.dedent(CHATTY))
+    code, out = run_in_pty(script, "local", env={"PT_MARKERS": str(markers_file)})
+    assert code == 0, out
+    lines = terminal_lines(out)
+    said = [line for line in lines if " says " in line]
+    assert len(said) == 13, lines  # 3 steps x 4 lines + the controller's
+    assert all(re.fullmatch(r"step \d says \d|controller says done", line) for line in said), said
+    assert re.search(r"\r\x1b\[2K\[#*\.*\] [0-2]/3 steps  running", out), out  # drawn while they ran
+    assert "[####################] 3/3 steps" in lines
+
+
+def test_task_init_and_pipeline_runs_say_what_happened(run_script, pipeline_script):
+    """Task.init prints one line with id and UI URL; a run ends with a summary; a cached step says so."""
+    init = run_script("from pipetrack import Task\nt = Task.init(project_name='say', task_name='hello')\n"
+                      "print('ID', t.id)\n")
+    task_id = init.stdout.split()[-1]
+    assert f"pipetrack: task 'hello' in project 'say', id {task_id}: http://127.0.0.1:8080/#/task/{task_id}" \
+        in init.stderr.splitlines()
+    assert "pipetrack:" not in init.stdout  # notices never mix into what a pipe reads from stdout
+    quiet = run_script("from pipetrack import Task\nTask.init(project_name='say', task_name='quiet')\n",
+                       env={"PIPETRACK_QUIET": "1"})
+    assert "pipetrack:" not in quiet.stderr
+
+    cached_pipeline = PIPELINE.replace('add_function_step("prepare", prepare,',
+                                       'add_function_step("prepare", prepare, cache_executed_step=True,')
+    first = pipeline_script(cached_pipeline, "inline")
+    summary = re.compile(r"^pipetrack: pipeline 'terminal-demo(?: #\d)?' (\w+) in \d+\.\ds: (.*); "
+                         r"http://127\.0\.0\.1:8080/#/pipeline/([0-9a-f]{32})$", re.M)
+    outcome, counts, run_id = summary.search(first.stderr).groups()
+    assert (outcome, counts, run_id) == ("completed", "4 run, 0 cached, 0 failed, 0 skipped", first.results["id"])
+    assert "cached" not in first.stderr.replace("0 cached", "")
+    second = pipeline_script(cached_pipeline, "inline")
+    assert summary.search(second.stderr).group(2) == "3 run, 1 cached, 0 failed, 0 skipped"
+    prepare_task = first.results["step_ids"]["prepare"]
+    assert f"pipetrack: step 'prepare' cached: reusing the outputs of task {prepare_task}" in second.stderr
+    failed = pipeline_script(cached_pipeline, "inline", "fail")
+    assert summary.search(failed.stderr).groups()[:2] == ("failed", "1 run, 1 cached, 1 failed, 1 skipped")
+
+
 def _read_pty_until(master: int, suffix: str, timeout: float = 10.0) -> str:
     """What was written to the pty so far, read until it ends with ``suffix`` (or ``timeout``)."""
     data = ""
