@@ -20,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 
+os.environ.setdefault("PIPETRACK_QUIET", "1")  # per-step notices would bury the results table
+
 
 def best_of(repeat: int, run: Callable[[], object], cleanup: Callable[[], None]) -> float:
     best = float("inf")

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("PIPETRACK_QUIET", "1")  # per-step notices would bury the results table
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 

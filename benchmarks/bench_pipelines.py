@@ -32,6 +32,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+os.environ.setdefault("PIPETRACK_QUIET", "1")  # per-step notices would bury the results table
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

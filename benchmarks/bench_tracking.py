@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("PIPETRACK_QUIET", "1")  # per-step notices would bury the results table
+
 ROOT = Path(__file__).resolve().parent.parent
 
 INIT_SCRIPT = "from pipetrack import Task; Task.init('bench', 'startup').close()"
