@@ -24,6 +24,9 @@ from typing import Any, Optional, TextIO
 QUIET_ENV = "PIPETRACK_QUIET"
 STATUS_LINE_ENV = "PIPETRACK_STATUS_LINE"
 CLEAR_LINE = "\r\x1b[2K"
+# the same with "go to column 1" (CSI G) for "\r": a line-buffered stream flushes at "\r", and a
+# step's line must reach the terminal in one write, or the parent may draw between the two parts
+SHARED_CLEAR_LINE = "\x1b[2K\x1b[G"
 _FALSE = ("", "0", "false", "no", "off")
 
 _lock = threading.RLock()
@@ -55,12 +58,12 @@ def write_through(stream: TextIO, text: str) -> Any:
     with _lock:
         if line is not None and line.enabled:
             return line.write_above(stream, text)
-        if _share["line_start"] and text and _is_terminal(stream):
-            stream.write(CLEAR_LINE)
-        written = stream.write(text)
-        if text:
-            _share["line_start"] = text.endswith("\n")
-        return written
+        if not text:
+            return stream.write(text)
+        prefix = SHARED_CLEAR_LINE if _share["line_start"] and _is_terminal(stream) else ""
+        stream.write(prefix + text)
+        _share["line_start"] = text.endswith("\n")
+        return len(text)
 
 
 def share_status_line() -> None:

@@ -188,8 +188,9 @@ print("controller says done", flush=True)
 
 
 def terminal_lines(output: str) -> list[str]:
-    """The lines a terminal shows for ``output``: clear-line (``\\r\\x1b[2K``) erases what was on its line."""
-    return [line.split("\x1b[2K")[-1].lstrip("\r").rstrip("\r") for line in output.split("\n")]
+    """The lines a terminal shows for ``output``: clear-line (``\\x1b[2K``) erases what was on its line
+    (then ``\\r`` or ``\\x1b[G`` returns to its start)."""
+    return [line.split("\x1b[2K")[-1].removeprefix("\x1b[G").strip("\r") for line in output.split("\n")]
 
 
 def test_step_output_never_lands_on_the_progress_line(tmp_path, pipetrack_home, markers_file):
