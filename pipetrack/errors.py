@@ -56,6 +56,19 @@ class StepFailed(PipetrackError):
         self.original = original
 
 
+class StepTraceback(Exception):
+    """The traceback of a step that failed in another process, attached as the ``__cause__`` of
+    the exception the pipeline raises (as ``concurrent.futures`` does for process pools): the
+    frames can't travel, their text does."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\"\"\"\n{self.text.rstrip()}\n\"\"\""
+
+
 class PipelineAborted(PipetrackError):
     """A pipeline was stopped (abort_on_failure, time limit or stop())."""
 

@@ -163,7 +163,7 @@ def run_step(spec: StepSpec) -> StepResult:
         result.status = "completed"
     except BaseException as exc:  # noqa: BLE001 - a step's failure of any kind is reported, not lost
         result.error = f"{type(exc).__name__}: {exc}"
-        result.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        result.traceback = user_traceback(exc)
         print(result.traceback, end="", file=sys.stderr)
         console.stop()
         if spec.in_process:
@@ -187,3 +187,21 @@ def run_step(spec: StepSpec) -> StepResult:
     if parent_id is not None:
         result.parent_records = _collect_parent(task._store, parent_id)
     return result
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback from the first frame outside pipetrack: the step's code is where the
+    story starts (the worker frames that called it say nothing to the user)."""
+    import traceback
+    report = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    frames = list(report.stack)
+    first = next((i for i, frame in enumerate(frames) if not _in_pipetrack(frame.filename)), 0)
+    report.stack = traceback.StackSummary.from_list(frames[first:])
+    return "".join(report.format())
+
+
+def _in_pipetrack(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PACKAGE_DIR)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep

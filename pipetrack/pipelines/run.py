@@ -13,7 +13,7 @@ import time
 from typing import Any, Optional
 
 from .. import config
-from ..errors import ValidationError
+from ..errors import StepTraceback, ValidationError
 from ..terminal import notice
 from ..executors.base import ArtifactInput, StepResult, StepSpec, get_executor
 from .cache import cache_key, code_fingerprint, find_cached_task, function_source
@@ -172,9 +172,9 @@ class RunMixin:
         return executor.submit(spec)
 
     def _pickle(self, obj: Any) -> bytes:
-        import cloudpickle
+        from ..executors.pickling import dumps_keeping_source
         try:
-            return cloudpickle.dumps(obj)
+            return dumps_keeping_source(obj)
         except Exception as exc:
             raise ValidationError(f"{obj!r} can't be sent to a step worker (cloudpickle failed: {exc}); "
                                   "define the function at module level or pass plain arguments") from None
@@ -272,6 +272,10 @@ class RunMixin:
             return False
         node.error = result.error
         node.exception = result.original_exception()
+        if node.exception is not None and result.raised is None and result.traceback \
+                and node.exception.__cause__ is None:  # its frames stayed in the worker: their text travels
+            node.exception.__cause__ = StepTraceback(f"step '{node.name}' (task {node.executed}) failed on "
+                                                     f"{result.worker or 'its worker'}:\n{result.traceback}")
         # a step that could not record its own end (lost worker, time limit, cancelled) is closed here
         self._task._store.end_task(node.executed, "stopped" if result.status == "stopped" else "failed",
                                    result.error)

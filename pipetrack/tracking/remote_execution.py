@@ -43,8 +43,8 @@ def execute_remotely(task: Any, queue_name: Optional[str] = None, clone: bool = 
 def create_function_task(task: Any, func: Callable, func_name: Optional[str] = None,
                          task_name: Optional[str] = None, **kwargs: Any) -> Optional[Any]:
     """A Draft task that calls ``func(**kwargs)`` when an agent runs it (kwargs under ``Function/``)."""
-    import cloudpickle
     from ..executors.base import StepSpec
+    from ..executors.pickling import dumps_keeping_source
     from ..executors.script import store_step_spec
     from .task import Task, _insert_task
     if not Task.running_locally():
@@ -64,7 +64,7 @@ def create_function_task(task: Any, func: Callable, func_name: Optional[str] = N
                           script={**task.get_script(), "entry_point": f"{getattr(func, '__module__', '?')}.{name}"})
     new = Task._from_row(store, store.task_row(new_id))
     new._write_params({f"Function/{k}": v for k, v in kwargs.items()}, check=False)
-    spec = StepSpec(task_id=new_id, name=name, function=cloudpickle.dumps(func), kwargs=dict(kwargs),
+    spec = StepSpec(task_id=new_id, name=name, function=dumps_keeping_source(func), kwargs=dict(kwargs),
                     sys_path=[p for p in sys.path if p])
     store.update_task(new_id, runtime={"created_by": "function", **store_step_spec(spec, new.get_output_destination())})
     new.reload()
