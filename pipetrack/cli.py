@@ -75,8 +75,10 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks_show(args: argparse.Namespace) -> int:
+    from .tracking.query import complete_task_id
+    from .tracking.store import default_store
     from .tracking.task import Task
-    task = Task.get_task(task_id=args.task_id)
+    task = Task.get_task(task_id=complete_task_id(default_store(), args.task_id))
     data = task.data
     print(f"Task {task.id}: {data['project_name']} / {data['name']}")
     for key in ("type", "status", "status_message", "parent", "comment", "last_worker", "output_uri", "progress",
@@ -136,10 +138,12 @@ def _table(rows: list[tuple[str, str, list[str]]], headers: list[str]) -> list[s
 def cmd_tasks_compare(args: argparse.Namespace) -> int:
     """Parameters and scalars of 2-5 tasks side by side; rows whose values differ are marked ``*``."""
     from .tracking.compare import check_compare_count, compare_parameters, compare_scalars
+    from .tracking.query import complete_task_id
+    from .tracking.store import default_store
     from .tracking.task import Task
     ids = list(args.task_ids)
     check_compare_count(ids)
-    tasks = [Task.get_task(task_id=task_id) for task_id in ids]
+    tasks = [Task.get_task(task_id=complete_task_id(default_store(), task_id)) for task_id in ids]
     params = compare_parameters([task.get_parameters() for task in tasks])
     scalars = compare_scalars([task.get_last_scalar_metrics() for task in tasks])
     if args.diff_only:
@@ -196,11 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=cmd_tasks_list)
     show = tasks.add_parser("show", help="show one task")
-    show.add_argument("task_id")
+    show.add_argument("task_id", help="the task's id, or a unique prefix of it (4+ digits)")
     show.add_argument("--console", type=count(0), default=20, help="console lines to show (0: none)")
     show.set_defaults(func=cmd_tasks_show)
     compare = tasks.add_parser("compare", help="compare 2-5 tasks: parameters and scalars side by side")
-    compare.add_argument("task_ids", nargs="*", metavar="TASK_ID", help="2 to 5 task ids")
+    compare.add_argument("task_ids", nargs="*", metavar="TASK_ID", help="2 to 5 task ids (or unique prefixes)")
     compare.add_argument("--diff-only", action="store_true", help="only rows whose values differ")
     compare.add_argument("--json", action="store_true", help="machine-readable output")
     compare.set_defaults(func=cmd_tasks_compare)

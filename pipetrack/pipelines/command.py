@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(pipelines_func=cmd_list)
     show = sub.add_parser("show", help="show one run: status and its DAG with step statuses")
-    show.add_argument("run_id", help="the run's (controller task's) id")
+    show.add_argument("run_id", help="the run's (controller task's) id, or a unique prefix of it")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(pipelines_func=cmd_show)
 
@@ -80,9 +80,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one run's header and its DAG, layer by layer (``pipetrack pipelines show RUN_ID``)."""
+    from ..tracking.query import complete_task_id
     from ..tracking.store import default_store
     from .runs import load_run
-    run = load_run(default_store(), args.run_id)  # NotFoundError -> exit code 2 (cli.main)
+    store = default_store()
+    run = load_run(store, complete_task_id(store, args.run_id))  # NotFoundError -> exit code 2 (cli.main)
     if args.json:
         print(json.dumps(run, indent=2, default=str))
         return 0

@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..errors import ValidationError
+from ..errors import NotFoundError, ValidationError
 from .logger import check_name as _storable
 from .states import STATUSES, TASK_TYPES
 from .store import Store, decode_task_row
 
 ARCHIVED_TAG = "archived"
+MIN_ID_PREFIX = 4  # as git: shorter prefixes are ambiguous too soon to be worth accepting
+ID_PREFIX = re.compile(r"[0-9a-f]+")
+ID_LENGTH = 32
 # "user" is accepted and ignored: the embedded store has a single user.
 TASK_FILTER_KEYS = ("status", "type", "parent", "search_text", "order_by", "_all_", "_any_", "user",
                     "page", "page_size")
@@ -189,3 +192,26 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
             raise ValidationError(f"task_filter page/page_size must be ints >= 0 / >= 1, got {page!r}/{size!r}")
         out = out[page * size:(page + 1) * size]
     return out[:limit] if limit else out
+
+
+def complete_task_id(store: Store, text: str) -> str:
+    """The id of the one task whose id is ``text`` or starts with it (a unique prefix, as git
+    takes abbreviated commits); ValidationError for a non-hex, too short or ambiguous prefix,
+    NotFoundError when no task matches."""
+    prefix = text.strip().lower() if isinstance(text, str) else text
+    if not isinstance(prefix, str) or not ID_PREFIX.fullmatch(prefix):
+        if isinstance(text, str) and text and store.task_row(_storable("task id", text)) is not None:
+            return text  # an id made elsewhere (not pipetrack's hex): exact matches only
+        raise ValidationError(f"task id {text!r} is not a task id: expected its hexadecimal digits "
+                              f"(the whole id, or a unique prefix of at least {MIN_ID_PREFIX})")
+    if len(prefix) >= ID_LENGTH:  # a whole id: the caller's lookup says if it names nothing
+        return prefix
+    if len(prefix) < MIN_ID_PREFIX:
+        raise ValidationError(f"task id prefix {text!r} is too short: give at least {MIN_ID_PREFIX} digits")
+    matches = store.task_ids_starting_with(prefix, limit=6)
+    if not matches:
+        raise NotFoundError(f"no task id starts with {prefix!r} in store {store.path}")
+    if len(matches) > 1 and prefix not in matches:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise ValidationError(f"task id prefix {prefix!r} is ambiguous: it starts {shown}; give more digits")
+    return prefix if prefix in matches else matches[0]

@@ -493,6 +493,12 @@ class Store:
             "WHERE t.id=?", (task_id,))
         return decode_task_row(row) if row else None
 
+    def task_ids_starting_with(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids of tasks whose id starts with ``prefix`` (hex digits only: no LIKE wildcards), sorted."""
+        rows = self.query("SELECT id FROM tasks WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                          (prefix, prefix + "g", limit))  # an index range scan: ids are lowercase hex
+        return [row["id"] for row in rows]
+
     def end_task(self, task_id: str, status: str, message: str,
                  only_from: Iterable[str] = ("created", "queued", "in_progress")) -> bool:
         """Close a task whose own process could not (killed, lost worker, time limit, aborted):

@@ -64,3 +64,42 @@ def test_invalid_numbers_are_refused_naming_the_value(pipetrack_home, args, bad)
     proc = cli(*args)
     assert proc.returncode == 2
     assert f"got '{bad}'" in proc.stderr, proc.stderr
+
+
+def test_unique_id_prefixes_are_accepted_where_ids_are(pipetrack_home, monkeypatch):
+    """As git takes abbreviated commits: any unique prefix of 4+ digits; ambiguous or unknown ones are refused."""
+    import uuid
+
+    import pipetrack.tracking.task as task_module
+    from pipetrack import PipelineController, Task
+    made = iter(["abcd" + uuid.uuid4().hex[4:], "abcd" + uuid.uuid4().hex[4:], "beef" + uuid.uuid4().hex[4:]])
+    with monkeypatch.context() as patched:
+        patched.setattr(task_module, "new_id", lambda: next(made))
+        first, second, third = (Task.create(project_name="cli", task_name=f"p{i}").id for i in range(3))
+    shown = cli("tasks", "show", third[:6])
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(f"Task {third}: cli / p2")
+    assert cli("tasks", "show", first[:9].upper()).stdout.startswith(f"Task {first}:")  # digits, any case
+    compared = json.loads(cli("tasks", "compare", first[:8], "beef", "--json").stdout)
+    assert [t["id"] for t in compared["tasks"]] == [first, third]
+
+    ambiguous = cli("tasks", "show", "abcd")
+    assert ambiguous.returncode == 2
+    assert "'abcd' is ambiguous" in ambiguous.stderr and first in ambiguous.stderr and second in ambiguous.stderr
+    short = cli("tasks", "show", "abc")
+    assert short.returncode == 2 and "too short" in short.stderr and "at least 4" in short.stderr
+    unknown = cli("tasks", "show", "0123456")
+    assert unknown.returncode == 2 and "no task id starts with '0123456'" in unknown.stderr
+    not_hex = cli("tasks", "show", "train-run")
+    assert not_hex.returncode == 2 and "'train-run' is not a task id" in not_hex.stderr
+
+    pipe = PipelineController(name="prefixed", project="cli")
+    pipe.add_function_step("one", _one, function_return=["r"])
+    pipe.start_locally(executor="inline")
+    run = cli("pipelines", "show", pipe.id[:10])
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"Pipeline run {pipe.id}:")
+
+
+def _one():
+    return 1
