@@ -149,13 +149,15 @@ def get_executor(spec: str | Executor | None, **options: Any) -> Executor:
         from .local import LocalExecutor
         return LocalExecutor(**options)
     if spec == "dask" or spec.startswith(("dask://", "tcp://")):
+        address = None if spec == "dask" else "tcp://" + spec.split("://", 1)[1]
         try:
             from .dask import DaskExecutor
+            return DaskExecutor(address=address, **options)  # imports dask and distributed
         except ImportError as exc:
+            if (getattr(exc, "name", None) or "").split(".")[0] not in ("dask", "distributed"):
+                raise
             raise ValidationError(f"executor {spec!r} needs dask and distributed: pip install 'pipetrack[dask]' "
                                   f"({exc})") from None
-        address = None if spec == "dask" else "tcp://" + spec.split("://", 1)[1]
-        return DaskExecutor(address=address, **options)
     raise ValidationError.choice("executor", spec, EXECUTOR_NAMES)
 
 

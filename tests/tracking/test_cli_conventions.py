@@ -103,3 +103,16 @@ def test_unique_id_prefixes_are_accepted_where_ids_are(pipetrack_home, monkeypat
 
 def _one():
     return 1
+
+
+@pytest.mark.parametrize("executor", ["dask", "dask://127.0.0.1:8786"])
+def test_agent_without_dask_names_the_extra_to_install(pipetrack_home, executor):
+    """As on a machine without the dask extra: dask and distributed can't be imported."""
+    blocked = ("import sys; sys.modules['dask'] = sys.modules['distributed'] = None; "
+               "from pipetrack.cli import main; sys.exit(main(sys.argv[1:]))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", blocked, "agent", "--queue", "q", "--executor", executor,
+                           "--max-tasks", "1"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"executor '{executor}' needs dask and distributed: pip install 'pipetrack[dask]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
