@@ -19,25 +19,29 @@ def check_compare_count(task_ids: Sequence[str]) -> None:
                               f"{list(task_ids)!r}")
 
 
-def compare_parameters(params_by_task: list[dict[str, Any]]) -> list[dict]:
+def compare_parameters(params_by_task: list[dict[str, Any]], split_missing: bool = False) -> list[dict]:
     """One row per parameter name present in any task, sorted by name:
     ``{"name": key, "values": [value or None per task], "differs": bool}``.
 
     ``differs`` is True when the tasks do not all have the same value; a parameter one task
-    lacks differs from any value another task has (but not from another task lacking it)."""
+    lacks differs from any value another task has (but not from another task lacking it).
+    With ``split_missing`` a row also has ``missing`` (some task lacks it) and ``differs``
+    compares only the tasks that have it."""
     names = sorted({key for params in params_by_task for key in params})
     rows = []
     for name in names:
         raw = [params.get(name, _MISSING) for params in params_by_task]
         rows.append({"name": name, "values": [None if v is _MISSING else v for v in raw],
-                     "differs": _differs(raw)})
+                     **_flags(raw, split_missing)})
     return rows
 
 
-def compare_scalars(metrics_by_task: Sequence[Mapping[str, Mapping[str, Mapping[str, float]]]]) -> list[dict]:
+def compare_scalars(metrics_by_task: Sequence[Mapping[str, Mapping[str, Mapping[str, float]]]],
+                    split_missing: bool = False) -> list[dict]:
     """One row per (title, series) reported by any task, sorted: ``{"title", "series",
     "values": [{"last", "min", "max"} or None per task], "differs": bool}`` (``differs``: the
-    last values are not all equal). Input: each task's ``get_last_scalar_metrics()``."""
+    last values are not all equal; ``split_missing`` as in ``compare_parameters``). Input:
+    each task's ``get_last_scalar_metrics()``."""
     keys = sorted({(title, series) for metrics in metrics_by_task for title, by_series in metrics.items()
                    for series in by_series})
     rows = []
@@ -45,8 +49,15 @@ def compare_scalars(metrics_by_task: Sequence[Mapping[str, Mapping[str, Mapping[
         values = [dict(metrics[title][series]) if series in metrics.get(title, {}) else None
                   for metrics in metrics_by_task]
         lasts = [v["last"] if v is not None else _MISSING for v in values]
-        rows.append({"title": title, "series": series, "values": values, "differs": _differs(lasts)})
+        rows.append({"title": title, "series": series, "values": values, **_flags(lasts, split_missing)})
     return rows
+
+
+def _flags(values: list[Any], split_missing: bool) -> dict:
+    if not split_missing:
+        return {"differs": _differs(values)}
+    present = [v for v in values if v is not _MISSING]
+    return {"differs": _differs(present), "missing": len(present) < len(values)}
 
 
 def _differs(values: list[Any]) -> bool:

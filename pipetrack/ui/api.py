@@ -17,13 +17,25 @@ from ..tracking.store import Store, decode_task_row
 
 # sortable columns of the tasks table -> SQL expression
 TASK_SORTS = {
-    "name": "t.name", "type": "t.type", "status": "t.status", "progress": "t.progress", "created": "t.created",
+    "name": "t.name", "id": "t.id", "type": "t.type", "status": "t.status", "progress": "t.progress", "created": "t.created",
     "started": "t.started", "last_update": "t.last_update", "project": "p.name",
     # as shown: a running task's duration grows with the clock (julianday: now in SQLite)
     "duration": "(COALESCE(t.completed, CASE WHEN t.status='in_progress' THEN (julianday('now') - 2440587.5) * 86400.0 "
                 "END, t.last_update) - t.started)",
 }
 MAX_PAGE_SIZE = 500
+MAX_EXTRA_COLUMNS = 20  # metric / parameter columns a tasks table may ask for
+MAX_COLUMN_KEYS = 2000  # metric and parameter names offered for them, each
+# an extra column's value for task t: a metric's last value (as ``last_metrics``), a parameter's value
+EXTRA_COLUMNS = {
+    "metric": "(SELECT s.last_value FROM scalars s WHERE s.task_id=t.id AND s.metric=? AND s.variant=? "
+              "ORDER BY s.max_iteration DESC, s.rowid DESC LIMIT 1)",
+    "param": "(SELECT pa.value FROM params pa WHERE pa.task_id=t.id AND pa.section=? AND pa.name=?)",
+}
+# sorting by a parameter: numbers by value before other text (SQLite orders REAL before TEXT)
+PARAM_SORT_KEY = ("(SELECT CASE WHEN json_valid(pa.value) THEN CASE WHEN json_type(pa.value) IN ('integer', 'real') "
+                  "THEN CAST(pa.value AS REAL) ELSE pa.value END ELSE pa.value END FROM params pa "
+                  "WHERE pa.task_id=t.id AND pa.section=? AND pa.name=?)")
 MAX_SCALAR_POINTS = 2000  # per series by default: window averages beyond that (as ClearML's charts)
 NOT_ARCHIVED = f"NOT EXISTS (SELECT 1 FROM json_each(t.system_tags) WHERE value='{ARCHIVED_TAG}')"
 TABLE_COLUMNS = ("t.id, t.name, t.type, t.status, t.status_message, t.progress, t.tags, t.system_tags, t.created, "
@@ -42,6 +54,43 @@ def _int_arg(name: str, value: Any, default: int, low: int, high: int) -> int:
     return number
 
 
+def _is_text(value: Any) -> bool:
+    """A str SQLite can take (JSON's ``"\\ud800"`` escape makes a lone surrogate, which it can't)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_columns(specs: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Extra columns of the tasks table, each given as JSON: ``["metric", title, series]`` (its
+    last value) or ``["param", section, name]``."""
+    if len(specs) > MAX_EXTRA_COLUMNS:
+        raise ValidationError(f"at most {MAX_EXTRA_COLUMNS} extra columns, got {len(specs)}")
+    columns = []
+    for spec in specs:
+        try:
+            column = json.loads(spec)
+        except (ValueError, RecursionError):
+            column = None
+        if not (isinstance(column, list) and len(column) == 3 and all(map(_is_text, column))
+                and column[0] in EXTRA_COLUMNS):
+            raise ValidationError(f"a column must be a JSON array [\"metric\", title, series] or "
+                                  f"[\"param\", section, name], got {spec!r}")
+        columns.append(tuple(column))
+    return columns
+
+
+def _column_order(index: str, descending: bool, columns: list[tuple[str, str, str]]) -> tuple[str, list[str]]:
+    """ORDER BY extra column number ``index`` of ``columns``: tasks without a value last either way."""
+    if not columns or not index:
+        raise ValidationError(f"sort by extra column {index!r}, but {len(columns)} extra columns were given (col=)")
+    kind, first, second = columns[_int_arg("sort column index", index, 0, 0, len(columns) - 1)]
+    key = PARAM_SORT_KEY if kind == "param" else EXTRA_COLUMNS[kind]
+    return f"{key} IS NULL, {key} {'DESC' if descending else 'ASC'}", [first, second, first, second]
 
 
 def _derive(row: dict, system_tags: list) -> dict:
@@ -84,12 +133,16 @@ def list_projects(store: Store) -> list[dict]:
 # ---------------------------------------------------------------------------------- tasks table
 def list_tasks(store: Store, project: Optional[str] = None, status: Sequence[str] = (), type: Sequence[str] = (),
                tag: Sequence[str] = (), search: Optional[str] = None, sort: str = "-created", page: Any = 0,
-               page_size: Any = 50, archived: bool = False, parent: Optional[str] = None) -> dict:
+               page_size: Any = 50, archived: bool = False, parent: Optional[str] = None,
+               columns: Sequence[str] = ()) -> dict:
     """One page of the tasks table: ``{"total", "page", "page_size", "rows"}``.
 
     ``status``/``type``/``tag`` values are OR-ed within a key and AND-ed across keys;
     ``search`` matches name, id or comment (case-insensitive); ``sort`` is a column of
-    ``TASK_SORTS``, ``-`` for descending; archived tasks are shown only with ``archived``."""
+    ``TASK_SORTS`` or ``col:N``, ``-`` for descending; archived tasks are shown only with
+    ``archived``. ``columns`` (see ``parse_columns``) add ``"columns": [value per column]`` to
+    each row, a metric's last value or a parameter's value (None: the task has none)."""
+    extra = parse_columns(columns)
     page = _int_arg("page", page, 0, 0, 10 ** 9)
     page_size = _int_arg("page_size", page_size, 50, 1, MAX_PAGE_SIZE)
     where: list[str] = []
@@ -113,14 +166,43 @@ def list_tasks(store: Store, project: Optional[str] = None, status: Sequence[str
     if not archived:
         where.append(NOT_ARCHIVED)
     column = sort[1:] if sort[:1] in ("-", "+") else sort
-    if column not in TASK_SORTS:
-        raise ValidationError.choice("sort column", sort, sorted(TASK_SORTS) + [f"-{c}" for c in sorted(TASK_SORTS)])
-    order = f"{TASK_SORTS[column]} {'DESC' if sort.startswith('-') else 'ASC'}, t.created DESC"
+    order_params: list[str] = []
+    if column.startswith("col:"):
+        order, order_params = _column_order(column[4:], sort.startswith("-"), extra)
+    elif column in TASK_SORTS:
+        order = f"{TASK_SORTS[column]} {'DESC' if sort.startswith('-') else 'ASC'}"
+    else:
+        raise ValidationError.choice("sort column", sort, sorted(TASK_SORTS) + [f"-{c}" for c in sorted(TASK_SORTS)]
+                                     + ["col:N", "-col:N"])
     sql_from = "FROM tasks t JOIN projects p ON p.id=t.project_id" + (" WHERE " + " AND ".join(where) if where else "")
     total = store.query_one(f"SELECT COUNT(*) AS n {sql_from}", params)["n"]
-    rows = store.query(f"SELECT {TABLE_COLUMNS} {sql_from} ORDER BY {order} LIMIT ? OFFSET ?",
-                       [*params, page_size, page * page_size])
+    selected = "".join(f", {EXTRA_COLUMNS[kind]} AS extra_{i}" for i, (kind, _, _) in enumerate(extra))
+    rows = store.query(f"SELECT {TABLE_COLUMNS}{selected} {sql_from} ORDER BY {order}, t.created DESC LIMIT ? OFFSET ?",
+                       [*[name for _, *names in extra for name in names], *params, *order_params, page_size,
+                        page * page_size])
+    if extra:
+        for row in rows:
+            row["columns"] = [row.pop(f"extra_{i}") for i in range(len(extra))]
     return {"total": total, "page": page, "page_size": page_size, "rows": [_table_row(r) for r in rows]}
+
+
+def task_columns(store: Store, project: Optional[str] = None, archived: bool = False) -> dict:
+    """What the tasks table of ``project`` (with its sub-projects; all tasks when None) can add as
+    columns: ``{"metrics": [{"title", "series"}], "parameters": [{"section", "name"}]}``, sorted,
+    the names its tasks reported or set (at most ``MAX_COLUMN_KEYS`` of each)."""
+    where, params = [], []
+    if project:
+        clause, params = project_clause(project)
+        where.append(clause)
+    if not archived:
+        where.append(NOT_ARCHIVED)
+    tasks = ("SELECT t.id FROM tasks t JOIN projects p ON p.id=t.project_id"
+             + (" WHERE " + " AND ".join(where) if where else ""))
+    metrics = store.query(f"SELECT DISTINCT metric AS title, variant AS series FROM scalars WHERE task_id IN ({tasks}) "
+                          "ORDER BY metric, variant LIMIT ?", [*params, MAX_COLUMN_KEYS])
+    parameters = store.query(f"SELECT DISTINCT section, name FROM params WHERE task_id IN ({tasks}) "
+                             "ORDER BY section, name LIMIT ?", [*params, MAX_COLUMN_KEYS])
+    return {"metrics": metrics, "parameters": parameters}
 
 
 # ---------------------------------------------------------------------------------- one task
@@ -330,7 +412,8 @@ def output_destinations(store: Store, *task_ids: Optional[str]) -> list[str]:
 
 # ---------------------------------------------------------------------------------- compare
 def compare_tasks(store: Store, task_ids: Sequence[str]) -> dict:
-    """2–5 tasks side by side: their rows, parameters (with a ``differs`` flag) and scalars."""
+    """2–5 tasks side by side: their rows, parameters and last metrics (with ``differs``: the
+    tasks having it disagree, and ``missing``: some task lacks it) and scalars."""
     from ..tracking.compare import check_compare_count, compare_parameters, compare_scalars
     from ..tracking.scalars import last_metrics
     ids = [i for i in task_ids if i]
@@ -343,8 +426,8 @@ def compare_tasks(store: Store, task_ids: Sequence[str]) -> dict:
                                       "JOIN projects p ON p.id=t.project_id WHERE t.id=?", task_id))
         params.append({f"{p['section']}/{p['name']}": p["value"] for p in
                        store.query("SELECT section, name, value FROM params WHERE task_id=?", (task_id,))})
-    return {"tasks": tasks, "parameters": compare_parameters(params),
-            "metrics": compare_scalars([last_metrics(store, task_id) for task_id in ids]),
+    return {"tasks": tasks, "parameters": compare_parameters(params, split_missing=True),
+            "metrics": compare_scalars([last_metrics(store, task_id) for task_id in ids], split_missing=True),
             "scalars": [task_scalars(store, task_id) for task_id in ids]}
 
 

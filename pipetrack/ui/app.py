@@ -460,7 +460,7 @@ def create_app(allowed_hosts: Optional[list[str]] = None, auth_token: Optional[s
                               type=_list_arg(request, "type"), tag=_list_arg(request, "tag"),
                               search=q.get("search") or None, sort=q.get("sort") or "-created", page=q.get("page"),
                               page_size=q.get("page_size"), archived=_flag(request, "archived"),
-                              parent=q.get("parent") or None)
+                              parent=q.get("parent") or None, columns=q.getlist("col"))
 
     def task_id(request: Request) -> str:
         return request.path_params["task_id"]
@@ -469,6 +469,8 @@ def create_app(allowed_hosts: Optional[list[str]] = None, auth_token: Optional[s
         Route("/", lambda request: HTMLResponse(index_html, headers={"Cache-Control": "no-store"})),
         Route("/api/projects", json_endpoint(lambda store, r: api.list_projects(store))),
         Route("/api/tasks", json_endpoint(tasks)),
+        Route("/api/columns", json_endpoint(lambda store, r: api.task_columns(
+            store, project=r.query_params.get("project") or None, archived=_flag(r, "archived")))),
         Route("/api/tasks/{task_id}", json_endpoint(lambda store, r: api.task_detail(store, task_id(r)))),
         Route("/api/tasks/{task_id}/console", json_endpoint(lambda store, r: api.task_console(
             store, task_id(r), tail=r.query_params.get("tail"), after=r.query_params.get("after"),

@@ -736,9 +736,11 @@ def test_abort_running_task(ui_server, filled_home, tmp_path):
     proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=_env(filled_home["home"]),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line = proc.stdout.readline()
-        match = re.search(r"started (\w+)", line)
-        assert match, line + proc.stdout.read()
+        lines = [proc.stdout.readline()]
+        while lines[-1] and not lines[-1].startswith("started "):  # after any notice ("pipetrack: ...")
+            lines.append(proc.stdout.readline())
+        match = re.search(r"^started (\w+)", lines[-1])
+        assert match, "".join(lines) + proc.stdout.read()
         task_id = match.group(1)
         wait_for(lambda: detail(ui_server, task_id)["status"] == "in_progress" or proc.poll() is not None, 30, 0.1,
                  "the script's task to run")
@@ -909,6 +911,89 @@ def test_compare_rejects_duplicates_and_reports_metrics(ui_server, ids):
     body = ok(ui_server, f"/api/compare?ids={ids['run a']},{ids['run b']}")
     loss = next(m for m in body["metrics"] if (m["title"], m["series"]) == ("loss", "train"))
     assert loss["differs"] is True and loss["values"][1]["last"] == pytest.approx(3 * loss["values"][0]["last"])
+
+
+def test_compare_tells_missing_values_from_differing_ones(ui_server, ids, source_id):
+    """A value one task lacks is "missing", not "differs"; "differs" compares the tasks having it."""
+    body = ok(ui_server, f"/api/compare?ids={ids['run a']},{source_id}")
+    params = {p["name"]: p for p in body["parameters"]}
+    assert (params["Args/lr"]["differs"], params["Args/lr"]["missing"]) == (True, False)  # 0.1 vs 0.01
+    assert (params["Args/epochs"]["differs"], params["Args/epochs"]["missing"]) == (True, False)
+    assert params["Args/project"] == {"name": "Args/project", "values": [None, "uix/actions"], "differs": False,
+                                      "missing": True}
+    metrics = {(m["title"], m["series"]): m for m in body["metrics"]}
+    assert (metrics["loss", "train"]["differs"], metrics["loss", "train"]["missing"]) == (True, False)
+    for key in (("loss", "val"), ("accuracy", "val")):
+        assert (metrics[key]["differs"], metrics[key]["missing"]) == (False, True)
+        assert metrics[key]["values"][1] is None
+    same = ok(ui_server, f"/api/compare?ids={ids['run a']},{ids['run b']}")
+    assert not any(p["missing"] for p in same["parameters"] + same["metrics"])
+
+
+# ---------------------------------------------------------------------------------- extra columns
+def cols(*columns) -> str:
+    return "".join(f"&col={q(json.dumps(list(c)))}" for c in columns)
+
+
+def test_task_columns_offered_per_project(ui_server, ids):
+    training = ok(ui_server, "/api/columns?project=ui/training")
+    assert training["metrics"] == [{"title": "accuracy", "series": "val"}, {"title": "loss", "series": "train"},
+                                   {"title": "loss", "series": "val"}]
+    assert training["parameters"] == [{"section": "Args", "name": n} for n in ("epochs", "lr", "name")]
+    pipelines = ok(ui_server, "/api/columns?project=ui/pipelines")
+    assert {"section": "Args", "name": "lr"} not in pipelines["parameters"] and pipelines["parameters"]
+    assert {"title": "loss", "series": "train"} not in pipelines["metrics"]
+    everything = ok(ui_server, "/api/columns")
+    assert all(m in everything["metrics"] for m in training["metrics"])
+    assert all(p in everything["parameters"] for p in training["parameters"] + pipelines["parameters"])
+    assert ok(ui_server, "/api/columns?project=no/such/project") == {"metrics": [], "parameters": []}
+
+
+def test_tasks_extra_columns_values_and_sort(ui_server, ids):
+    extra = cols(["metric", "loss", "train"], ["param", "Args", "lr"], ["param", "Args", "nope"])
+    body = ok(ui_server, f"/api/tasks?project=ui/training&sort=name{extra}")
+    values = {r["name"]: r["columns"] for r in body["rows"]}
+    assert values["run a"][0] == pytest.approx(0.2) and values["run a"][1:] == ["0.1", None]
+    assert values["run b"][0] == pytest.approx(0.6) and values["run b"][1:] == ["0.3", None]
+    assert values["broken run"] == [None, None, None]
+    assert "columns" not in ok(ui_server, "/api/tasks?project=ui/training")["rows"][0]
+    for sort, expected in (("col:0", ["run a", "run b", "broken run"]), ("-col:0", ["run b", "run a", "broken run"]),
+                           ("col:1", ["run a", "run b", "broken run"]), ("-col:1", ["run b", "run a", "broken run"])):
+        got = [r["name"] for r in ok(ui_server, f"/api/tasks?project=ui/training&sort={sort}{extra}")["rows"]]
+        assert got == expected, sort  # a task without the value comes last either way
+    by_id = [r["id"] for r in rows(ui_server, "project=ui&sort=id")]
+    assert by_id == sorted(by_id)
+
+
+def test_tasks_extra_column_numbers_sort_by_value(ui_server, filled_home, tmp_path):
+    for value in ("9", "10", "2.5", "abc"):
+        run(filled_home, tmp_path, f"""
+from pipetrack import Task
+task = Task.init(project_name="uix/columns", task_name="width {value}")
+task.connect({{"width": {value!r}}}, name="Args")
+""")
+    extra = cols(["param", "Args", "width"])
+    got = [r["columns"][0] for r in ok(ui_server, f"/api/tasks?project=uix/columns&sort=col:0{extra}")["rows"]]
+    assert got == ["2.5", "9", "10", "abc"]  # numbers by value, then other text
+
+
+@pytest.mark.parametrize("query, fragments", [
+    ("col=nope", ["JSON array", "'nope'"]),
+    ("col=" + q('["other", "a", "b"]'), ["JSON array", "other"]),
+    ("col=" + q('["metric", "loss"]'), ["JSON array"]),
+    ("col=" + q('["metric", "loss", 3]'), ["JSON array"]),
+    ("col=" + q('["metric", "\\ud800", "x"]'), ["JSON array"]),
+    ("col=" + q("[" * 3000), ["JSON array"]),  # deeper than json.loads recurses
+    ("&".join(["col=" + q('["param", "Args", "lr"]')] * 21), ["at most 20", "got 21"]),
+    ("sort=col:0", ["sort by extra column", "0 extra columns"]),
+    ("sort=col:&col=" + q('["param", "Args", "lr"]'), ["sort by extra column"]),
+    ("sort=-col:1&col=" + q('["param", "Args", "lr"]'), ["sort column index", "between 0 and 0", "'1'"]),
+    ("sort=col:x&col=" + q('["param", "Args", "lr"]'), ["sort column index", "'x'"]),
+    ("sort=--col:0&col=" + q('["param", "Args", "lr"]'), ["sort column", "'--col:0'", "col:N"]),
+])
+def test_tasks_bad_extra_columns(ui_server, query, fragments):
+    body = assert_error(ui_server.get(f"/api/tasks?{query}"), 400, *fragments)
+    assert body["type"] == "ValidationError"
 
 
 # ---------------------------------------------------------------------------------- login token

@@ -6,6 +6,7 @@ to a host other than 127.0.0.1 (the UI must work offline: no CDN, no fonts, noth
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pytest
 from ui_helpers import run_user_script, script_env
@@ -1008,3 +1009,186 @@ print("finished", task.id)
         assert response.status == 401 and "pipetrack ui" in other.content()
     finally:
         fresh.close()
+
+
+# ---------------------------------------------------------------------------------- 7. issue fixes
+PARTIAL_SCRIPT = """
+from pipetrack import Task
+task = Task.init(project_name="uix/compare", task_name="partial run")
+task.connect({"lr": 0.1, "epochs": 7, "dropout": 0.5}, name="Args")  # no Args/name; epochs differ
+task.get_logger().report_scalar("loss", "train", value=1.0 / 5 * 0.1 * 10, iteration=4)  # as run a's last
+print("finished", task.id)
+"""
+
+
+def _boxes_overlap(a: dict, b: dict) -> bool:
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+def _saved(page, path: Path) -> Path:
+    page.screenshot(path=str(path), full_page=True)
+    assert path.is_file() and path.stat().st_size > 0, path
+    return path
+
+
+def test_scalars_mode_bar_never_covers_the_legend(ui, filled_home, tmp_path):
+    expect, page = _expect(), ui.page
+    for width in (1280, 800):
+        page.set_viewport_size({"width": width, "height": 800})
+        ui.goto(f"#/task/{filled_home['ids']['train_a']}/scalars")
+        for title in ("loss", "accuracy"):
+            chart = page.locator(f'.chart[data-title="{title}"]')
+            legend = chart.locator(".infolayer .legend")
+            expect(legend).to_be_visible()
+            chart.hover()  # the mode bar shows while the pointer is over the chart
+            page.wait_for_function("el => [...el.querySelectorAll('.modebar-group')].every("
+                                   "g => getComputedStyle(g).opacity === '1')", arg=chart.element_handle())
+            bar, key = chart.locator(".modebar").bounding_box(), legend.bounding_box()
+            assert bar and key and bar["width"] > 0 and key["width"] > 0, (bar, key)
+            assert not _boxes_overlap(bar, key), f"{title} at {width}px: mode bar {bar} covers the legend {key}"
+        _saved(page, tmp_path / f"scalars-{width}.png")
+    ui.assert_clean()
+
+
+def test_task_tab_bar_has_no_scrollbar(ui, filled_home, tmp_path):
+    expect, page = _expect(), ui.page
+    for width in (1280, 800):
+        page.set_viewport_size({"width": width, "height": 800})
+        ui.goto(f"#/task/{filled_home['ids']['train_a']}/overview")
+        tabs = page.locator("nav.tabs")
+        expect(tabs.locator(".tab")).to_have_count(12)
+        size = tabs.evaluate("el => ({sw: el.scrollWidth, cw: el.clientWidth, sh: el.scrollHeight, ch: el.clientHeight})")
+        assert size["sw"] <= size["cw"] and size["sh"] <= size["ch"], f"the tab bar overflows at {width}px: {size}"
+        assert tabs.locator(".tab").last.is_visible()  # every tab is on screen, none scrolled away
+        _saved(page, tmp_path / f"tabs-{width}.png")
+    ui.assert_clean()
+
+
+def test_tasks_table_id_and_chosen_metric_and_parameter_columns(ui, ui_server, filled_home):
+    expect, page, ids = _expect(), ui.page, filled_home["ids"]
+    a, b = ids["train_a"], ids["train_b"]
+    ui.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ui_server.url.rstrip("/"))
+    ui.goto("#/tasks?project=ui%2Ftraining&sort=name")
+    row_a = page.locator(f'.tasks-table tr[data-id="{a}"]')
+    expect(row_a.locator("td.id code")).to_have_text(a[:8])
+    expect(row_a.locator("td.id code")).to_have_attribute("title", a)
+    row_a.locator("button.copy-id").click()
+    expect(page.locator("#notice")).to_contain_text(a)
+    assert page.evaluate("() => navigator.clipboard.readText()") == a
+    page.click('.tasks-table th[data-sort="id"]')
+    expect(page.locator('.tasks-table th[data-sort="id"] .sort-arrow')).to_have_text(" ▲")
+    expect(page.locator(".tasks-table tbody td.id code")).to_have_text(
+        [r["id"][:8] for r in ui_server.get("/api/tasks?project=ui/training&sort=id")[1]["rows"]])
+    ui.goto("#/tasks?project=ui%2Ftraining&sort=name")
+    expect(page.locator(".tasks-table th.extra")).to_have_count(0)
+
+    page.click("#columns-button")
+    chooser = page.locator("#columns-dialog")
+    expect(chooser.locator('[data-kind="metric"] label')).to_have_text(["accuracy / val", "loss / train", "loss / val"])
+    expect(chooser.locator('[data-kind="param"] label')).to_have_text(["Args/epochs", "Args/lr", "Args/name"])
+    chooser.locator("label", has_text="loss / train").locator("input").check()
+    chooser.locator("label", has_text="Args/lr").locator("input").check()
+    chooser.locator('[data-role="ok"]').click()
+    extra = page.locator(".tasks-table th.extra")
+    expect(extra).to_have_text(["loss / train", "Args/lr"])
+
+    def cells(task_id: str):
+        return page.locator(f'.tasks-table tr[data-id="{task_id}"] td.extra')
+
+    expect(cells(a)).to_have_text(["0.2", "0.1"])
+    expect(cells(b)).to_have_text(["0.6", "0.3"])
+    expect(page.locator(".tasks-table tr", has_text="broken run").locator("td.extra")).to_have_text(["", ""])
+
+    columns = "".join(f"&col={quote(json.dumps(c))}" for c in (["metric", "loss", "train"], ["param", "Args", "lr"]))
+
+    def ordered(sort: str) -> list[str]:  # other tests of the module may have cloned tasks into ui/training
+        names = [r["name"] for r in ui_server.get(f"/api/tasks?project=ui/training&sort={sort}{columns}")[1]["rows"]]
+        ours = [name for name in names if name in ("run a", "run b", "broken run")]
+        assert ours == (["run b", "run a"] if sort.startswith("-") else ["run a", "run b"]) + ["broken run"], sort
+        assert names[-1] == "broken run"  # a task without the value comes last either way
+        return names
+
+    rows = page.locator(".tasks-table tbody td.name a")
+    page.click('.tasks-table th[data-sort="col:1"]')  # by lr
+    expect(rows).to_have_text(ordered("col:1"))
+    page.click('.tasks-table th[data-sort="col:1"]')
+    expect(rows).to_have_text(ordered("-col:1"))
+    expect(page.locator('.tasks-table th[data-sort="col:1"] .sort-arrow')).to_have_text(" ▼")
+    page.click('.tasks-table th[data-sort="col:0"]')  # by the last loss/train
+    expect(rows).to_have_text(ordered("col:0"))
+
+    page.reload()  # the columns are kept in this browser, the sort in the address
+    page.wait_for_function("() => document.getElementById('main').dataset.ready === location.hash")
+    expect(extra).to_have_text(["loss / train ▲", "Args/lr"])
+    expect(rows).to_have_text(ordered("col:0"))
+    expect(cells(b)).to_have_text(["0.6", "0.3"])
+    stored = page.evaluate("() => JSON.parse(localStorage.getItem('pipetrack.tasks.columns:ui/training'))")
+    assert stored == [["metric", "loss", "train"], ["param", "Args", "lr"]]
+
+    # they are the project's: another project (or all of them) has its own columns
+    page.click('.project-tree a[data-project="ui/pipelines"]')
+    expect(rows.first).to_be_visible()
+    expect(extra).to_have_count(0)
+    assert "col" not in page.url  # the extra column's sort went with it
+    page.click('.project-tree a[data-project=""]')
+    expect(page.locator(".pager-text")).to_contain_text("of")
+    expect(extra).to_have_count(0)
+    page.click('.project-tree a[data-project="ui/training"]')
+    expect(extra).to_have_text(["loss / train", "Args/lr"])
+    expect(cells(a)).to_have_text(["0.2", "0.1"])
+
+    page.click("#columns-button")  # unticking a column removes it
+    page.locator("#columns-dialog label", has_text="loss / train").locator("input").uncheck()
+    page.locator('#columns-dialog [data-role="ok"]').click()
+    expect(extra).to_have_text(["Args/lr"])
+    expect(cells(a)).to_have_text(["0.1"])
+    ui.assert_clean()
+
+
+def test_compare_tells_missing_values_from_differing_ones(ui, filled_home, tmp_path):
+    expect, page = _expect(), ui.page
+    out = run_user_script(filled_home["home"], tmp_path, PARTIAL_SCRIPT, name="partial.py").stdout
+    partial = re.search(r"finished (\w+)", out).group(1)
+    ui.goto(f"#/compare?ids={filled_home['ids']['train_a']},{partial}")
+
+    def param(name: str):
+        return page.locator(f'.compare-params tr[data-param="Args/{name}"]')
+
+    differs, missing = re.compile(r"\bdiffers\b"), re.compile(r"\bmissing\b")
+    expect(param("epochs")).to_have_class(differs)  # both have it, with other values
+    expect(param("epochs")).not_to_have_class(missing)
+    for name, values in (("dropout", ["—", "0.5"]), ("name", ["run a", "—"])):  # one of them lacks it
+        expect(param(name)).to_have_class(missing)
+        expect(param(name)).not_to_have_class(differs)
+        expect(param(name).locator(".missing-mark")).to_have_count(1)
+        expect(param(name).locator(".diff-mark")).to_have_count(0)
+        assert param(name).locator("td").all_inner_texts()[1:] == values
+    expect(param("lr")).not_to_have_class(differs)
+    expect(param("lr")).not_to_have_class(missing)
+    colours = {name: param(name).evaluate("tr => getComputedStyle(tr.cells[1]).backgroundColor")
+               for name in ("epochs", "dropout", "lr")}
+    assert len(set(colours.values())) == 3, colours  # differs, missing and the same look different
+
+    params_card = page.locator("section.card", has=page.locator(".compare-params"))
+    expect(params_card.locator(".count-differs")).to_have_text("1 of 4 differ")
+    expect(params_card.locator(".count-missing")).to_have_text("2 missing")
+    metrics_card = page.locator("section.card", has=page.locator(".compare-metrics"))
+    expect(metrics_card.locator(".count-differs")).to_have_text("0 of 3 differ")
+    expect(metrics_card.locator(".count-missing")).to_have_text("2 missing")
+    train = page.locator('.compare-metrics tr[data-metric="loss/train"]')
+    expect(train).not_to_have_class(differs)
+    expect(train).not_to_have_class(missing)
+    for metric in ("loss/val", "accuracy/val"):
+        row = page.locator(f'.compare-metrics tr[data-metric="{metric}"]')
+        expect(row).to_have_class(missing)
+        expect(row).not_to_have_class(differs)
+
+    page.check("#only-differences")  # a missing value is still worth seeing
+    expect(param("lr")).to_be_hidden()
+    expect(train).to_be_hidden()
+    for name in ("epochs", "dropout", "name"):
+        expect(param(name)).to_be_visible()
+    expect(page.locator('.compare-metrics tr[data-metric="loss/val"]')).to_be_visible()
+    _saved(page, tmp_path / "compare.png")
+    ui.assert_clean()

@@ -36,13 +36,14 @@ ROUTES = [r for r in create_app().routes if isinstance(r, Route) and r.path.star
 GET_ROUTES = [r for r in ROUTES if r.methods is None or "GET" in r.methods]
 POST_ROUTES = [r for r in ROUTES if r.methods is not None and "POST" in r.methods]
 QUERY_KEYS = ["page", "page_size", "sort", "status", "type", "tag", "search", "project", "parent", "archived", "tail",
-              "after", "before", "x_axis", "max_points", "ids", "name", "token", "", "x"]
+              "after", "before", "x_axis", "max_points", "ids", "name", "col", "token", "", "x"]
 BODY_KEYS = ["name", "comment", "parameters", "queue", "archive", "x", ""]
 
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=20)  # lone surrogates included
 NASTY = st.sampled_from(["", " ", "..", ".", "%", "%00", "\x00", "\ud800", "\udcff", "名前", "a" * 1500, "-1", "0",
                          str(10 ** 40), "9" * 400, "1e999", "NaN", "null", "true", "[]", "{}", "'", '"', "<script>",
-                         "a,b,,c", "Args/lr", "/", "\\", "?", "#", "&", "=", "+", "\n", "iter", "time", "-created"])
+                         "a,b,,c", "Args/lr", "/", "\\", "?", "#", "&", "=", "+", "\n", "iter", "time", "-created",
+                         "col:0", "-col:1", '["metric", "loss", "train"]', '["param", "Args", "lr"]'])
 TEXT = st.one_of(NASTY, ANY_TEXT)
 JSON_SCALAR = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10 ** 50), max_value=10 ** 50),
                         st.floats(allow_nan=True, allow_infinity=True), TEXT)

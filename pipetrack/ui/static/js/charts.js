@@ -54,7 +54,9 @@ export function lineLayout(timeAxis, xTitle) {
     autosize: true, height: 260, margin: { l: 50, r: 12, t: 26, b: 38 },
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", font: { size: 11 }, modebar: MODEBAR,
     hovermode: "x unified", showlegend: true,
-    legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", bgcolor: "rgba(0,0,0,0)" },
+    // under the chart (pushing the bottom margin): the mode bar, shown on hover, has the top right
+    legend: { orientation: "h", x: 0, xanchor: "left", y: 0, yref: "container", yanchor: "bottom",
+              bgcolor: "rgba(0,0,0,0)" },
     xaxis: { title: { text: xTitle || (timeAxis ? "" : "iteration"), standoff: 4, font: { size: 11, color: "#6b7280" } },
              type: timeAxis ? "date" : "linear",
              gridcolor: "#eef0f3", zeroline: false, automargin: true },

@@ -1,5 +1,6 @@
-// #/compare?ids=a,b,...: 2-5 tasks side by side: parameters and last metrics (differing rows
-// highlighted) and their scalars overlaid, one chart per title, one line per (task, series).
+// #/compare?ids=a,b,...: 2-5 tasks side by side: parameters and last metrics (differing rows and
+// rows some task lacks highlighted, each its own way) and their scalars overlaid, one chart per
+// title, one line per (task, series).
 
 import { api, badge, compareSelection, empty, enc, fmtValue, h, pruneSelection, qs, s } from "./util.js";
 import { DASHES, PALETTE, drawChart, lineLayout, lineTraces, smoothingControl } from "./charts.js";
@@ -35,25 +36,30 @@ export async function comparePage(ctx) {
   const swatch = (i) => h("span", { class: "swatch", style: `background:${colour(i)}` });
 
   const onlyDiff = h("input", { type: "checkbox", id: "only-differences" });
-  const paramBody = h("tbody", null, parameters.map((row) => h("tr", {
-    class: row.differs ? "differs" : null, dataset: { param: row.name, differs: row.differs ? "1" : "0" } },
-    h("td", { class: "name" }, row.differs ? h("span", { class: "diff-mark", title: "values differ" }, "≠") : null,
-      row.name),
+  // "differs": the tasks that have the value disagree; "missing": some task has no value at all
+  const rowAttrs = (row, key) => ({ class: [row.differs && "differs", row.missing && "missing"],
+    dataset: { ...key, differs: row.differs ? "1" : "0", missing: row.missing ? "1" : "0" } });
+  const marks = (row, what) => [
+    row.differs ? h("span", { class: "diff-mark", title: `${what} differ` }, "≠") : null,
+    row.missing ? h("span", { class: "missing-mark", title: "missing on some tasks" }, "∅") : null];
+  const paramBody = h("tbody", null, parameters.map((row) => h("tr", rowAttrs(row, { param: row.name }),
+    h("td", { class: "name" }, marks(row, "values"), row.name),
     row.values.map((value) => h("td", { class: value === null ? "missing" : null },
                                 value === null ? "—" : fmtValue(value))))));
-  const metricBody = h("tbody", null, metrics.map((row) => h("tr", {
-    class: row.differs ? "differs" : null,
-    dataset: { metric: `${row.title}/${row.series}`, differs: row.differs ? "1" : "0" } },
-    h("td", { class: "name" }, row.differs ? h("span", { class: "diff-mark", title: "last values differ" }, "≠") : null,
-      row.title, h("span", { class: "muted" }, ` / ${row.series}`)),
+  const metricBody = h("tbody", null, metrics.map((row) => h("tr",
+    rowAttrs(row, { metric: `${row.title}/${row.series}` }),
+    h("td", { class: "name" }, marks(row, "last values"), row.title, h("span", { class: "muted" }, ` / ${row.series}`)),
     row.values.map((value, i) => ["last", "min", "max"].map((key) => h("td", {
       class: ["num", key === "last" && "group-start", value === null && "missing"], dataset: { task: i, key } },
     value === null ? (key === "last" ? "—" : "") : fmtValue(value[key])))))));
   onlyDiff.addEventListener("change", () => {
-    for (const tr of [...paramBody.rows, ...metricBody.rows]) tr.hidden = onlyDiff.checked && tr.dataset.differs !== "1";
+    for (const tr of [...paramBody.rows, ...metricBody.rows]) {
+      tr.hidden = onlyDiff.checked && tr.dataset.differs !== "1" && tr.dataset.missing !== "1";
+    }
   });
-  const differing = parameters.filter((row) => row.differs).length;
-  const differingMetrics = metrics.filter((row) => row.differs).length;
+  const counts = (rows, suffix = "") => h("span", { class: "muted" },
+    h("span", { class: "count-differs" }, `${rows.filter((row) => row.differs).length} of ${rows.length} differ`),
+    suffix, " · ", h("span", { class: "count-missing" }, `${rows.filter((row) => row.missing).length} missing`));
 
   const grid = h("div", { class: "chart-grid" });
   const titles = [...new Set(scalars.flatMap((graphs) => Object.keys(graphs)))].sort();
@@ -97,7 +103,7 @@ export async function comparePage(ctx) {
         h("td", null, h("code", null, task.id.slice(0, 12)))))))),
     h("section", { class: "card" },
       h("div", { class: "toolbar" }, h("h3", null, "Parameters"),
-        h("span", { class: "muted" }, `${differing} of ${parameters.length} differ`), h("span", { class: "spacer" }),
+        counts(parameters), h("span", { class: "spacer" }),
         h("label", { class: "control" }, onlyDiff, "Only differences")),
       parameters.length
         ? h("div", { class: "table-wrap" }, h("table", { class: "table compact compare-diff compare-params" },
@@ -107,7 +113,7 @@ export async function comparePage(ctx) {
         : empty("None of these tasks has parameters.")),
     h("section", { class: "card" },
       h("div", { class: "toolbar" }, h("h3", null, "Metrics"),
-        h("span", { class: "muted" }, `${differingMetrics} of ${metrics.length} differ (last value)`)),
+        counts(metrics, " (last value)")),
       metrics.length
         ? h("div", { class: "table-wrap" }, h("table", { class: "table compact compare-diff compare-metrics" },
             h("thead", null,

@@ -1,11 +1,13 @@
-// #/tasks: the project tree, the filtered / sorted / paged tasks table and the compare selection.
+// #/tasks: the project tree, the filtered / sorted / paged tasks table (with the metric and
+// parameter columns the user chose for the project) and the compare selection.
 
-import { ACTIVE_STATUSES, api, badge, compareSelection as selected, enc, fmtDuration, fmtTime, guarded, h,
-         pageParam, pager, progressBar, pruneSelection, qs, session, statusLabel, tagChips } from "./util.js";
+import { ACTIVE_STATUSES, api, badge, compareSelection as selected, dialog, empty, enc, fmtDuration, fmtTime,
+         fmtValue, guarded, h, notify, pageParam, pager, progressBar, pruneSelection, qs, session, statusLabel,
+         tagChips } from "./util.js";
 
 const COLUMNS = [
-  ["name", "Name", true], ["type", "Type", true], ["status", "Status", true], ["progress", "Progress", true],
-  ["tags", "Tags", false], ["started", "Started", true], ["duration", "Duration", true],
+  ["name", "Name", true], ["id", "ID", true], ["type", "Type", true], ["status", "Status", true],
+  ["progress", "Progress", true], ["tags", "Tags", false], ["started", "Started", true], ["duration", "Duration", true],
 ];
 const DESCENDING_FIRST = new Set(["started", "duration", "progress", "created", "last_update"]);
 const DEFAULT_PAGE_SIZE = 50;
@@ -26,6 +28,37 @@ function hashOf(state) {
                          page_size: state.pageSize === DEFAULT_PAGE_SIZE ? "" : state.pageSize })}`;
 }
 
+// extra columns, per project in this browser: ["metric", title, series] (last value) or ["param", section, name]
+const columnsKey = (project) => `pipetrack.tasks.columns:${project}`;
+const columnId = (column) => JSON.stringify(column);
+const columnLabel = ([kind, a, b]) => (kind === "metric" ? `${a} / ${b}` : `${a}/${b}`);
+
+function storedColumns(project) {
+  try {
+    const columns = JSON.parse(localStorage.getItem(columnsKey(project)) || "[]");
+    return Array.isArray(columns) ? columns.filter((c) => Array.isArray(c) && c.length === 3 &&
+      ["metric", "param"].includes(c[0]) && c.every((part) => typeof part === "string")) : [];
+  } catch (err) {
+    return [];
+  }
+}
+
+function storeColumns(project, columns) {
+  if (columns.length) localStorage.setItem(columnsKey(project), JSON.stringify(columns));
+  else localStorage.removeItem(columnsKey(project));
+}
+
+/** The short id with a button copying the full one (also in the tooltip). */
+function idCell(id) {
+  const copy = () => guarded(async () => {
+    await navigator.clipboard.writeText(id);
+    notify(`Copied the task id ${id}`);
+  });
+  return h("td", { class: "id" }, h("code", { class: "short-id", title: id }, id.slice(0, 8)),
+    h("button", { type: "button", class: "btn link copy-id", title: "copy the full id", "aria-label": "copy the id",
+                  onclick: copy }, "copy"));
+}
+
 function projectTree(projects, state, onPick) {
   const item = (node) => h("li", null,
     h("a", { href: "#", class: ["project", state.project === node.name && "active"], dataset: { project: node.name },
@@ -44,6 +77,7 @@ export async function tasksPage(ctx) {
   const state = stateFromQuery(ctx.query);
   let loadToken = 0;
   let lastRows = [];
+  let extra = storedColumns(state.project);
   // the filter vocabularies come from the server (read once per page load of the app)
   const { statuses, task_types: types } = await session();
   if (!ctx.alive()) return;
@@ -60,6 +94,9 @@ export async function tasksPage(ctx) {
   const tagInput = h("input", { type: "search", id: "filter-tag", placeholder: "Tags (a,b)", value: state.tag,
                                 "aria-label": "tags", class: "narrow" });
   const archived = h("input", { type: "checkbox", id: "filter-archived", checked: state.archived });
+  const columnsButton = h("button", { class: "btn", id: "columns-button", type: "button",
+                                      title: "add metric and parameter columns", onclick: () => guarded(chooseColumns) },
+                          "Columns");
   const compareButton = h("button", { class: "btn primary", id: "compare-button", type: "button",
                                       onclick: () => { location.hash = `#/compare?ids=${[...selected].map(enc).join(",")}`; } });
   const clearSelection = h("button", { class: "btn link", type: "button", id: "clear-selection",
@@ -78,12 +115,21 @@ export async function tasksPage(ctx) {
     clearSelection.hidden = n === 0;
   }
 
+  /** A sort by an extra column names it by its place (`col:N`): forget one that is not there. */
+  function checkSort() {
+    const match = /^-?col:(\d+)$/.exec(state.sort);
+    if (/col:/.test(state.sort) && !(match && Number(match[1]) < extra.length)) state.sort = "-created";
+  }
+
   function renderHead() {
     const column = state.sort.replace(/^[-+]/, "");
     const descending = state.sort.startsWith("-");
+    const headers = [...COLUMNS, ...extra.map((c, i) => [`col:${i}`, columnLabel(c), true, c])];
     thead.replaceChildren(h("tr", null, h("th", { class: "check" }),
-      COLUMNS.map(([key, label, sortable]) => h("th", {
-        class: [sortable && "sortable", key === column && "sorted"], dataset: { sort: sortable ? key : null },
+      headers.map(([key, label, sortable, spec]) => h("th", {
+        class: [sortable && "sortable", key === column && "sorted", spec && "extra", spec && spec[0] === "metric" && "num"],
+        dataset: { sort: sortable ? key : null, column: spec ? columnId(spec) : null },
+        title: spec ? (spec[0] === "metric" ? `last value of ${label}` : `parameter ${label}`) : null,
         onclick: sortable ? () => {
           state.sort = key === column ? (descending ? key : `-${key}`) : (DESCENDING_FIRST.has(key) ? `-${key}` : key);
           state.page = 0;
@@ -95,7 +141,7 @@ export async function tasksPage(ctx) {
   function renderRows(rows) {
     lastRows = rows;
     if (!rows.length) {
-      tbody.replaceChildren(h("tr", null, h("td", { colspan: COLUMNS.length + 1, class: "empty" },
+      tbody.replaceChildren(h("tr", null, h("td", { colspan: COLUMNS.length + extra.length + 1, class: "empty" },
                                                   "No tasks match these filters.")));
     } else {
       tbody.replaceChildren(...rows.map((row) => {
@@ -107,13 +153,17 @@ export async function tasksPage(ctx) {
           h("td", { class: "check" }, box),
           h("td", { class: "name" }, h("a", { href: `#/task/${enc(row.id)}` }, row.name),
             h("div", { class: "sub" }, row.project_name, row.archived ? " · archived" : "")),
+          idCell(row.id),
           h("td", { class: "type" }, row.type),
           h("td", { class: "status" }, badge(row.status)),
           h("td", null, progressBar(row.progress)),
           h("td", { class: "tags" }, tagChips(row.tags)),
           h("td", { class: "time", title: fmtTime(row.created) && `created ${fmtTime(row.created)}` },
             fmtTime(row.started)),
-          h("td", { class: "num" }, fmtDuration(row.duration)));
+          h("td", { class: "num" }, fmtDuration(row.duration)),
+          extra.map(([kind], i) => h("td", { class: ["extra", kind === "metric" ? "num" : "param"],
+                                             dataset: { column: columnId(extra[i]) } },
+                                     fmtValue((row.columns || [])[i]))));
       }));
     }
     updateCompareButton();
@@ -121,10 +171,12 @@ export async function tasksPage(ctx) {
 
   async function load(quiet = false) {
     const token = ++loadToken;
-    const data = await api(`/api/tasks${qs({ project: state.project, status: state.status, type: state.type,
-                                             tag: state.tag, search: state.search, sort: state.sort,
-                                             page: state.page, page_size: state.pageSize, archived: state.archived,
-                                             parent: state.parent })}`);
+    const query = new URLSearchParams(qs({ project: state.project, status: state.status, type: state.type,
+                                           tag: state.tag, search: state.search, sort: state.sort, page: state.page,
+                                           page_size: state.pageSize, archived: state.archived,
+                                           parent: state.parent }).slice(1));
+    for (const column of extra) query.append("col", JSON.stringify(column));
+    const data = await api(`/api/tasks?${query}`);
     if (token !== loadToken || !ctx.alive()) return null;
     if (!data.rows.length && state.page > 0 && data.total > 0 && !quiet) { // the page emptied: go back
       state.page = Math.max(0, Math.ceil(data.total / state.pageSize) - 1);
@@ -139,6 +191,36 @@ export async function tasksPage(ctx) {
   function reload() {
     history.replaceState(null, "", hashOf(state));
     guarded(() => load());
+  }
+
+  /** The column chooser: every metric and parameter of the project's tasks, the chosen ones ticked. */
+  async function chooseColumns() {
+    const project = state.project;
+    const offered = await api(`/api/columns${qs({ project, archived: state.archived })}`);
+    if (!ctx.alive() || project !== state.project) return;
+    const choices = [...offered.metrics.map((m) => ["metric", m.title, m.series]),
+                     ...offered.parameters.map((p) => ["param", p.section, p.name])];
+    const ids = new Set(choices.map(columnId));
+    choices.push(...extra.filter((c) => !ids.has(columnId(c)))); // chosen, though no task has it now
+    const boxes = choices.map((c) => h("input", { type: "checkbox", class: "column-choice", value: columnId(c),
+                                                 checked: extra.some((e) => columnId(e) === columnId(c)) }));
+    const group = (kind, title) => {
+      const items = choices.map((c, i) => [c, boxes[i]]).filter(([c]) => c[0] === kind);
+      return h("fieldset", { class: "column-group", dataset: { kind } }, h("legend", null, title),
+        items.length ? items.map(([c, box]) => h("label", { class: "control" }, box, columnLabel(c)))
+          : empty(kind === "metric" ? "No task here reported scalars." : "No task here has parameters."));
+    };
+    if (!await dialog({ title: `Columns${project ? ` of ${project}` : ""}`, ok: "Apply", id: "columns-dialog",
+                        body: h("div", { class: "column-chooser" }, group("metric", "Metrics (last value)"),
+                                group("param", "Parameters")) })) return;
+    if (!ctx.alive() || project !== state.project) return;
+    const sorted = /^-?col:(\d+)$/.exec(state.sort);
+    const sortedId = sorted && extra[Number(sorted[1])] ? columnId(extra[Number(sorted[1])]) : null;
+    extra = choices.filter((c, i) => boxes[i].checked);
+    storeColumns(project, extra);
+    const index = extra.findIndex((c) => columnId(c) === sortedId);
+    if (sorted) state.sort = index >= 0 ? `${state.sort.startsWith("-") ? "-" : ""}col:${index}` : "-created";
+    reload();
   }
 
   let searchTimer = null;
@@ -160,11 +242,12 @@ export async function tasksPage(ctx) {
                     onclick: () => { state.parent = ""; parentChip.hidden = true; reload(); } }, "×"));
   }
 
+  checkSort();
   ctx.main.replaceChildren(h("div", { class: "tasks-layout" }, sidebar,
     h("section", { class: "tasks-main" },
       h("div", { class: "toolbar" }, search, statusSelect, typeSelect, tagInput,
         h("label", { class: "control", title: "include archived tasks" }, archived, "Show archived"), parentChip,
-        h("span", { class: "spacer" }), clearSelection, compareButton),
+        h("span", { class: "spacer" }), columnsButton, clearSelection, compareButton),
       h("div", { class: "table-wrap" }, h("table", { class: "table tasks-table" }, thead, tbody)),
       pages.el)));
   renderHead();
@@ -173,6 +256,8 @@ export async function tasksPage(ctx) {
   const pickProject = (name) => {
     state.project = name;
     state.page = 0;
+    extra = storedColumns(name);
+    checkSort();
     for (const a of sidebar.querySelectorAll("a.project")) a.classList.toggle("active", a.dataset.project === name);
     reload();
   };
