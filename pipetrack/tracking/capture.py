@@ -20,6 +20,7 @@ import threading
 from typing import Any, Mapping, Optional
 
 from ..terminal import write_through
+from .bindings.options import argument_allowed
 from .parameters import cast_like
 
 
@@ -180,14 +181,6 @@ _state: dict[str, Any] = {"namespace": None, "parser": None, "filter": True}
 _original_parse_known_args = argparse.ArgumentParser.parse_known_args
 
 
-def _arg_allowed(name: str, filt: bool | Mapping[str, bool]) -> bool:
-    if isinstance(filt, Mapping):
-        if not filt:
-            return False
-        return bool(filt.get(name, filt.get("*", True)))
-    return bool(filt)
-
-
 def _patched_parse_known_args(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None):
     parsed, extra = _original_parse_known_args(self, args, namespace)
     if getattr(self, "_pipetrack_inner", False):
@@ -203,7 +196,7 @@ def _patched_parse_known_args(self: argparse.ArgumentParser, args: Any = None, n
 def record_namespace(task: Any, namespace: argparse.Namespace, parser: Optional[argparse.ArgumentParser]) -> None:
     """Record parsed arguments under ``Args/``; when run remotely, apply stored values first."""
     filt = _state["filter"]
-    values = {k: v for k, v in vars(namespace).items() if _arg_allowed(k, filt)}
+    values = {k: v for k, v in vars(namespace).items() if argument_allowed(filt, k)}
     if task._remote:
         stored = {r["name"]: r for r in task._param_rows() if r["section"] == "Args"}
         for key, row in stored.items():

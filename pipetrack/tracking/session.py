@@ -93,9 +93,11 @@ def start_session(task: Any, auto_connect_arg_parser: Any = True, auto_connect_s
     if auto_resource_monitoring:
         from .monitor import start_resource_monitor
         session.monitor = start_resource_monitor(task, auto_resource_monitoring)
-    if auto_connect_frameworks:
-        from .frameworks import connect_frameworks
-        connect_frameworks(task, auto_connect_frameworks)
+    if auto_connect_frameworks or auto_connect_arg_parser:
+        from .bindings import connect_arg_parsers, connect_frameworks
+        if auto_connect_frameworks:
+            connect_frameworks(task, auto_connect_frameworks)
+        connect_arg_parsers(task, auto_connect_arg_parser)
     session.prev_excepthook = sys.excepthook
     sys.excepthook = _excepthook
     session.prev_exit = sys.exit
@@ -209,6 +211,8 @@ def end_session(task: Any) -> None:
         return
     _session = None
     heartbeat.unregister(task.id)
+    from .bindings import disconnect
+    disconnect()  # the framework bindings' patches and pending import hooks
     if session.monitor is not None:
         session.monitor.stop()
     if session.env_thread is not None:

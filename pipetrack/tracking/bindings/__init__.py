@@ -1,0 +1,46 @@
+"""What ``Task.init`` records without being asked: ``auto_connect_frameworks`` and the argument
+parsers beyond argparse (argparse itself: ``tracking/capture.py``).
+
+One module per framework in this package, each with ``connect(task, option)``: it registers,
+through :func:`hooks.when_imported`, the callbacks that bind to the framework once the user
+imports it (importing a binding module imports no framework), and binds through the framework's
+own extension points (callbacks, writer hooks) where it has them, wrapping functions with
+:func:`hooks.patch` only where it does not. Bound code finds its task with
+``Task.current_task()`` at event time. :func:`disconnect` (the main task's close) undoes every
+patch and pending hook.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import hooks
+from .options import framework_option
+
+# auto_connect_frameworks key -> (binding module in this package, other keys ClearML accepts for it)
+FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "matplotlib": ("matplotlib", ()),
+}
+# bindings of argument parsers (besides argparse), under auto_connect_arg_parser
+ARG_PARSERS: tuple[str, ...] = ()
+
+
+def connect_frameworks(task: Any, option: Any) -> None:
+    """Bind every framework ``auto_connect_frameworks`` (``option``) leaves enabled."""
+    for key, (module, aliases) in FRAMEWORKS.items():
+        framework = framework_option(option, key, aliases)
+        if framework.enabled:
+            importlib.import_module(f"{__name__}.{module}").connect(task, framework)
+
+
+def connect_arg_parsers(task: Any, option: Any) -> None:
+    """Bind the argument parsers of ``ARG_PARSERS`` unless ``auto_connect_arg_parser`` is off."""
+    if option is False or option == {}:
+        return
+    for module in ARG_PARSERS:
+        importlib.import_module(f"{__name__}.{module}").connect(task, option)
+
+
+def disconnect() -> None:
+    """Leave the process as it was before ``Task.init``: undo patches, drop pending import hooks."""
+    hooks.restore_all()
