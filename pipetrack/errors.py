@@ -47,6 +47,11 @@ class StoreError(PipetrackError):
     """The task store (its database file) cannot be read or written; the message names the file."""
 
 
+class SetupError(PipetrackError):
+    """An agent could not set up what a task needs to run (its repository, commit or diff, its
+    packages, its container); the message says which and why, and the task fails with it."""
+
+
 class StepFailed(PipetrackError):
     """A pipeline step failed; carries the step name and the original error text."""
 

@@ -18,12 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=cli.count(1), default=2,
                         help="tasks run at once (default 2: a pipeline controller and one of its steps)")
     parser.add_argument("--name", default=None, help="worker name recorded as the tasks' last_worker")
+    parser.add_argument("--no-venv", action="store_true",
+                        help="run tasks in the agent's own Python environment instead of a cached virtual "
+                             "environment with each task's recorded requirements")
 
 
 def run(args: argparse.Namespace) -> int:
     from .worker import Agent
     Agent(args.queue, max_tasks=args.max_tasks, poll=args.poll, concurrency=args.concurrency,
-          executor=args.executor, name=args.name).serve()
+          executor=args.executor, name=args.name, use_venv=not args.no_venv).serve()
     return 0
 
 

@@ -29,39 +29,117 @@ same way, record them stopped ("agent terminated") and exit: no task is left ``i
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from ..errors import StoreError, ValidationError
+from ..errors import SetupError, StoreError, ValidationError
 from ..executors.script import KILL_GRACE_SECONDS, TaskProcess, result_from_store
+from ..tracking.reporting import buffer_for
 from ..tracking.store import Store, default_store
 
 HEARTBEAT_SECONDS = 5.0
 
 
 class _LocalRun:
-    """A claimed task running as a subprocess of the agent, against the shared store."""
+    """A claimed task running as a subprocess of the agent, against the shared store.
+
+    Its code (``agent/code.py``) and environment (``agent/environments.py``) are prepared on a
+    thread first, so a slow checkout or install never holds up the agent's other tasks; the
+    preparation's log goes to the task's console, and it does not count towards a time limit.
+    A preparation that fails fails the task with the reason."""
 
     where = "local"
 
-    def __init__(self, store: Store, row: dict):
+    def __init__(self, store: Store, row: dict, agent_home: Path, use_venv: bool = True):
         self.task_id = row["id"]
-        self.process = TaskProcess(row, str(store.path))
+        self.process: Optional[TaskProcess] = None
+        self.error = ""
+        self.reason = ""
+        self._store, self._row, self._home, self._use_venv = store, row, agent_home, use_venv
+        self._checkout: Any = None
+        self._lock = threading.Lock()
+        self._prepared = threading.Event()
+        threading.Thread(target=self._prepare, name=f"pipetrack-prepare-{self.task_id[:8]}", daemon=True).start()
+
+    def _log(self, text: str) -> None:
+        buffer_for(self._store).add_console(self.task_id, f"pipetrack agent: {text}")
+
+    def _prepare(self) -> None:
+        from .code import checkout_for
+        from .environments import python_for
+        try:
+            refuse_container(self._row)
+            self._checkout = checkout_for(self._row, self._home, self._log)
+            python = None
+            if self._use_venv:
+                script = self._checkout.script
+                requirements = script.get("requirements") or ""
+                root = script.get("repository") or ""
+                if not requirements.strip() and os.path.isfile(os.path.join(root, "requirements.txt")):
+                    requirements = Path(root, "requirements.txt").read_text()
+                    self._log("environment: requirements from the checkout's requirements.txt")
+                python = python_for(requirements, self._home, self._log)
+            with self._lock:
+                if not self.reason:
+                    self.process = TaskProcess(dict(self._row, script=self._checkout.script), str(self._store.path),
+                                               python=python)
+            if self.process is not None:  # from now on its own process, not the agent, is what the watchdog checks
+                try:
+                    self._store.execute("UPDATE tasks SET pid=? WHERE id=? AND status='in_progress' AND pid=?",
+                                        (self.process.pid, self.task_id, os.getpid()))
+                except StoreError:  # the task's heartbeat records its own pid once it attaches
+                    pass
+        except Exception as exc:  # noqa: BLE001 - the task fails with the reason, the agent goes on
+            self.error = str(exc) if isinstance(exc, (SetupError, ValidationError)) else \
+                f"could not start: {type(exc).__name__}: {exc}"
+            self._log(self.error)
+        finally:
+            buffer_for(self._store).flush()
+            self._prepared.set()
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.process.pid if self.process is not None else None
 
     def done(self) -> bool:
-        return self.process.poll() is not None
+        if not self._prepared.is_set():
+            return False
+        return self.process is None or self.process.poll() is not None
 
     def stop(self, reason: str) -> None:
-        self.process.stop(reason)
+        with self._lock:
+            self.reason = self.reason or reason
+            if self.process is not None:
+                self.process.stop(reason)
 
     def finish(self, store: Store) -> str:
+        if self._checkout is not None:
+            self._checkout.remove()
+        if self.process is None:  # never started: the preparation failed, or we were stopped first
+            store.end_task(self.task_id, "stopped" if self.reason else "failed", self.reason or self.error)
+            return store.task_row(self.task_id)["status"]
         code = self.process.proc.returncode
         if self.process.reason:  # we stopped it: a process that didn't record that is closed as stopped
             store.end_task(self.task_id, "stopped", self.process.reason)
         return result_from_store(store, self.task_id, code).status
+
+
+def refuse_container(row: dict) -> None:
+    """A task that asks for a container image runs only where ``docker`` exists (never silently on
+    the host); where it does, running in the image is not built yet, so it is refused too."""
+    image = (row.get("container") or {}).get("image")
+    if not image:
+        return
+    if shutil.which("docker") is None:
+        raise SetupError(f"task {row['id']} asks for the container image {image!r}, but this agent has no docker "
+                         "command: run it on an agent with docker, or clear its image (Task.set_base_docker)")
+    raise SetupError(f"task {row['id']} asks for the container image {image!r}: running tasks in containers is not "
+                     "supported by this agent yet; clear its image to run it on the host")
 
 
 class _DaskRun:
@@ -102,7 +180,7 @@ class Agent:
 
     def __init__(self, queues: Sequence[str], max_tasks: Optional[int] = None, poll: float = 1.0,
                  concurrency: int = 2, store: Optional[Store] = None, name: Optional[str] = None,
-                 executor: Optional[str] = None):
+                 executor: Optional[str] = None, use_venv: bool = True):
         if isinstance(queues, str) or not queues or not all(isinstance(q, str) and q.strip() for q in queues):
             raise ValidationError(f"the agent needs a list of queue names, got {queues!r}")
         if max_tasks is not None and (not isinstance(max_tasks, int) or max_tasks < 1):
@@ -121,6 +199,8 @@ class Agent:
         self.store = store or default_store()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.executor_spec = executor or "local"
+        self.use_venv = use_venv
+        self.home = Path(self.store.path).parent / "agent"  # git mirrors, run folders, environments
         self._executor: Any = None
         self.running: dict[str, Any] = {}
         self.started_count = 0
@@ -158,7 +238,7 @@ class Agent:
             if self.executor_spec != "local" and row.get("type") != "controller":
                 run: Any = _DaskRun(self._dask(), self.store, row)
             else:
-                run = _LocalRun(self.store, row)
+                run = _LocalRun(self.store, row, self.home, self.use_venv)
         except Exception as exc:  # one task that can't start (bad script, missing dir) must not stop the agent
             message = str(exc) if isinstance(exc, ValidationError) else f"could not start: {type(exc).__name__}: {exc}"
             self.store.end_task(row["id"], "failed", message)
@@ -166,12 +246,6 @@ class Agent:
             print(f"pipetrack agent {self.name}: task {row['id']} failed: {exc}", flush=True)
             return
         self.running[row["id"]] = run
-        if isinstance(run, _LocalRun):
-            try:
-                self.store.execute("UPDATE tasks SET pid=? WHERE id=? AND status='in_progress' AND pid=?",
-                                   (run.process.pid, row["id"], os.getpid()))
-            except StoreError:  # the task's heartbeat records its own pid once it attaches
-                pass
         print(f"pipetrack agent {self.name}: running task {row['id']} ({row['name']}) from queue {row['queue']!r}"
               f" [{run.where}]", flush=True)
 
@@ -195,7 +269,8 @@ class Agent:
             self.store.update_task(task_id, last_worker=self.name)  # a step runner may have put its pid there
             del self.running[task_id]
             self.finished.append(task_id)
-            print(f"pipetrack agent {self.name}: task {task_id} {status}", flush=True)
+            why = getattr(run, "error", "")
+            print(f"pipetrack agent {self.name}: task {task_id} {status}" + (f": {why}" if why else ""), flush=True)
         if beat:
             self._last_beat = time.time()
 

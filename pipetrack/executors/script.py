@@ -12,9 +12,8 @@ executor), and a Dask worker that can't reach the store (:func:`run_task_in_priv
 task's records are imported into a throw-away store, the subprocess records there, and the
 records come back as a bundle for the caller to import).
 
-A script checked out from a remote git repository is not fetched here: the entry point must
-exist on the machine that runs it (pipetrack records the absolute ``script_path`` of local
-scripts).
+The entry point must exist on the machine that runs it; the agent (``agent/code.py``) first
+makes it exist there: a worktree of the task's recorded commit plus its diff, or its stored script.
 """
 from __future__ import annotations
 

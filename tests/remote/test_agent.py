@@ -174,7 +174,7 @@ def test_a_task_aborted_elsewhere_is_stopped_and_the_agent_goes_on(base_task, ag
 def test_tasks_that_cannot_run_or_fail_end_failed_with_a_clear_message(base_task, agents, tmp_path, write_script):
     base = base_task["task"]
     no_script = Task.create(project_name="agent", task_name="no code")
-    gone_script = write_script("gone.py", "print('never')\n")
+    gone_script = write_script("gone.py", "import os\nopen(os.environ['MARKER'] + '.gone', 'w').write('ran')\n")
     deleted = Task.create(project_name="agent", task_name="deleted code", script=str(gone_script))
     gone_script.unlink()
     failing = clone_with(base, "failing")
@@ -183,7 +183,11 @@ def test_tasks_that_cannot_run_or_fail_end_failed_with_a_clear_message(base_task
     agent = agents("--queue", "q", "--max-tasks", "3", env={"MARKER": str(base_task["marker"]), "FAIL": "1"})
     assert agent.wait(60) == 0, agent.log()
     assert no_script.get_status() == "failed" and "records no script to run" in no_script.get_status_message()[1]
-    assert deleted.get_status() == "failed" and "does not exist on this machine" in deleted.get_status_message()[1]
+    # a script gone from this machine runs from the text its task stored
+    assert deleted.get_status() == "completed", deleted.get_status_message()
+    console = "\n".join(deleted.get_reported_console_output(number_of_reports=50))
+    assert "the task's stored script" in console
+    assert Path(str(base_task["marker"]) + ".gone").read_text() == "ran"
     assert failing.get_status() == "failed" and "RuntimeError: training diverged" in failing.get_status_message()[1]
     assert "can't be run" in agent.log()
 

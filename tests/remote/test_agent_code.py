@@ -1,0 +1,141 @@
+"""The agent reproduces a task on a machine that does not have its code: the recorded commit of
+its repository plus its uncommitted diff, in a cached virtual environment with its packages.
+
+Real git repositories (a bare "origin" and a clone with a commit and an uncommitted change), real
+installs from the package index through uv, a real agent process whose machine has no copy of
+the code (the clone is deleted before the agent runs)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipetrack import Task
+
+from remote_helpers import run_python
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="the agent's git path needs the git command")
+
+TRAIN = """
+import argparse, importlib.util
+from pipetrack import Task
+task = Task.init(project_name="agent-code", task_name="from git")
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.1)
+args = parser.parse_args()
+from helper import VALUE
+logger = task.get_logger()
+logger.report_single_value("lr", args.lr)
+logger.report_single_value("value", VALUE)
+logger.report_single_value("has_unidecode", float(importlib.util.find_spec("text_unidecode") is not None))
+"""
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repository(tmp_path):
+    """A bare origin and a checkout with one commit (train.py, helper.py: VALUE = 1) and an
+    uncommitted change (VALUE = 2); returns (origin, checkout, commit)."""
+    origin, checkout = tmp_path / "origin.git", tmp_path / "checkout"
+    subprocess.run(["git", "init", "--bare", "--quiet", str(origin)], check=True)
+    subprocess.run(["git", "clone", "--quiet", str(origin), str(checkout)], check=True, capture_output=True)
+    for key, value in (("user.email", "dev@example.com"), ("user.name", "dev")):
+        git("config", key, value, cwd=checkout)
+    (checkout / "train.py").write_text(textwrap.dedent(TRAIN))
+    (checkout / "helper.py").write_text("VALUE = 1\n")
+    git("add", ".", cwd=checkout)
+    git("commit", "--quiet", "-m", "first", cwd=checkout)
+    git("push", "--quiet", "origin", "HEAD", cwd=checkout)
+    (checkout / "helper.py").write_text("VALUE = 2\n")
+    return origin, checkout, git("rev-parse", "HEAD", cwd=checkout)
+
+
+def _values(task: Task) -> dict:
+    return task.get_reported_single_values()
+
+
+def _console(task: Task) -> str:
+    return "\n".join(task.get_reported_console_output(number_of_reports=500))
+
+
+def test_agent_runs_a_clone_from_its_commit_and_diff_in_a_built_environment(repository, agents, pipetrack_home):
+    origin, checkout, commit = repository
+    run_python(checkout / "train.py")
+    (base,) = Task.get_tasks(project_name="agent-code", task_name="from git")
+    script = base.get_script()
+    assert script["repository"] == str(origin) and script["version_num"] == commit and "VALUE = 2" in script["diff"]
+    assert _values(base)["value"] == 2 and _values(base)["has_unidecode"] == 0
+    shutil.rmtree(checkout)  # the agent's machine has no copy of the code
+
+    clone = Task.clone(base, name="from git, tuned")
+    clone.set_parameter("Args/lr", 0.5)
+    clone.set_packages(["text-unidecode==1.3"])
+    Task.enqueue(clone, queue_name="code")
+    again = Task.clone(clone, name="from git, again")  # the same requirement set: the environment is reused
+    Task.enqueue(again, queue_name="code")
+    agent = agents("--queue", "code", "--max-tasks", "2", "--concurrency", "1")
+    assert agent.wait(300) == 0, agent.log()
+    for task in (clone, again):
+        assert task.get_status() == "completed", (task.get_status_message(), _console(task), agent.log())
+        values = _values(task)
+        assert values["lr"] == 0.5  # the edited parameter took effect
+        assert values["value"] == 2  # the uncommitted change was applied to the commit
+        assert values["has_unidecode"] == 1  # installed into the task's environment, not the agent's
+    first, second = _console(clone), _console(again)
+    assert f"code: {origin} at {commit[:12]} with the task's uncommitted changes" in first
+    assert "environment: building" in first and "text-unidecode==1.3" in first
+    assert "environment: reusing" in second and "environment: building" not in second
+    assert not list((pipetrack_home / "agent" / "vcs" / "runs").iterdir())  # each run's worktree is removed
+
+
+def test_no_venv_runs_in_the_agents_own_environment(repository, agents):
+    origin, checkout, commit = repository
+    task = Task.create(project_name="agent-code", task_name="no venv", repo=str(origin), commit=commit,
+                       script="train.py", packages=["text-unidecode==1.3"])
+    Task.enqueue(task, queue_name="code")
+    agent = agents("--queue", "code", "--max-tasks", "1", "--no-venv")
+    assert agent.wait(120) == 0, agent.log()
+    assert task.get_status() == "completed", (task.get_status_message(), _console(task))
+    assert _values(task)["value"] == 1  # the commit as it is: this task records no diff
+    assert _values(task)["has_unidecode"] == 0
+    assert "environment:" not in _console(task)
+
+
+def test_what_cannot_be_set_up_fails_the_task_with_the_reason(repository, agents, tmp_path):
+    origin, checkout, commit = repository
+    stale = Task.create(project_name="agent-code", task_name="stale diff", repo=str(origin), commit=commit,
+                        script="train.py")
+    stale_script = stale.get_script()
+    stale_script["diff"] = ("diff --git a/helper.py b/helper.py\n--- a/helper.py\n+++ b/helper.py\n"
+                            "@@ -1 +1 @@\n-VALUE = 7\n+VALUE = 8\n")
+    stale.set_script(diff=stale_script["diff"])
+    cases = {
+        "unreachable": (Task.create(project_name="agent-code", task_name="unreachable", repo=str(tmp_path / "gone.git"),
+                                    commit=commit, script="train.py"), "cloning repository"),
+        "unknown commit": (Task.create(project_name="agent-code", task_name="unknown commit", repo=str(origin),
+                                       commit="0" * 40, script="train.py"), f"commit {'0' * 40!r} is not in repository"),
+        "stale diff": (stale, "(the diff no longer applies)"),
+        "bad requirement": (Task.create(project_name="agent-code", task_name="bad requirement", repo=str(origin),
+                                        commit=commit, script="train.py",
+                                        packages=["pipetrack-no-such-package-anywhere==9.9.9"]),
+                            "installing the task's requirements failed"),
+    }
+    if shutil.which("docker") is None:
+        docked = Task.create(project_name="agent-code", task_name="docker", repo=str(origin), commit=commit,
+                             script="train.py", docker="python:3.11-slim")
+        cases["docker"] = (docked, "asks for the container image 'python:3.11-slim', but this agent has no docker")
+    for task, _ in cases.values():
+        Task.enqueue(task, queue_name="code")
+    agent = agents("--queue", "code", "--max-tasks", str(len(cases)), "--concurrency", "2")
+    assert agent.wait(300) == 0, agent.log()  # the agent goes on after each failure
+    for name, (task, reason) in cases.items():
+        status, message = task.get_status_message()
+        assert status == "failed" and reason in message, (name, message)
+        assert reason in _console(task), name
+        assert f"task {task.id} failed: " in agent.log(), name
