@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -130,16 +131,26 @@ class _LocalRun:
 
 
 def refuse_container(row: dict) -> None:
-    """A task that asks for a container image runs only where ``docker`` exists (never silently on
-    the host); where it does, running in the image is not built yet, so it is refused too."""
+    """A task that asks for a container image is never run on the host instead: it fails here
+    with the reason (no docker command, no reachable docker daemon, or, where docker works,
+    that running tasks in containers is not built into this agent yet)."""
     image = (row.get("container") or {}).get("image")
     if not image:
         return
+    asks = f"task {row['id']} asks for the container image {image!r}"
     if shutil.which("docker") is None:
-        raise SetupError(f"task {row['id']} asks for the container image {image!r}, but this agent has no docker "
-                         "command: run it on an agent with docker, or clear its image (Task.set_base_docker)")
-    raise SetupError(f"task {row['id']} asks for the container image {image!r}: running tasks in containers is not "
-                     "supported by this agent yet; clear its image to run it on the host")
+        raise SetupError(f"{asks}, but this agent has no docker command: run it on an agent with docker, or clear "
+                         "its image (Task.set_base_docker)")
+    try:
+        probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
+                               timeout=20)
+        reachable, detail = probe.returncode == 0, (probe.stderr or probe.stdout).strip().splitlines()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        reachable, detail = False, [str(exc)]
+    if not reachable:
+        raise SetupError(f"{asks}, but this agent's docker daemon is not reachable ({' / '.join(detail[-2:])})")
+    raise SetupError(f"{asks}: running tasks in containers is not built into this agent yet; clear its image "
+                     "to run it on the host")
 
 
 class _DaskRun:

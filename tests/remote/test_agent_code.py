@@ -126,10 +126,9 @@ def test_what_cannot_be_set_up_fails_the_task_with_the_reason(repository, agents
                                         packages=["pipetrack-no-such-package-anywhere==9.9.9"]),
                             "installing the task's requirements failed"),
     }
-    if shutil.which("docker") is None:
-        docked = Task.create(project_name="agent-code", task_name="docker", repo=str(origin), commit=commit,
-                             script="train.py", docker="python:3.11-slim")
-        cases["docker"] = (docked, "asks for the container image 'python:3.11-slim', but this agent has no docker")
+    docked = Task.create(project_name="agent-code", task_name="docker", repo=str(origin), commit=commit,
+                         script="train.py", docker="python:3.11-slim")
+    cases["docker"] = (docked, "asks for the container image 'python:3.11-slim'")  # never run on the host
     for task, _ in cases.values():
         Task.enqueue(task, queue_name="code")
     agent = agents("--queue", "code", "--max-tasks", str(len(cases)), "--concurrency", "2")
