@@ -20,6 +20,7 @@ import threading
 from typing import Any, Mapping, Optional
 
 from ..terminal import write_through
+from .bindings import arm_arg_parsers
 from .bindings.options import argument_allowed
 from .parameters import cast_like
 
@@ -234,3 +235,4 @@ def install_argparse_hook(task: Any, auto_connect_arg_parser: bool | Mapping[str
 
 
 argparse.ArgumentParser.parse_known_args = _patched_parse_known_args  # type: ignore[method-assign]
+arm_arg_parsers()  # click, fire, jsonargparse, hydra: wrapped once the user imports them

@@ -20,9 +20,11 @@ from .options import framework_option
 # auto_connect_frameworks key -> (binding module in this package, other keys ClearML accepts for it)
 FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "matplotlib": ("matplotlib", ()),
+    "tensorboard": ("tensorboard", ()),       # tensorboardX, torch.utils.tensorboard, tf.summary writers
+    "hydra": ("hydra", ()),                   # the composed config (OmegaConf) and its overrides
 }
 # bindings of argument parsers (besides argparse), under auto_connect_arg_parser
-ARG_PARSERS: tuple[str, ...] = ()
+ARG_PARSERS: tuple[str, ...] = ("click", "fire", "jsonargparse")
 
 
 def connect_frameworks(task: Any, option: Any) -> None:
@@ -39,6 +41,15 @@ def connect_arg_parsers(task: Any, option: Any) -> None:
         return
     for module in ARG_PARSERS:
         importlib.import_module(f"{__name__}.{module}").connect(task, option)
+
+
+def arm_arg_parsers() -> None:
+    """At ``import pipetrack``, as argparse's hook is: wrap each parser once the user imports it,
+    so values parsed before ``Task.init`` are kept for it, and an agent run (which names its task
+    in the environment) applies the stored values even to a config built before ``Task.init``
+    (``@hydra.main`` around a function that calls it)."""
+    for module in (*ARG_PARSERS, "hydra"):
+        importlib.import_module(f"{__name__}.{module}").arm()
 
 
 def disconnect() -> None:
