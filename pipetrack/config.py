@@ -56,9 +56,18 @@ def store_path() -> Path:
 def default_output_uri() -> str:
     """Where artifacts go when neither Task.init(output_uri=) nor set_default_output_uri says."""
     uri = os.environ.get("PIPETRACK_OUTPUT_URI")
+    files_host = credentials().get("files_host") or ""  # Task.set_credentials; http(s) is ClearML's file server
+    if not uri and not files_host.startswith(("http://", "https://")):
+        uri = files_host
     if uri:
         return uri.rstrip("/")
     return (home() / "artifacts").as_uri()
+
+
+def running_remotely() -> bool:
+    """Whether this process runs a task for an agent or an executor (ClearML's
+    ``clearml.config.running_remotely``)."""
+    return bool(os.environ.get("PIPETRACK_TASK_ID"))
 
 
 def cache_dir() -> Path:
@@ -80,12 +89,7 @@ def watchdog_seconds() -> float:
 
 def queue_map() -> dict[str, str]:
     """Queue name -> executor spec, from config.toml's [queues] then PIPETRACK_QUEUES (wins)."""
-    mapping: dict[str, str] = {}
-    toml_path = home() / "config.toml"
-    if toml_path.exists():
-        import tomllib
-        with open(toml_path, "rb") as fh:
-            mapping.update({str(k): str(v) for k, v in tomllib.load(fh).get("queues", {}).items()})
+    mapping: dict[str, str] = {str(k): str(v) for k, v in _read_toml().get("queues", {}).items()}
     raw = os.environ.get("PIPETRACK_QUEUES", "")
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, sep, spec = item.partition("=")
@@ -102,3 +106,84 @@ def ui_url() -> str:
     """Where ``pipetrack ui`` is reached (for the web-page links Task returns):
     ``PIPETRACK_UI_URL``, default http://127.0.0.1:8080 (its default address)."""
     return (os.environ.get("PIPETRACK_UI_URL") or "http://127.0.0.1:8080").rstrip("/")
+
+
+# ---------------------------------------------------------------- credentials
+# ClearML's Task.set_credentials / setup_gcp_upload / setup_azure_upload. Without a server,
+# api_host/web_host are kept only for scripts that read them back; files_host, key and secret
+# describe the default destination and its credentials. Values set in this process
+# (``set_credentials``) are defaults: ``[credentials]`` of config.toml overrides them, as
+# clearml.conf overrides ClearML's.
+CREDENTIAL_KEYS = ("api_host", "web_host", "files_host", "key", "secret")
+_process_credentials: dict[str, str] = {}
+_storage_configs: dict[str, dict[str, dict]] = {"gcs": {}, "azure": {}}
+
+
+def config_toml_path() -> Path:
+    """``$PIPETRACK_HOME/config.toml`` (may not exist)."""
+    return home() / "config.toml"
+
+
+def _read_toml() -> dict:
+    path = config_toml_path()
+    if not path.exists():
+        return {}
+    import tomllib
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def credentials() -> dict[str, str]:
+    """The effective credentials: this process's ``set_credentials`` values, overridden by
+    ``[credentials]`` of config.toml."""
+    merged = dict(_process_credentials)
+    merged.update({k: str(v) for k, v in _read_toml().get("credentials", {}).items() if k in CREDENTIAL_KEYS})
+    return merged
+
+
+def set_process_credentials(values: dict[str, str]) -> None:
+    """Remember credentials for this process (what ``Task.set_credentials`` does first)."""
+    _process_credentials.update({k: v for k, v in values.items() if v is not None})
+
+
+def store_credentials(values: dict[str, str]) -> bool:
+    """Write ``values`` as the ``[credentials]`` table of config.toml (file mode 0600), keeping
+    its other tables. False (nothing written) when that table already exists: as ClearML leaves
+    an existing clearml.conf alone, pipetrack never overwrites stored credentials."""
+    data = _read_toml()
+    if data.get("credentials"):
+        return False
+    table = {k: v for k, v in values.items() if v is not None}
+    path = config_toml_path()
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    # appended, not rewritten: the user's other tables, comments and layout stay as they are
+    text = existing + ("\n" if existing and not existing.endswith("\n") else "") + ("\n" if existing else "")
+    text += "[credentials]\n" + "".join(f"{k} = {_toml_string(v)}\n" for k, v in table.items())
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return True
+
+
+def _toml_string(value: object) -> str:
+    import json
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def configure_storage(kind: str, name: str, options: dict) -> None:
+    """Remember a GCS bucket's (``kind='gcs'``) or an Azure account's (``'azure'``) fsspec
+    options for this process and make them fsspec's defaults for that protocol."""
+    import fsspec.config
+    _storage_configs[kind][name] = dict(options)
+    protocols = {"gcs": ("gs", "gcs"), "azure": ("az", "abfs", "abfss")}[kind]
+    fs_options = {k: v for k, v in options.items() if k not in ("bucket", "subdir", "container_name")}
+    for proto in protocols:
+        fsspec.config.conf.setdefault(proto, {}).update(fs_options)
+
+
+def storage_config(kind: str, name: str) -> dict | None:
+    """What :func:`configure_storage` remembered for ``name`` (a bucket or account), or None."""
+    found = _storage_configs.get(kind, {}).get(name)
+    return dict(found) if found is not None else None

@@ -1,8 +1,14 @@
 """Models: files or folders registered on a task as its input or output models.
 
-Only as much of ClearML's ``Model``/``InputModel``/``OutputModel`` as the Task API needs:
-upload weights through storage, register, list (``task.models['output'][-1]`` or by name),
-fetch a local copy, and connect an existing model as a task's input.
+ClearML's ``Model``/``InputModel``/``OutputModel``: upload weights through storage, register,
+list (``task.models['output'][-1]`` or by name), fetch a local copy, connect an existing model
+as a task's input, labels and design, metadata, and the model's own reports.
+
+Where a model's extras live (existing tables, keyed by the model's id where a task's records
+are keyed by the task's id; model and task ids never collide):
+- metadata: ``params`` rows with section ``__model_metadata__`` (name = key, value, type);
+- reports (scalars, single values, plots): the ``scalars`` / ``single_values`` / ``plots`` tables,
+  written through the same report buffer as a task's, so ``get_reported_*`` reads them back.
 """
 from __future__ import annotations
 
@@ -19,8 +25,19 @@ from .store import Store, default_store, new_id
 class Model:
     """A stored model (read-only view)."""
 
-    def __init__(self, row: dict, store: Store):
-        self._row = row
+    def __init__(self, model_id: Optional[str] = None, *, _row: Optional[dict] = None,
+                 _store: Optional[Store] = None):
+        """``Model(model_id)``: the stored model with that id (NotFoundError if there is none)."""
+        if isinstance(model_id, dict):  # Model(row, store): the internal form
+            model_id, _row = None, model_id
+        store = _store or _store_for_lookup()
+        if _row is None:
+            if not isinstance(model_id, str) or not model_id:
+                raise ValidationError(f"Model needs a model id string, got {model_id!r}")
+            _row = store.query_one("SELECT * FROM models WHERE id=?", (model_id,))
+            if _row is None:
+                raise NotFoundError(f"no model with id {model_id!r} in store {store.path}")
+        self._row = _row
         self._store = store
 
     id = property(lambda self: self._row["id"])
@@ -45,6 +62,133 @@ class Model:
     @property
     def config_text(self) -> Optional[str]:
         return self._row.get("design")
+
+    @property
+    def config_dict(self) -> dict:
+        """The design parsed as JSON/YAML/HOCON-like text ({} when there is none)."""
+        return _text_to_config_dict(self.config_text)
+
+    @property
+    def project(self) -> Optional[str]:
+        return self._row.get("project_id")
+
+    # ------------------------------------------------------------------ metadata
+    def set_metadata(self, key: str, value: Any, v_type: Optional[str] = None) -> bool:
+        """Set one metadata entry (stored as strings, with its type name when it is a basic one)."""
+        return self.set_all_metadata({key: {"value": value, "type": v_type}}, replace=False)
+
+    def set_all_metadata(self, metadata: dict, replace: bool = True) -> bool:
+        """Set entries ``{key: {'value': ..., 'type': ...}}``; ``replace`` drops the other entries."""
+        if not isinstance(metadata, dict) or not all(isinstance(v, dict) for v in metadata.values()):
+            raise ValidationError(f"metadata must be a dict of key -> {{'value': ..., 'type': ...}}, got {metadata!r}")
+        from .logger import check_name
+        rows = []
+        for key, entry in metadata.items():
+            v_type = entry.get("type")
+            v_type = str(v_type) if str(v_type) in _METADATA_TYPES else None
+            rows.append((self.id, _METADATA_SECTION, check_name("metadata key", str(key)),
+                         check_name("metadata value", str(entry.get("value"))), v_type))
+        self._ensure_stored()
+        with self._store.write() as conn:
+            if replace:
+                conn.execute("DELETE FROM params WHERE task_id=? AND section=?", (self.id, _METADATA_SECTION))
+            conn.executemany("INSERT OR REPLACE INTO params(task_id, section, name, value, type) VALUES (?,?,?,?,?)",
+                             rows)
+        return True
+
+    def get_all_metadata(self) -> dict[str, dict[str, Optional[str]]]:
+        """``{key: {'key': key, 'value': str, 'type': str or None}}``."""
+        rows = self._store.query("SELECT name, value, type FROM params WHERE task_id=? AND section=? ORDER BY name",
+                                 (self.id, _METADATA_SECTION))
+        return {r["name"]: {"key": r["name"], "value": r["value"], "type": r["type"]} for r in rows}
+
+    def get_metadata(self, key: str) -> Optional[str]:
+        """One entry's value as a string (None if missing); see :meth:`get_metadata_casted`."""
+        return self.get_all_metadata().get(str(key), {}).get("value")
+
+    def get_metadata_type(self, key: str) -> Optional[str]:
+        return self.get_all_metadata().get(str(key), {}).get("type")
+
+    def get_metadata_casted(self, key: str) -> Any:
+        """One entry's value cast to its recorded type (its string when it can't be)."""
+        entry = self.get_all_metadata().get(str(key))
+        return None if entry is None else _cast_metadata(entry["value"], entry["type"])
+
+    def get_all_metadata_casted(self) -> dict[str, Any]:
+        return {k: _cast_metadata(e["value"], e["type"]) for k, e in self.get_all_metadata().items()}
+
+    # ------------------------------------------------------------------ the model's own reports
+    def _logger(self) -> Any:
+        logger = getattr(self, "_model_logger", None)
+        if logger is None:
+            from .logger import Logger
+            from .reporting import buffer_for
+            logger = self._model_logger = Logger(_ReportTarget(self.id, buffer_for(self._store)))
+        return logger
+
+    def report_scalar(self, title: str, series: str, value: float, iteration: int) -> None:
+        """A scalar point of the model (e.g. its evaluation), read back by :meth:`get_reported_scalars`."""
+        self._ensure_stored()
+        self._logger().report_scalar(title, series, value, iteration)
+
+    def report_single_value(self, name: str, value: float) -> None:
+        self._ensure_stored()
+        self._logger().report_single_value(name, value)
+
+    def report_table(self, title: str, series: str, iteration: Optional[int] = None, table_plot: Any = None,
+                     csv: Optional[str] = None, url: Optional[str] = None, extra_layout: Optional[dict] = None,
+                     extra_data: Optional[dict] = None) -> None:
+        self._ensure_stored()
+        self._logger().report_table(title, series, iteration=iteration, table_plot=table_plot, csv=csv, url=url,
+                                    extra_layout=extra_layout, extra_data=extra_data)
+
+    def report_line_plot(self, title: str, series: Sequence[Any], xaxis: str, yaxis: str, mode: str = "lines",
+                         iteration: Optional[int] = None, reverse_xaxis: bool = False, comment: Optional[str] = None,
+                         extra_layout: Optional[dict] = None) -> None:
+        self._ensure_stored()
+        self._logger().report_line_plot(title, series, xaxis, yaxis, mode=mode, iteration=iteration,
+                                        reverse_xaxis=reverse_xaxis, comment=comment, extra_layout=extra_layout)
+
+    def report_plotly(self, title: str, series: str, figure: Any, iteration: Optional[int] = None) -> None:
+        self._ensure_stored()
+        self._logger().report_plotly(title, series, figure, iteration=iteration)
+
+    def get_reported_scalars(self, x_axis: str = "iter") -> dict:
+        """``{title: {series: {'x': [...], 'y': [...]}}}`` of the model's own scalars."""
+        from .scalars import X_AXES, all_scalars
+        if x_axis not in X_AXES:
+            raise ValidationError.choice("x_axis", x_axis, X_AXES)
+        self._flush_reports()
+        return all_scalars(self._store, self.id, x_axis)
+
+    def get_reported_single_values(self) -> dict[str, float]:
+        self._flush_reports()
+        return {r["name"]: float("nan") if r["value"] is None else r["value"] for r in
+                self._store.query("SELECT name, value FROM single_values WHERE task_id=?", (self.id,))}
+
+    def get_reported_plots(self) -> list[dict]:
+        """The model's plots (tables, line plots, plotly figures), oldest first."""
+        import json
+        self._flush_reports()
+        rows = self._store.query("SELECT metric, variant, iteration, figure FROM plots WHERE task_id=? ORDER BY seq",
+                                 (self.id,))
+        return [{"metric": r["metric"], "variant": r["variant"], "iter": r["iteration"],
+                 "plot": json.loads(r["figure"])} for r in rows]
+
+    def _flush_reports(self) -> None:
+        from .reporting import buffer_for
+        buffer_for(self._store).flush()
+
+    def _ensure_stored(self) -> None:
+        """Models are rows of the store once they have anything to keep (Model(model_id) finds them)."""
+        if self._store.query_one("SELECT 1 AS x FROM models WHERE id=?", (self.id,)) is None:
+            self._save_row()
+
+    def _save_row(self) -> None:
+        cols = list(self._row)
+        with self._store.write() as conn:
+            conn.execute(f"INSERT OR REPLACE INTO models({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                         [self._row[c] for c in cols])
 
     def get_local_copy(self, extract_archive: bool = True, raise_on_error: bool = False, force_download: bool = False) -> Optional[str]:
         """A local path of the weights (a zipped folder is extracted unless extract_archive=False)."""
@@ -95,7 +239,7 @@ def task_models(task: Any) -> dict[str, ModelList]:
     for row in rows:
         role, link_name = row.pop("role"), row.pop("link_name")
         row["name"] = link_name or row["name"]
-        out[role].append(Model(row, task._store))
+        out[role].append(Model(_row=row, _store=task._store))
     return out
 
 
@@ -122,11 +266,12 @@ class OutputModel(Model):
         if config_dict is not None:
             config_text = json.dumps(config_dict, indent=2, default=str)
         self._task = task
+        self._link_name: Optional[str] = None
         row = dict(id=new_id(), task_id=task.id, project_id=task.project, name=name or task.name, uri=None,
                    framework=framework, comment=comment or "", tags=json.dumps(tags), iteration=None,
                    design=config_text, labels=json.dumps(label_enumeration or task.get_labels_enumeration()),
                    published=0, created=time.time())
-        super().__init__(row, task._store)
+        super().__init__(_row=row, _store=task._store)
 
     def update_weights(self, weights_filename: Optional[str] = None, upload_uri: Optional[str] = None,
                        target_filename: Optional[str] = None, auto_delete_file: bool = True,
@@ -154,11 +299,8 @@ class OutputModel(Model):
                 # weights file is never removed.
                 url = upload_file(source, join_url(base, _safe(self.name), target_filename or Path(source).name))
         self._row.update(uri=url, iteration=iteration)
-        cols = list(self._row)
-        with self._store.write() as conn:
-            conn.execute(f"INSERT OR REPLACE INTO models({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                         [self._row[c] for c in cols])
-        _link(self._store, self._task.id, self.id, "output", self.name)
+        self._save_row()
+        _link(self._store, self._task.id, self.id, "output", self._link_name or self.name)
         return url
 
     def update_weights_package(self, weights_path: Optional[str] = None, weights_filenames: Any = None,
@@ -170,6 +312,56 @@ class OutputModel(Model):
     def publish(self) -> None:
         self._row["published"] = 1
         self._store.execute("UPDATE models SET published=1 WHERE id=?", (self.id,))
+
+    def connect(self, task: Any, name: Optional[str] = None, **kwargs: Any) -> None:
+        """Register this model as an output model of its task, under ``name`` (default: the model's
+        name), so one task can hold several models (a GAN's two networks, an ensemble). The task's
+        design and labels are filled from the model's when the task has none (as ClearML does)."""
+        if task is not self._task and getattr(task, "id", None) != self._task.id:
+            raise ValidationError(f"OutputModel {self.name!r} belongs to task {self._task.id}; it can only be "
+                                  f"connected to that task, not to {getattr(task, 'id', task)!r}")
+        from .logger import check_name
+        if name is not None:
+            self._link_name = check_name("model name", name)
+        if self.config_text and not task.get_model_design():
+            task.set_model_config(config_text=self.config_text)
+        if self.labels and not task.get_labels_enumeration():
+            task.set_model_label_enumeration(self.labels)
+        if self._row.get("uri"):  # already registered: the task lists it under the new name only
+            self._store.execute("DELETE FROM task_models WHERE task_id=? AND model_id=? AND role='output'",
+                                (task.id, self.id))
+            _link(self._store, task.id, self.id, "output", self._link_name or self.name)
+
+    def update_labels(self, labels: dict) -> None:
+        """Set the model's label enumeration ({label: int}); the task's labels follow."""
+        _check_labels(labels)
+        import json
+        self._task.set_model_label_enumeration(labels)
+        self._row["labels"] = json.dumps(dict(labels))
+        self._update_stored(labels=self._row["labels"])
+
+    def update_design(self, config_text: Optional[str] = None, config_dict: Optional[dict] = None) -> bool:
+        """Set the model's design (a text blob or a dict stored as JSON); a task without a model
+        design gets it too."""
+        import json
+        if config_text is not None and config_dict is not None:
+            raise ValidationError("update_design takes config_text or config_dict, not both")
+        if config_dict is not None:
+            if not isinstance(config_dict, dict):
+                raise ValidationError(f"config_dict must be a dict, got {type(config_dict).__name__}")
+            config_text = json.dumps(config_dict, indent=2, default=str)
+        if config_text is not None and not isinstance(config_text, str):
+            raise ValidationError(f"config_text must be a string, got {type(config_text).__name__}")
+        _check_model_fields(None, None, None, config_text)
+        if config_text and not self._task.get_model_design():
+            self._task.set_model_config(config_text=config_text)
+        self._row["design"] = config_text
+        self._update_stored(design=config_text)
+        return True
+
+    def _update_stored(self, **fields: Any) -> None:
+        sets = ", ".join(f"{c}=?" for c in fields)
+        self._store.execute(f"UPDATE models SET {sets} WHERE id=?", [*fields.values(), self.id])
 
 
 class InputModel(Model):
@@ -199,7 +391,7 @@ class InputModel(Model):
             row = rows[0]
         else:
             raise ValidationError("InputModel needs model_id or name")
-        super().__init__(row, store)
+        super().__init__(_row=row, _store=store)
 
     def connect(self, task: Any, name: Optional[str] = None, ignore_remote_overrides: bool = False) -> None:
         """Register this model as an input model of ``task``."""
@@ -227,3 +419,72 @@ def _check_model_fields(name: Any, tags: Any, comment: Any, config_text: Any) ->
 def _store() -> Store:
     from .task import Task
     return Task._main_store() if Task._main_task is not None else default_store()
+
+
+_store_for_lookup = _store
+
+_METADATA_SECTION = "__model_metadata__"
+_METADATA_TYPES = ("float", "int", "bool", "str", "basestring", "list", "tuple", "dict")
+
+
+def _cast_metadata(value: Optional[str], v_type: Optional[str]) -> Any:
+    """``value`` (a string) as its recorded type; the string itself when it can't be cast."""
+    import ast
+    if value is None or v_type in (None, "str", "basestring"):
+        return value
+    try:
+        if v_type == "bool":
+            return value.strip().lower() in ("true", "1", "yes")
+        if v_type == "int":
+            return int(value)
+        if v_type == "float":
+            return float(value)
+        parsed = ast.literal_eval(value)
+        return {"list": list, "tuple": tuple, "dict": dict}[v_type](parsed)
+    except (ValueError, SyntaxError, TypeError, KeyError):
+        return value
+
+
+def _check_labels(labels: Any) -> None:
+    if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in labels.items()):
+        raise ValidationError(f"label enumeration must be a dict of str label -> int id, got {labels!r}")
+
+
+def _text_to_config_dict(text: Optional[str]) -> dict:
+    """A design text as a dict: JSON first, then YAML; {} for none or anything else."""
+    import json
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            import yaml
+            value = yaml.safe_load(text)
+        except Exception:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+class _ReportTarget:
+    """What a Logger needs of a task, for a model: reports are keyed by the model's id."""
+
+    def __init__(self, model_id: str, reports: Any):
+        self.id = model_id
+        self._reports = reports
+        self._row = {"initial_iteration": 0}
+
+
+def _forwarded(name: str) -> Any:
+    def method(self: Model, *args: Any, **kwargs: Any) -> None:
+        self._ensure_stored()
+        getattr(self._logger(), name)(*args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``Logger.{name}``, reported on the model itself (read back with get_reported_plots)."
+    return method
+
+
+for _name in ("report_histogram", "report_vector", "report_scatter2d", "report_scatter3d",
+              "report_confusion_matrix", "report_matrix", "report_surface"):
+    setattr(Model, _name, _forwarded(_name))
