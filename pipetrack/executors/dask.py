@@ -14,9 +14,12 @@ step would cost more than a small step) and returns its records bundle with the 
 controller imports it. Artifacts go straight from the worker to storage, at the destination
 the *controller* resolved (a worker's own ``PIPETRACK_HOME`` is irrelevant). A cluster that
 spans hosts therefore needs an ``output_uri`` every worker can reach (``s3://...``, a shared
-mount): a ``file://`` destination that a worker on another host cannot see is refused before
-the step runs (each worker reports its hostname; workers on other hosts are asked whether they
-see a marker file in the folder, so a shared NFS mount is accepted).
+mount). Whether a worker can is tested, never guessed from host names (a container with host
+networking, or a second mount namespace, has the controller's host name but not its folders):
+before the first step to a destination, each worker writes a probe object there that the
+controller reads back, and for a local folder also looks for a marker file the controller wrote;
+a worker that fails either is named in the refusal, before any step runs. A worker joining later
+checks the marker before its step runs.
 
 A lost worker: Dask reschedules the step (``distributed.scheduler.allowed-failures``), then
 reports it failed (``KilledWorker``); the step fails with that message and ``retry_on_failure``
@@ -95,10 +98,10 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
     bundle = spec.task_bundle or {}
     if not bundle.get("task"):
         raise ValidationError(f"step {spec.name!r}: a Dask step needs its task records bundle (spec.task_bundle)")
-    if guard is not None and socket.gethostname() != guard[0] and not os.path.exists(guard[1]):
-        message = (f"step {spec.name!r}: its artifacts would go to {output_uri!r}, a folder on host {guard[0]!r}, "
-                   f"but Dask worker {_worker_address()} runs on host {socket.gethostname()!r} and cannot see it; "
-                   f"{SHARED_STORAGE_HINT}")
+    if guard is not None and not os.path.exists(guard[1]):  # a worker joined after the destination check
+        message = (f"step {spec.name!r}: its artifacts would go to {output_uri!r}, a folder of the controller "
+                   f"(host {guard[0]!r}), but Dask worker {_worker_address()} (host {socket.gethostname()!r}) cannot "
+                   f"see that folder; {SHARED_STORAGE_HINT}")
         return _failed(spec, message, StorageError(message))
     if spec.function is None:  # a script task (add_step): its own process, recording privately
         from .script import run_task_in_private_store
@@ -148,47 +151,20 @@ def _stop_requested(task_id: str) -> Callable[[], Optional[str]]:
     return check
 
 
-def _hostname() -> str:
-    return socket.gethostname()
+PROBE_FOLDER = ".pipetrack-probes"
 
 
-def _sees_file(path: str) -> bool:
-    return os.path.exists(path)
-
-
-# --------------------------------------------------------------------------- storage check
-def this_host_names() -> set[str]:
-    names = {socket.gethostname()}
+def _probe_destination(output: str, marker: Optional[str], token: str) -> str:
+    """On a worker: '' when it can use ``output`` (for a local folder it sees the controller's
+    ``marker``; it writes a probe object named by ``token`` that the controller then reads), else why not."""
+    from ..storage import join_url, upload_bytes
+    if marker is not None and not os.path.exists(marker):
+        return f"cannot see the folder (host {socket.gethostname()!r})"
     try:
-        names.add(socket.getfqdn())
-    except OSError:
-        pass
-    return names
-
-
-def check_shared_output(output: str, step: str, worker_hosts: Mapping[str, str],
-                        probe: Optional[Callable[[str, Sequence[str]], Sequence[str]]] = None,
-                        my_hosts: Optional[set[str]] = None) -> None:
-    """Refuse a local artifact folder that a worker on another host cannot reach.
-
-    ``worker_hosts`` maps worker address -> hostname. ``probe(folder, addresses)`` returns the
-    addresses that can *not* see ``folder`` (default: assume none of the foreign ones can).
-    """
-    from ..storage import is_local, local_path
-    if not is_local(output):
-        return
-    mine = my_hosts if my_hosts is not None else this_host_names()
-    foreign = {addr: host for addr, host in worker_hosts.items() if host not in mine}
-    if not foreign:
-        return
-    folder = local_path(output)
-    blind = list(probe(folder, sorted(foreign))) if probe is not None else sorted(foreign)
-    if blind:
-        hosts = sorted({foreign[a] for a in blind})
-        raise StorageError(
-            f"step {step!r}: its artifacts would go to {output!r}, a folder on this machine "
-            f"({sorted(mine)[0]}), but Dask worker(s) {blind} run on other host(s) {hosts} and cannot see it; "
-            f"{SHARED_STORAGE_HINT}")
+        upload_bytes(_worker_address().encode(), join_url(output, PROBE_FOLDER, token))
+    except Exception as exc:  # noqa: BLE001 - the reason is the answer
+        return f"cannot write there: {type(exc).__name__}: {exc}"
+    return ""
 
 
 # --------------------------------------------------------------------------- the executor
@@ -250,27 +226,61 @@ class DaskExecutor:
         self._scripts: set[str] = set()      # task ids of running script steps (stoppable)
         self._lock = threading.Lock()
         self._attempts = itertools.count(1)
-        self._my_hosts = this_host_names()
         self._markers: dict[str, str] = {}   # local output folder -> marker file
-        self._checked: set[str] = set()      # local output folders checked against the workers
+        self._probed: set[tuple[str, str]] = set()  # (worker address, destination) found usable
 
     @property
     def address(self) -> str:
         return self.client.scheduler.address
 
     # ------------------------------------------------------------------ storage check
-    def _worker_hosts(self) -> dict[str, str]:
-        """Worker address -> hostname of every worker now connected."""
-        return dict(self.client.run(_hostname))
-
-    def _blind_workers(self, folder: str, addresses: Sequence[str]) -> list[str]:
-        """The workers that can't see this executor's marker file in ``folder``."""
-        seen = self.client.run(_sees_file, self._marker(folder), workers=list(addresses))
-        return [addr for addr in addresses if not seen.get(addr)]
+    def _check_destination(self, spec: StepSpec, output: str) -> Optional[tuple[str, str]]:
+        """Refuse a destination some connected worker can't use, found by testing it, not by
+        comparing host names: each worker not yet probed for ``output`` writes a probe object
+        there (and, for a local folder, looks for this executor's marker file) and the controller
+        reads it back. Cached per (worker, destination). Returns the per-step guard for a local
+        folder, which covers workers joining later."""
+        from ..storage import delete, is_local, join_url, local_path, read_bytes
+        marker = self._marker(local_path(output)) if is_local(output) else None
+        workers = [w for w in self.client.scheduler_info()["workers"] if (w, output) not in self._probed]
+        if workers:
+            tokens = {w: f"{uuid.uuid4().hex}" for w in workers}
+            answers = {w: self.client.submit(_probe_destination, output, marker, tokens[w], workers=[w],
+                                             allow_other_workers=False, pure=False, key=f"pipetrack-probe-{tokens[w]}")
+                       for w in workers}
+            blind: dict[str, str] = {}
+            for worker, answer in answers.items():
+                try:
+                    reason = answer.result(timeout=60)
+                except Exception as exc:  # noqa: BLE001 - a worker that can't answer can't be trusted
+                    reason = f"did not answer the probe: {type(exc).__name__}: {exc}"
+                url = join_url(output, PROBE_FOLDER, tokens[worker])
+                if not reason:
+                    try:
+                        if read_bytes(url).decode() != worker:
+                            reason = "wrote a probe the controller read back changed"
+                    except Exception:  # noqa: BLE001
+                        reason = "wrote a probe the controller cannot see (it writes somewhere else)"
+                    try:
+                        delete(url)
+                    except Exception:  # noqa: BLE001 - a leftover probe is harmless
+                        pass
+                if reason:
+                    blind[worker] = reason
+                else:
+                    self._probed.add((worker, output))
+            if marker is not None:  # the probes' folder, now empty, is not left in the user's folder
+                with contextlib.suppress(OSError):
+                    os.rmdir(local_path(join_url(output, PROBE_FOLDER)))
+            if blind:
+                details = "; ".join(f"{w} {why}" for w, why in sorted(blind.items()))
+                raise StorageError(f"step {spec.name!r}: its artifacts would go to {output!r}, but Dask worker(s) "
+                                   f"cannot use it: {details}; {SHARED_STORAGE_HINT}")
+        return (socket.gethostname(), marker) if marker is not None else None
 
     def _marker(self, folder: str) -> str:
-        """A file only this executor writes into a local output folder; workers on other hosts
-        must see it (removed at shutdown)."""
+        """A file only this executor writes into a local output folder; every worker must see it
+        (removed at shutdown)."""
         marker = self._markers.get(folder)
         if marker is None:
             os.makedirs(folder, exist_ok=True)
@@ -281,20 +291,6 @@ class DaskExecutor:
             atexit.register(_remove_quietly, marker)  # an executor nobody shuts down
         return marker
 
-    def _check_storage(self, spec: StepSpec, output: str) -> Optional[tuple[str, str]]:
-        """Refuse early (once per output folder) if a connected worker can't reach it; returns
-        the per-step guard that covers workers joining later."""
-        from ..storage import is_local, local_path
-        if not is_local(output):
-            return None
-        folder = local_path(output)
-        marker = self._marker(folder)
-        if folder not in self._checked:
-            check_shared_output(output, spec.name, self._worker_hosts(), probe=self._blind_workers,
-                                my_hosts=self._my_hosts)
-            self._checked.add(folder)
-        return socket.gethostname(), marker
-
     # ------------------------------------------------------------------ submit
     def submit(self, spec: StepSpec) -> "Future[StepResult]":
         from .. import config
@@ -302,7 +298,7 @@ class DaskExecutor:
         bundle_task = (spec.task_bundle or {}).get("task") or {}
         output = spec.output_uri or bundle_task.get("output_uri") or config.default_output_uri()
         try:
-            guard = self._check_storage(spec, output)
+            guard = self._check_destination(spec, output)
         except StorageError as exc:
             future.set_result(_failed(spec, str(exc), exc))
             return future

@@ -13,7 +13,7 @@ import remote_steps
 from pipetrack import PipelineController, Task
 from pipetrack.errors import StorageError
 from pipetrack.executors.base import StepSpec
-from pipetrack.executors.dask import DaskExecutor, check_shared_output, run_step_on_worker
+from pipetrack.executors.dask import DaskExecutor, run_step_on_worker
 from remote_helpers import process_gone, run_python, wait_for
 
 pytestmark = [pytest.mark.dask, pytest.mark.timeout(180)]
@@ -174,28 +174,13 @@ def test_time_limit_stops_a_script_step_on_its_worker(local_cluster, write_scrip
 
 
 # --------------------------------------------------------------------------- shared storage
-def test_local_output_with_a_worker_on_another_host_is_refused():
-    hosts = {"tcp://10.1.2.3:40000": "gpu-node-7", "tcp://127.0.0.1:40001": "this-host"}
-    with pytest.raises(StorageError) as info:
-        check_shared_output("file:///data/artifacts", "train", hosts, my_hosts={"this-host"})
-    message = str(info.value)
-    assert "train" in message and "gpu-node-7" in message and "s3://" in message and "/data/artifacts" in message
-    # a folder the other host sees (shared mount), object storage, or only local workers: accepted
-    check_shared_output("file:///data/artifacts", "train", hosts, probe=lambda folder, addrs: [],
-                        my_hosts={"this-host"})
-    check_shared_output("s3://bucket/prefix", "train", hosts, my_hosts={"this-host"})
-    check_shared_output("file:///data/artifacts", "train", {"tcp://127.0.0.1:1": "this-host"},
-                        my_hosts={"this-host"})
-
-
 def test_refusal_happens_before_the_step_runs(local_cluster, tmp_path, monkeypatch):
-    """The executor asks each worker for its hostname; here one claims another host and can't
-    see the artifacts folder: the step fails with the explanation and never runs."""
+    """Each worker is asked to see the controller's marker in the artifacts folder; here the
+    marker is one no worker can see: the step fails naming the workers and never runs."""
     client = local_cluster["client"]
     executor = SharedCluster(client)
     real = list(client.scheduler_info()["workers"])
-    monkeypatch.setattr(executor, "_worker_hosts", lambda: {real[0]: "elsewhere.example", real[1]: "elsewhere.example"})
-    monkeypatch.setattr(executor, "_blind_workers", lambda folder, addrs: list(addrs))
+    monkeypatch.setattr(executor, "_marker", lambda folder: str(tmp_path / "no-such-marker"))
     markers = tmp_path / "m"
     markers.mkdir()
     pipe = PipelineController(name="refused", project="remote")
@@ -204,25 +189,24 @@ def test_refusal_happens_before_the_step_runs(local_cluster, tmp_path, monkeypat
                            function_return=["took"])
     pipe.start_locally(executor=executor)
     node = _node(pipe, "never")
-    assert node.status == "failed" and "elsewhere.example" in node.error and "s3://" in node.error
+    assert node.status == "failed" and "cannot see the folder" in node.error and "s3://" in node.error
+    assert all(address in node.error for address in real)
     assert isinstance(node.exception, StorageError)
     assert not (markers / "never.start").exists()
     assert Task.get_task(task_id=node.executed).get_status() == "failed"
 
 
 def test_shared_folder_seen_by_a_foreign_worker_is_accepted(local_cluster, tmp_path, monkeypatch):
-    """A worker on 'another host' that sees the folder (an NFS mount) passes the real probe."""
+    """Workers that see the folder (here: the same one; an NFS mount elsewhere) pass the probe."""
     client = local_cluster["client"]
     executor = SharedCluster(client)
-    real = list(client.scheduler_info()["workers"])
-    monkeypatch.setattr(executor, "_worker_hosts", lambda: {addr: "nfs-client.example" for addr in real})
     pipe = PipelineController(name="shared-folder", project="remote")
     pipe.add_function_step("array", remote_steps.make_array, function_kwargs={"n": 3}, function_return=["v"])
     pipe.start_locally(executor=executor)
     assert _node(pipe, "array").status == "completed", _node(pipe, "array").error
     executor.shutdown()  # the pipeline leaves an executor it was given running
     leftovers = [p for p in (tmp_path / "pipetrack-home" / "artifacts").iterdir() if p.name.startswith(".pipetrack")]
-    assert leftovers == []  # the probe marker is removed at shutdown
+    assert leftovers == []  # the marker and the probes are removed
 
 
 def test_worker_side_guard_refuses_a_folder_it_cannot_see(tmp_path):
