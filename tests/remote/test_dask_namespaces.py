@@ -28,42 +28,45 @@ def _can_unshare() -> bool:
 
 
 @pytest.fixture
-def blind_worker_cluster(tmp_path, pipetrack_home):
-    """(scheduler address, artifacts folder, worker address) with one worker in its own mount namespace."""
+def namespaced_worker(tmp_path, pipetrack_home):
+    """``start(hidden)``: a scheduler and one worker that sees an empty tmpfs over folder ``hidden``;
+    returns (scheduler address, worker address)."""
     if not _can_unshare():
         pytest.skip("needs root and unshare -m (a private mount namespace)")
     distributed = pytest.importorskip("distributed")
-    artifacts = tmp_path / "artifacts"
-    artifacts.mkdir()
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(tmp_path)) if p)}
-    procs = []
-    client = None
-    try:
+    procs, clients = [], []
+
+    def start(hidden):
+        port = free_port()
+        address = f"tcp://127.0.0.1:{port}"
         with open(tmp_path / "scheduler.log", "wb") as log:
-            procs.append(subprocess.Popen([PY, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
-                                           str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT, env=env))
-        worker = (f"mount -t tmpfs none {artifacts} && exec {PY} -m distributed.cli.dask_worker {address} "
-                  f"--nworkers 1 --nthreads 1 --host 127.0.0.1 --no-dashboard --name blind")
+            procs.append(subprocess.Popen([PY, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                           "--port", str(port), "--no-dashboard"], stdout=log,
+                                          stderr=subprocess.STDOUT))
+        worker = (f"mount -t tmpfs none {hidden} && exec {PY} -m distributed.cli.dask_worker {address} "
+                  f"--nworkers 1 --nthreads 1 --host 127.0.0.1 --no-dashboard --name namespaced")
         with open(tmp_path / "worker.log", "wb") as log:
             procs.append(subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", worker],
-                                          stdout=log, stderr=subprocess.STDOUT, env=env))
+                                          stdout=log, stderr=subprocess.STDOUT))
         client = distributed.Client(address, timeout=30)
+        clients.append(client)
         client.wait_for_workers(1, timeout=60)
         (worker_address,) = client.scheduler_info()["workers"]
         assert client.run(lambda: __import__("socket").gethostname())[worker_address] == os.uname().nodename
-        yield address, artifacts, worker_address
-    finally:
-        if client is not None:
-            client.close()
-        for proc in reversed(procs):
-            stop_process(proc)
+        return address, worker_address
+
+    yield start
+    for client in clients:
+        client.close()
+    for proc in reversed(procs):
+        stop_process(proc)
 
 
-def test_a_worker_with_our_host_name_but_not_our_folder_is_refused_before_the_step_runs(blind_worker_cluster,
-                                                                                      monkeypatch):
-    address, artifacts, worker = blind_worker_cluster
+def test_a_worker_with_our_host_name_but_not_our_folder_is_refused_before_the_step_runs(namespaced_worker,
+                                                                                      tmp_path, monkeypatch):
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    address, worker = namespaced_worker(artifacts)
     monkeypatch.setenv("PIPETRACK_QUEUES", f"blind={address.replace('tcp://', 'dask://')}")
     pipe = PipelineController(name="blind worker", project="namespaces", output_uri=artifacts.as_uri())
     pipe.set_default_execution_queue("blind")
@@ -76,3 +79,34 @@ def test_a_worker_with_our_host_name_but_not_our_folder_is_refused_before_the_st
     step = Task.get_task(task_id=node.executed)
     assert step.get_status() == "failed" and not step.artifacts
     assert Task.get_task(task_id=pipe.id).get_status() == "failed"
+
+
+HELPERS = """
+def scale(value):
+    return value * 10
+
+
+def step(value):
+    return scale(value) + 1
+"""
+
+
+def test_step_and_helpers_from_a_module_only_the_controller_has(namespaced_worker, tmp_path, monkeypatch):
+    """The user's own module travels by value; the worker's copy of its folder is empty."""
+    modules = tmp_path / "project"
+    modules.mkdir()
+    (modules / "ctrl_only_steps.py").write_text(HELPERS)
+    address, worker = namespaced_worker(modules)
+    monkeypatch.syspath_prepend(str(modules))
+    import ctrl_only_steps
+    monkeypatch.setenv("PIPETRACK_QUEUES", f"far={address.replace('tcp://', 'dask://')}")
+    pipe = PipelineController(name="module by value", project="namespaces")
+    pipe.set_default_execution_queue("far")
+    pipe.add_function_step("step", ctrl_only_steps.step, function_kwargs={"value": 4}, function_return=["r"],
+                           helper_functions=[ctrl_only_steps.scale])
+    pipe.start_locally()
+    node = pipe.get_pipeline_dag()["step"]
+    # was: ModuleNotFoundError: No module named 'ctrl_only_steps' on the worker
+    assert node.status == "completed", node.error
+    step = Task.get_task(task_id=node.executed)
+    assert step.artifacts["r"].get() == 41 and step.last_worker == worker
