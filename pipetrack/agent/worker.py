@@ -49,7 +49,7 @@ HEARTBEAT_SECONDS = 5.0
 class _LocalRun:
     """A claimed task running as a subprocess of the agent, against the shared store.
 
-    Its code (``agent/code.py``) and environment (``agent/environments.py``) are prepared on a
+    Its code (``executors/checkout.py``) and environment (``agent/environments.py``) are prepared on a
     thread first, so a slow checkout or install never holds up the agent's other tasks; the
     preparation's log goes to the task's console, and it does not count towards a time limit.
     A preparation that fails fails the task with the reason."""
@@ -71,7 +71,7 @@ class _LocalRun:
         buffer_for(self._store).add_console(self.task_id, f"pipetrack agent: {text}")
 
     def _prepare(self) -> None:
-        from .code import checkout_for
+        from ..executors.checkout import checkout_for
         from .environments import python_for
         try:
             refuse_container(self._row)

@@ -12,8 +12,9 @@ executor), and a Dask worker that can't reach the store (:func:`run_task_in_priv
 task's records are imported into a throw-away store, the subprocess records there, and the
 records come back as a bundle for the caller to import).
 
-The entry point must exist on the machine that runs it; the agent (``agent/code.py``) first
-makes it exist there: a worktree of the task's recorded commit plus its diff, or its stored script.
+The entry point must exist on the machine that runs it; the agent, and a Dask worker running an
+agent's task, first make it exist there (``checkout.py``): a worktree of the task's recorded
+commit plus its diff, or its stored script.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import tempfile
 import time
 from typing import Any, Callable, Optional
 
-from ..errors import ValidationError
+from ..errors import SetupError, ValidationError
 from .base import StepResult
 
 STEP_SPEC_KEY = "step_spec_url"
@@ -210,15 +211,27 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
         row = store.task_row(task_id)
         started = time.monotonic()
         early = should_stop() if should_stop is not None else None
+        checkout = None
         try:
             if early:
                 raise _Stopped(early)
+            if not (row.get("runtime") or {}).get(STEP_SPEC_KEY):  # a script: its code, here
+                from .. import config
+                from ..tracking.reporting import buffer_for
+                from .checkout import checkout_for
+                checkout = checkout_for(row, config.home() / "agent",
+                                        lambda text: buffer_for(store).add_console(task_id, f"pipetrack: {text}"))
+                row = dict(row, script=checkout.script)
             process = TaskProcess(row, str(store.path))
         except _Stopped as stop:
             store.end_task(task_id, "stopped", str(stop))
             result = result_from_store(store, task_id, None)
-        except ValidationError as exc:
-            store.end_task(task_id, "failed", str(exc))
+        except (ValidationError, SetupError) as exc:
+            message = f"{exc} (on {_where()})"
+            from ..tracking.reporting import buffer_for
+            buffer_for(store).add_console(task_id, f"pipetrack: {message}", "error")
+            buffer_for(store).flush()
+            store.end_task(task_id, "failed", message)
             result = result_from_store(store, task_id, None)
         else:
             message = ""
@@ -237,6 +250,8 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
                 store.end_task(task_id, "stopped", message,
                                only_from=("created", "queued", "in_progress", "stopped"))
             result = result_from_store(store, task_id, code, message)
+        if checkout is not None:
+            checkout.remove()
         store.update_task(task_id, output_uri=own_output)
         result.records = export_records(store, task_id)
         if parent_bundle:
@@ -245,3 +260,13 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
     finally:
         store.close()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _where() -> str:
+    """This machine, as a failure message names it: the Dask worker's address where there is one."""
+    import socket
+    try:
+        from distributed import get_worker
+        return f"Dask worker {get_worker().address} (host {socket.gethostname()})"
+    except (ImportError, ValueError):
+        return f"host {socket.gethostname()}"

@@ -85,3 +85,29 @@ def test_stopping_a_task_on_the_cluster_terminates_it_and_keeps_its_records(dask
     victim.reload()
     assert victim.get_status() == "stopped"
     assert any("job of size 2" in line for line in victim.get_reported_console_output(20))  # records came back
+
+
+def test_agent_on_dask_runs_a_script_only_the_store_has_and_names_the_worker(dask_scheduler, s3_server, agents,
+                                                                             write_script):
+    """The task's script exists nowhere on the workers' machine: it runs from the text the task stored."""
+    dask_scheduler["client"].wait_for_workers(2, timeout=60)
+    script = write_script("stored_only.py", SCRIPT)
+    run_python(script)
+    base = Task.get_task(project_name="dask-agent", task_name="job")
+    script.unlink()
+    clone = Task.clone(base, name="job from stored text")
+    clone.set_parameters({**base.get_parameters(), "Args/size": 7})
+    no_code = Task.create(project_name="dask-agent", task_name="no code at all")
+    for task in (clone, no_code):
+        Task.enqueue(task, queue_name="stored")
+    output = f"s3://{s3_server['bucket']}/dask-agent-stored-{time.time_ns()}"
+    address = dask_scheduler["address"].replace("tcp://", "dask://")
+    agent = agents("--queue", "stored", "--executor", address, "--max-tasks", "2", env={"PIPETRACK_OUTPUT_URI": output})
+    assert agent.wait(90) == 0, agent.log()
+    assert clone.get_status() == "completed", clone.get_status_message()
+    assert clone.artifacts["out"].get()["size"] == 7
+    assert any("the task's stored script" in line for line in clone.get_reported_console_output(50))
+    status, message = no_code.get_status_message()
+    workers = set(dask_scheduler["client"].scheduler_info()["workers"])
+    assert status == "failed" and "records no script to run" in message
+    assert any(f"on Dask worker {w}" in message for w in workers), message

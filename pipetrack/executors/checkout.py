@@ -1,4 +1,5 @@
-"""Where an agent gets a task's code from, so a task runs on a machine that never had it.
+"""Where a script task's code comes from on a machine that never had it (the agent's machine,
+a Dask worker running an agent's task).
 
 - **git**: a task that records a repository and a commit (or a branch) runs in a fresh
   worktree of that commit, with the task's uncommitted diff applied. Each repository is fetched
