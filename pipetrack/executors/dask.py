@@ -228,6 +228,9 @@ class DaskExecutor:
         self._attempts = itertools.count(1)
         self._markers: dict[str, str] = {}   # local output folder -> marker file
         self._probed: set[tuple[str, str]] = set()  # (worker address, destination) found usable
+        self._cancelled: set[str] = set()    # steps this executor was asked to stop
+        self._closing = False
+        self._address = self.client.scheduler.address if self.client.scheduler is not None else "?"
 
     @property
     def address(self) -> str:
@@ -334,7 +337,10 @@ class DaskExecutor:
         try:
             result = await self.client.gather(dask_future, asynchronous=True)
         except BaseException as exc:  # KilledWorker, lost connection, unpicklable result, cancelled ...
-            if dask_future.cancelled():
+            if self._lost_scheduler(dask_future, spec.task_id):
+                message = f"step {spec.name!r}: lost connection to the Dask scheduler at {self._address}"
+                result = _failed(spec, message, ConnectionError(message))
+            elif dask_future.cancelled():
                 result = StepResult(task_id=spec.task_id, status="stopped",
                                     error=f"step {spec.name!r} was cancelled on the Dask cluster")
             else:
@@ -347,6 +353,15 @@ class DaskExecutor:
         if not future.done():
             future.set_result(result)
 
+    def _lost_scheduler(self, dask_future: Any, task_id: str) -> bool:
+        """Whether a step ended because the client lost its scheduler (its future is cancelled
+        without anyone here asking for it), not because it was cancelled or failed."""
+        with self._lock:
+            asked = task_id in self._cancelled
+        if asked or self._closing:
+            return False
+        return dask_future.cancelled() or self.client.status not in ("running", "connecting")
+
     def cancel(self, task_id: str) -> None:
         """Stop a step. A script step is asked to stop (its process gets SIGTERM, records itself
         stopped and its records still come back); its future is cancelled only if that takes
@@ -355,6 +370,8 @@ class DaskExecutor:
         with self._lock:
             dask_future = self._futures.get(task_id)
             is_script = task_id in self._scripts
+            if dask_future is not None:
+                self._cancelled.add(task_id)
         if dask_future is None:
             return
         if not is_script:
@@ -374,6 +391,7 @@ class DaskExecutor:
             pass
 
     def shutdown(self) -> None:
+        self._closing = True
         with self._lock:
             pending = list(self._futures.values())
             self._futures.clear()

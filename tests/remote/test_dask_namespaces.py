@@ -110,3 +110,49 @@ def test_step_and_helpers_from_a_module_only_the_controller_has(namespaced_worke
     assert node.status == "completed", node.error
     step = Task.get_task(task_id=node.executed)
     assert step.artifacts["r"].get() == 41 and step.last_worker == worker
+
+
+def test_losing_the_scheduler_fails_the_running_step_with_that_reason(tmp_path, monkeypatch, pipetrack_home):
+    """The scheduler is killed (by pid) while a step runs: the step fails saying so, in bounded time."""
+    distributed = pytest.importorskip("distributed")
+    import threading
+    import time as _time
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with open(tmp_path / "scheduler.log", "wb") as log:
+        scheduler = subprocess.Popen([PY, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
+                                      str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([PY, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads",
+                                   "1", "--host", "127.0.0.1", "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+        monkeypatch.setenv("PIPETRACK_QUEUES", f"doomed={address.replace('tcp://', 'dask://')}")
+        pipe = PipelineController(name="scheduler lost", project="namespaces")
+        pipe.set_default_execution_queue("doomed")
+        pipe.add_function_step("victim", remote_steps.sleep_and_report,
+                               function_kwargs={"seconds": 60, "marker_dir": str(markers), "name": "victim"},
+                               function_return=["took"])
+
+        def kill_when_started() -> None:
+            deadline = _time.monotonic() + 60
+            while not (markers / "victim.start").exists() and _time.monotonic() < deadline:
+                _time.sleep(0.1)
+            scheduler.kill()
+
+        threading.Thread(target=kill_when_started, daemon=True).start()
+        started = _time.monotonic()
+        pipe.start_locally()
+        took = _time.monotonic() - started
+        node = pipe.get_pipeline_dag()["victim"]
+        assert node.status == "failed", (node.status, node.error)
+        assert f"lost connection to the Dask scheduler at {address}" in node.error
+        assert "cancelled" not in node.error
+        assert took < 50, took  # not the step's 60 s: the run ends once the connection is known lost
+        assert Task.get_task(task_id=node.executed).get_status() == "failed"
+    finally:
+        for proc in (worker, scheduler):
+            stop_process(proc)
