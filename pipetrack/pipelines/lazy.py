@@ -18,6 +18,21 @@ from .node import SUCCESS_STATUSES
 _NOT_LOADED = object()
 
 
+def first_failure(nodes: dict, node: Any) -> Any:
+    """The ancestor of ``node`` that failed (or was aborted) first, by end time; None if none did."""
+    seen, stack, failed = set(), list(node.parents), []
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in nodes:
+            continue
+        seen.add(name)
+        parent = nodes[name]
+        if parent.status in ("failed", "aborted"):
+            failed.append(parent)
+        stack.extend(parent.parents)
+    return min(failed, key=lambda n: n.job_ended or float("inf")) if failed else None
+
+
 class LazyResult:
     """A proxy for one return value of one pipeline step."""
 
@@ -44,6 +59,11 @@ class LazyResult:
         if node.status not in SUCCESS_STATUSES:
             if node.exception is not None:
                 raise node.exception
+            cause = first_failure(pipeline._nodes, node)
+            if cause is not None:  # skipped: the step that failed first is the story, this one a consequence
+                raise StepFailed(f"step '{node.name}' {node.status} because step '{cause.name}' {cause.status}: "
+                                 f"{cause.error or 'no result'}", step=cause.name,
+                                 original=cause.exception) from cause.exception
             raise StepFailed(f"step '{node.name}' {node.status}: {node.error or 'no result'}", step=node.name)
         value = load_output(node.outputs.get(self._pt_name), pipeline)
         object.__setattr__(self, "_pt_value", value)

@@ -76,3 +76,36 @@ def test_functions_pickled_by_value_keep_their_file_names():
     files = [(f.filename, f.lineno, f.name) for f in traceback.extract_tb(caught.value.__traceback__)]
     assert ("/srv/user/shipped.py", 3, "shipped") in files and ("/srv/user/shipped.py", 2, "<lambda>") in files
     assert pickle.loads(dumps_keeping_source(code)).co_filename == code.co_filename
+
+
+CHAIN = '''
+@PipelineDecorator.component(return_values=["r"])
+def one():
+    raise ValueError("the real reason")
+
+
+@PipelineDecorator.component(return_values=["r"])
+def two(x):
+    return x + 1
+
+
+@PipelineDecorator.pipeline(name="chain", project="tracebacks")
+def run():
+    return two(one()) + 0
+
+
+use_mode()
+try:
+    run()
+except Exception as exc:
+    report(type=type(exc).__name__, message=str(exc), step=getattr(exc, "step", None),
+           cause=type(exc.__cause__).__name__, cause_message=str(exc.__cause__))
+'''
+
+
+def test_a_skipped_step_names_the_step_that_failed_first(pipeline_script):
+    """Using the value of a step skipped because its parent failed raises about the parent."""
+    run = pipeline_script(CHAIN, "local")
+    assert run.results["type"] == "StepFailed" and run.results["step"] == "one", run.results
+    assert "step 'two' skipped because step 'one' failed: ValueError: the real reason" in run.results["message"]
+    assert run.results["cause"] == "ValueError" and run.results["cause_message"] == "the real reason"
