@@ -21,6 +21,12 @@ from .options import framework_option
 FRAMEWORKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "matplotlib": ("matplotlib", ()),
     "tensorboard": ("tensorboard", ()),       # tensorboardX, torch.utils.tensorboard, tf.summary writers
+    "pytorch": ("pytorch", ()),               # torch.save / torch.load model files
+    "joblib": ("joblib", ("scikit",)),        # joblib.dump / load (scikit-learn models)
+    "xgboost": ("xgboost", ()),               # save_model / load_model, per-round metrics
+    "lightgbm": ("lightgbm", ()),
+    "catboost": ("catboost", ()),
+    "tensorflow": ("keras", ("keras",)),      # Keras model.save / load, fit() metrics
     "hydra": ("hydra", ()),                   # the composed config (OmegaConf) and its overrides
 }
 # bindings of argument parsers (besides argparse), under auto_connect_arg_parser

@@ -78,7 +78,9 @@ def when_imported(name: str, callback: Callable[[Any], None]) -> None:
         _safely(callback, module)
         return
     with _lock:
-        _pending.setdefault(name, []).append(callback)
+        waiting = _pending.setdefault(name, [])
+        if callback not in waiting:  # armed at import and connected at Task.init: one hook
+            waiting.append(callback)
         if _watcher not in sys.meta_path:
             sys.meta_path.insert(0, _watcher)
 
