@@ -39,7 +39,8 @@ def pipetrack_home(tmp_path, monkeypatch):
     """Every test gets its own store; class-level Task state is reset around it."""
     home = tmp_path / "pipetrack-home"
     monkeypatch.setenv("PIPETRACK_HOME", str(home))
-    for var in ("PIPETRACK_OUTPUT_URI", "PIPETRACK_TASK_ID", "PIPETRACK_QUEUES", "PIPETRACK_IGNORE_CACHE"):
+    for var in ("PIPETRACK_OUTPUT_URI", "PIPETRACK_TASK_ID", "PIPETRACK_QUEUES", "PIPETRACK_IGNORE_CACHE",
+                "PIPETRACK_PROC_MASTER_ID"):
         monkeypatch.delenv(var, raising=False)
     from pipetrack.tracking.task import Task
     Task._main_task = None

@@ -78,6 +78,8 @@ class StepSpec:
     env: dict = field(default_factory=dict)
     time_limit: Optional[float] = None
     in_process: bool = False                 # inline: hand back return values and the exception as objects
+    auto_connect_frameworks: Any = None      # the step's Task.init-like options (None: everything on)
+    auto_connect_arg_parser: Any = None
 
 
 @dataclass

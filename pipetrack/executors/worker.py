@@ -5,7 +5,9 @@ Dask worker:
 
 1. open the step task in the store at ``spec.store_path`` — the shared store when this machine
    can reach it, else a private store the Dask side seeded with the task's records bundle;
-2. mark it running, tee the console into it, make ``Task.current_task()`` return it;
+2. mark it running, tee the console into it, make ``Task.current_task()`` return it, bind the
+   frameworks and argument parsers its ``auto_connect_frameworks`` / ``auto_connect_arg_parser``
+   leave on (as ``Task.init`` would for a ClearML step task);
 3. fetch artifact inputs from storage and call the function;
 4. store each return value as an artifact (and plain int/float/bool/str values also as
    ``return/<name>`` parameters, as ClearML does), mark completed — or failed with the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 from typing import Any, Optional
@@ -35,6 +38,44 @@ def _open_task(spec: StepSpec):
         raise ValueError(f"step {spec.name!r}: StepSpec.store_path is required (Dask steps get a private store)")
     store = open_store(spec.store_path)
     return Task._from_row(store, store.task_row(spec.task_id), owner=True)
+
+
+_bindings_lock = threading.Lock()
+_bindings_users = 0  # steps of this process running with bindings connected (Dask threads share them)
+
+
+def _connect_bindings(task: Any, spec: StepSpec) -> bool:
+    """Bind what the step's options leave on; True when this step must undo it at its end.
+
+    Bindings are process-wide patches found by the bound code through ``Task.current_task()``
+    (the step task here). A process that ran ``Task.init`` (inline steps) already has its own,
+    which stay in charge; steps running at once in one process share the first one's."""
+    global _bindings_users
+    from ..tracking.session import current_session
+    if current_session() is not None:
+        return False
+    frameworks = True if spec.auto_connect_frameworks is None else spec.auto_connect_frameworks
+    parsers = True if spec.auto_connect_arg_parser is None else spec.auto_connect_arg_parser
+    if not frameworks and (parsers is False or parsers == {}):
+        return False
+    from ..tracking.bindings import connect_arg_parsers, connect_frameworks
+    with _bindings_lock:
+        _bindings_users += 1
+        if frameworks:
+            connect_frameworks(task, frameworks)
+        connect_arg_parsers(task, parsers)
+    return True
+
+
+def _disconnect_bindings(connected: bool) -> None:
+    global _bindings_users
+    if not connected:
+        return
+    from ..tracking.bindings import disconnect
+    with _bindings_lock:
+        _bindings_users -= 1
+        if _bindings_users == 0:
+            disconnect()
 
 
 def _seed_parent(store: Any, bundle: Optional[dict]) -> Optional[str]:
@@ -134,7 +175,9 @@ def run_step(spec: StepSpec) -> StepResult:
     console.start()
     previous_override = Task._own_task_override  # never another thread's step (see _TaskMeta)
     Task._current_task_override = task
+    bound = False
     try:
+        bound = _connect_bindings(task, spec)
         deserializer = cloudpickle.loads(spec.deserialization_function) if spec.deserialization_function else None
         serializer = cloudpickle.loads(spec.serialization_function) if spec.serialization_function else None
         kwargs = {k: _load_input(v, deserializer) for k, v in spec.kwargs.items()}
@@ -180,6 +223,7 @@ def run_step(spec: StepSpec) -> StepResult:
         else:
             task.mark_failed(status_message=result.error, status_reason=result.error)
     finally:
+        _disconnect_bindings(bound)
         Task._current_task_override = previous_override
         heartbeat.unregister(task.id)
         flush_all()

@@ -25,7 +25,8 @@ from .node import Node, normalise_continue_behaviour
 from .references import embedded_returns, find_references, referenced_steps
 from .run import RunMixin
 from .scheduler import Scheduler
-from .versions import DEFAULT_VERSION, PIPELINE_TAG, claim_run, pick_run, pipeline_runs
+from .versions import (DEFAULT_VERSION, PIPELINE_TAG, claim_run, pick_run, pipeline_fingerprint, pipeline_runs,
+                       settle_version)
 
 if TYPE_CHECKING:  # imported where a graph is built: ~80 ms that `import pipetrack` need not pay
     import networkx as nx
@@ -36,6 +37,22 @@ PARAM_SECTION = "Pipeline"
 def _check_callback(name: str, value: Any) -> None:
     if value is not None and not callable(value):
         raise ValidationError(f"{name} must be callable, got {value!r}")
+
+
+def _check_step_bindings(step: str, frameworks: Any, arg_parser: Any) -> dict:
+    """A step's auto_connect_frameworks / auto_connect_arg_parser, checked now (as Task.init would
+    check them) so a bad value is refused when the step is added, not when it runs."""
+    from ..tracking.bindings.options import framework_option
+    for label, value in (("auto_connect_frameworks", frameworks), ("auto_connect_arg_parser", arg_parser)):
+        if value is not None and not isinstance(value, (bool, Mapping)):
+            raise ValidationError(f"step {step!r}: {label} must be None, a bool or a dict, got {value!r}")
+    if isinstance(frameworks, Mapping):
+        try:
+            for key in frameworks:
+                framework_option(frameworks, key)
+        except ValidationError as exc:
+            raise ValidationError(f"step {step!r}: {exc}") from None
+    return {"auto_connect_frameworks": frameworks, "auto_connect_arg_parser": arg_parser}
 
 
 def _check_retry(value: Any) -> None:
@@ -67,6 +84,11 @@ class PipelineController(RunMixin):
                 raise ValidationError(f"pipeline {label} must be a non-empty string, got {value!r}")
         if version is not None and (not isinstance(version, str) or not version.strip()):
             raise ValidationError(f"pipeline version must be a string such as '1.0.0', got {version!r}")
+        if auto_version_bump is not None and not isinstance(auto_version_bump, bool):
+            raise ValidationError(f"auto_version_bump must be None, True or False, got {auto_version_bump!r}")
+        self._auto_version_bump = bool(auto_version_bump)
+        self._version_given = version
+        self._step_bindings: dict[str, dict] = {}  # step name -> its auto_connect_* options (for the worker)
         _check_retry(retry_on_failure)
         for label, fn in (("artifact_serialization_function", artifact_serialization_function),
                           ("artifact_deserialization_function", artifact_deserialization_function)):
@@ -141,6 +163,41 @@ class PipelineController(RunMixin):
         task.reload()
         self._version = version
         return task, owns
+
+    def _fingerprint(self) -> str:
+        """What auto_version_bump compares between runs: controller code, parameters and steps."""
+        from .cache import code_fingerprint
+        from ..tracking.environment import entry_script
+        script = entry_script()
+        try:
+            with open(script, "rb") as fh:
+                code = fh.read().decode("utf-8", "replace")
+        except (OSError, TypeError):
+            code = ""
+        steps = {}
+        for node in self._nodes.values():
+            steps[node.name] = {
+                "parents": sorted(node.parents), "returns": list(node.return_names),
+                "code": code_fingerprint(node.function, node.helper_functions) if node.function is not None else None,
+                "kwargs": node.function_kwargs, "base_task_id": node.base_task_id,
+                "base_task_factory": code_fingerprint(node.base_task_factory) if node.base_task_factory else None,
+                "parameters": node.parameters, "configurations": node.configurations,
+                "task_overrides": node.task_overrides, "clone": node.clone_task, "queue": node.queue,
+                "task_type": node.task_type, "packages": node.packages, "docker": node.docker,
+                "cache": node.cache_executed_step, "draft": node.draft,
+                "bindings": self._step_bindings.get(node.name)}
+        return pipeline_fingerprint(code, dict(self._pipeline_args), steps)
+
+    def _settle_version(self) -> None:
+        """Record this run's fingerprint; with auto_version_bump, keep the last run's version
+        when neither code nor steps changed since (bump it when they did)."""
+        if self._task._remote:  # an agent re-runs a stored run: its version was decided then
+            return
+        changed = settle_version(self._task._store, self._task.id, self._project, self._name, self._fingerprint(),
+                                 self._version_given, self._auto_version_bump)
+        if changed is not None:
+            self._version = changed
+            self._task.reload()
 
     @property
     def id(self) -> str:
@@ -261,6 +318,9 @@ class PipelineController(RunMixin):
         project_name = _check_name(f"project_name of step {name!r}", project_name)
         tags = [tags] if isinstance(tags, str) else tags
         tags = _check_tags(tags)
+        if not isinstance(draft, bool):
+            raise ValidationError(f"step {name!r}: draft must be True or False, got {draft!r}")
+        bindings = _check_step_bindings(name, auto_connect_frameworks, auto_connect_arg_parser)
         options = self._common_node_options(name, execution_queue, time_limit, continue_on_fail, continue_behaviour,
                                             retry_on_failure, pre_execute_callback, post_execute_callback,
                                             status_change_callback, monitor_metrics, monitor_artifacts,
@@ -275,6 +335,7 @@ class PipelineController(RunMixin):
                     working_dir=working_dir, **options)
         node.parents = _merge_parents(node.explicit_parents, referenced_steps(kwargs.values()))
         self._nodes[name] = node
+        self._step_bindings[name] = bindings
         return True
 
     def add_step(self, name: str, base_task_id: Optional[str] = None, parents: Optional[Sequence[str]] = None,
@@ -288,10 +349,13 @@ class PipelineController(RunMixin):
                  cache_executed_step: bool = False, base_task_factory: Optional[Callable] = None,
                  retry_on_failure: Any = None, status_change_callback: Optional[Callable] = None,
                  recursively_parse_parameters: bool = False, output_uri: Any = None,
-                 continue_behaviour: Optional[dict] = None) -> bool:
-        """Add a step that clones an existing task, applies overrides and runs it."""
+                 continue_behaviour: Optional[dict] = None, draft: bool = False) -> bool:
+        """Add a step that clones an existing task, applies overrides and runs it. ``draft``
+        (as on add_function_step): the clone is made and left a Draft, not run."""
         from ..tracking.task import Task
         self._check_new_node(name, parents)
+        if not isinstance(draft, bool):
+            raise ValidationError(f"step {name!r}: draft must be True or False, got {draft!r}")
         if base_task_factory is not None:
             _check_callback("base_task_factory", base_task_factory)
         elif base_task_id is None:
@@ -328,7 +392,7 @@ class PipelineController(RunMixin):
         node = Node(name=name, base_task_id=base_task_id, base_task_factory=base_task_factory, parameters=params,
                     configurations=dict(configuration_overrides or {}), task_overrides=dict(task_overrides or {}),
                     clone_task=clone_base_task, explicit_parents=list(parents or []),
-                    output_uri=output_uri if isinstance(output_uri, str) else None, **options)
+                    output_uri=output_uri if isinstance(output_uri, str) else None, draft=draft, **options)
         node.parents = _merge_parents(node.explicit_parents, referenced_steps(
             [*params.values(), *node.configurations.values(), *node.task_overrides.values()]))
         self._nodes[name] = node
@@ -429,6 +493,7 @@ class PipelineController(RunMixin):
         except ValidationError as exc:  # nothing ran: the run ends here, failed, saying why
             self._conclude(failed=True, message=f"pipeline failed before any step ran: {exc}")
             raise
+        self._settle_version()
         self._store_dag()
         self._start_time = time.time()
         self._start_progress()
@@ -592,6 +657,7 @@ class PipelineController(RunMixin):
     def create_draft(self) -> None:
         """Store the pipeline definition on its task and leave the task as a Draft (to enqueue later)."""
         self._graph = self._build_graph()
+        self._settle_version()
         self._store_dag()
         from ..tracking.session import back_to_draft
         back_to_draft(self._task)

@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable, Optional, Sequence
 
 from ..errors import ValidationError
-from .controller import PipelineController, _check_callback, _check_retry
+from .controller import PipelineController, _check_callback, _check_retry, _check_step_bindings
 from .lazy import LazyResult, resolve_all
 from .node import Node
 
@@ -156,11 +156,13 @@ class DecoratedPipeline(PipelineController):
                         post_execute_callback=options.get("post_execute_callback"),
                         status_change_callback=options.get("status_change_callback"),
                         tags=list(options.get("tags") or []), output_uri=options.get("output_uri"),
-                        working_dir=options.get("working_dir"), continue_behaviour=options["continue_behaviour"])
+                        working_dir=options.get("working_dir"), continue_behaviour=options["continue_behaviour"],
+                        draft=options.get("draft", False))
             for parent in parents:
                 if parent not in self._nodes:
                     raise ValidationError(f"component {name!r} depends on unknown step {parent!r}")
             self._nodes[name] = node
+            self._step_bindings[name] = options.get("bindings") or {}
             self._dag_dirty = True
         self._scheduler.add(node)
         results = tuple(LazyResult(self, name, r) for r in returns)
@@ -231,6 +233,11 @@ class PipelineDecorator:
         if task_type is not None:
             task_type = normalise_task_type(task_type)
         _check_retry(retry_on_failure)
+        if not isinstance(draft, bool):
+            raise ValidationError(f"component {name or getattr(_func, '__name__', '')!r}: draft must be True or "
+                                  f"False, got {draft!r}")
+        bindings = _check_step_bindings(name or getattr(_func, "__name__", "component"), auto_connect_frameworks,
+                                        auto_connect_arg_parser)
         for label, fn in (("pre_execute_callback", pre_execute_callback),
                           ("post_execute_callback", post_execute_callback),
                           ("status_change_callback", status_change_callback)):
@@ -244,7 +251,8 @@ class PipelineDecorator:
                        pre_execute_callback=pre_execute_callback, post_execute_callback=post_execute_callback,
                        status_change_callback=status_change_callback, tags=tags,
                        output_uri=output_uri if isinstance(output_uri, str) else None, working_dir=working_dir,
-                       continue_behaviour=normalise_continue_behaviour(continue_on_fail, continue_behaviour))
+                       continue_behaviour=normalise_continue_behaviour(continue_on_fail, continue_behaviour),
+                       draft=draft, bindings=bindings)
 
         def wrap(func: Callable) -> Component:
             if not callable(func):

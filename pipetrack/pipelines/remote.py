@@ -32,6 +32,7 @@ def enqueue_controller(pipeline: Any, queue: str, wait: bool = True) -> bool:
         raise StateError("PipelineController.start(queue=...) needs the pipeline to own its task; "
                          "do not call Task.init before creating the PipelineController, or use start_locally()")
     pipeline._build_graph()
+    pipeline._settle_version()  # auto_version_bump: compared with the earlier runs, as start_locally does
     pipeline._store_dag()
     _hand_over(pipeline._task, queue)
     print(f"pipetrack: pipeline '{pipeline._task.name}' ({pipeline.id}) enqueued on {queue!r}; an agent serving "

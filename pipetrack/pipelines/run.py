@@ -152,10 +152,13 @@ class RunMixin:
                         kwargs=kwargs, return_names=list(node.return_names), output_uri=node.output_uri,
                         serialization_function=self._serialization_function,
                         deserialization_function=self._deserialization_function,
-                        working_dir=node.working_dir or self._working_dir, time_limit=node.timeout)
+                        working_dir=node.working_dir or self._working_dir, time_limit=node.timeout,
+                        **self._step_bindings.get(node.name, {}))
         return self._submit(node, spec)
 
     def _submit(self, node: Node, spec: StepSpec):
+        if node.draft:
+            return self._leave_draft(node, spec)
         executor = self._executor_for(node)
         if executor.records_remotely:
             from ..tracking.records import BUNDLE_VERSION, export_records
@@ -170,6 +173,20 @@ class RunMixin:
         node.job_started = time.time()
         self._set_node_status(node, "running")
         return executor.submit(spec)
+
+    def _leave_draft(self, node: Node, spec: StepSpec) -> None:
+        """``draft=True``: the step's task stays a Draft with its inputs (to edit and enqueue
+        later); it does not run, so the node ends skipped and its children are skipped too."""
+        task = node.job.task
+        if spec.function is not None:  # what an agent needs to run it once enqueued (see executors/queue.py)
+            from ..executors.script import store_step_spec
+            spec.store_path = str(self._task._store.path)
+            runtime = dict(task.data.get("runtime") or {}, **store_step_spec(spec, task.get_output_destination()))
+            self._task._store.update_task(task.id, runtime=runtime)
+        self._log(f"step '{node.name}' is a draft: task {task.id} was created as a Draft and not run")
+        node.job_started = node.job_ended = time.time()
+        self._set_node_status(node, "skipped", f"draft step: task {task.id} created as a Draft, not run")
+        return None
 
     def _pickle(self, obj: Any) -> bytes:
         from ..executors.pickling import dumps_keeping_source

@@ -77,3 +77,43 @@ def pick_run(rows: Sequence[dict], version: Optional[str] = None, tags: Optional
     if versioned:
         return max(versioned, key=lambda r: (version_key(r["runtime"]["version"]), r["created"]))
     return max(rows, key=lambda r: r["last_update"])
+
+
+HASH_KEY = "pipeline_hash"  # runtime entry: fingerprint of the code and steps of a controller run
+
+
+def pipeline_fingerprint(code: str, parameters: dict, steps: dict) -> str:
+    """A hash of what a pipeline run is: the controller's code, its parameters and its steps
+    (functions' code and arguments, base tasks, overrides, DAG edges). Run state is not in it."""
+    import hashlib
+    import json
+    payload = {"v": 1, "code": code, "parameters": parameters, "steps": steps}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def settle_version(store: Any, task_id: str, project: str, name: str, fingerprint: str,
+                   given: Optional[str], auto_bump: bool) -> Optional[str]:
+    """Record ``fingerprint`` on run ``task_id``; with ``auto_bump`` decide its version from it:
+    the version of the last run of ``name`` when nothing changed since, else a bumped one (the
+    given version, bumped past every version taken by a run that differs). Returns the version
+    when it changed, else None."""
+    import json
+    with store.write():
+        row = store.query_one("SELECT runtime FROM tasks WHERE id=?", (task_id,))
+        runtime = json.loads(row["runtime"] or "{}")
+        current = runtime.get("version")
+        version = current
+        if auto_bump:
+            runs = [r for r in pipeline_runs(store, project, name) if r["id"] != task_id]
+            if given is None:
+                last = runs[0] if runs else None
+                if last is not None and last["runtime"].get(HASH_KEY) == fingerprint and last["runtime"].get("version"):
+                    version = last["runtime"]["version"]
+            else:
+                taken = {r["runtime"].get("version") for r in runs}
+                same = {r["runtime"].get("version") for r in runs if r["runtime"].get(HASH_KEY) == fingerprint}
+                version = given
+                while version in taken and version not in same:
+                    version = bump_version(version)
+        store.update_task(task_id, runtime=dict(runtime, version=version, **{HASH_KEY: fingerprint}))
+    return version if version != current else None

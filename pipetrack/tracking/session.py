@@ -9,6 +9,14 @@
 - a heartbeat registration (``heartbeat.py``) for the dead-task watchdog; when another process
   aborts the task (status set to ``stopped``) the registered abort callbacks run and the main
   thread is interrupted.
+
+Child processes (ClearML's ``CLEARML_PROC_MASTER_ID``): the main session puts
+``PIPETRACK_PROC_MASTER_ID=<pid>:<task id>`` in the environment. A child process (subprocess,
+multiprocessing spawn) whose ``Task.init`` does not ask for a task of its own attaches to that
+task (:func:`master_task_id`); a forked child keeps the parent's task (:func:`_after_fork_in_child`).
+Either way the child runs a *child session*: its console and reports go to the parent's task,
+but its exit never sets the task's status, and it records no argument parsers, environment,
+resources or heartbeat: the parent's session stays in charge of those.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ from .reporting import flush_all
 from .store import Store, default_store, open_store, new_id
 
 OFFLINE_DB = "session.db"
+MASTER_ENV = "PIPETRACK_PROC_MASTER_ID"  # "<pid>:<task id>" of the process whose main task children join
 
 
 def store_for_init(offline: bool) -> Store:
@@ -67,6 +76,7 @@ class Session:
         self.prev_sigterm = None
         self.prev_exit = None
         self.exit_code: Any = None  # argument of the last sys.exit() call
+        self.child = False  # a child process's session on its parent's task: never sets its status
 
 
 _session: Optional[Session] = None
@@ -76,14 +86,54 @@ def current_session() -> Optional[Session]:
     return _session
 
 
+def master_task_id() -> Optional[str]:
+    """The task of the tracked process that started this one (directly or not), from
+    ``PIPETRACK_PROC_MASTER_ID``; None in the tracked process itself or when there is none."""
+    pid, _, task_id = os.environ.get(MASTER_ENV, "").partition(":")
+    if not task_id or pid == str(os.getpid()):
+        return None
+    return task_id
+
+
+def wants_own_task(master: dict, project_name: Optional[str], task_name: Optional[str],
+                   reuse_last_task_id: Any, continue_last_task: Any) -> bool:
+    """Whether a child process's ``Task.init`` asks for another task than its parent's
+    (``master``, a task row with ``project_name``): another project or name, a task id other than
+    the parent's, or ``reuse_last_task_id=False``."""
+    if project_name and project_name != master.get("project_name"):
+        return True
+    if task_name and task_name != master["name"]:
+        return True
+    if reuse_last_task_id is False:
+        return True
+    return any(isinstance(v, str) and v != master["id"] for v in (reuse_last_task_id, continue_last_task))
+
+
 def start_session(task: Any, auto_connect_arg_parser: Any = True, auto_connect_streams: Any = True,
-                  auto_resource_monitoring: Any = True, auto_connect_frameworks: Any = True) -> Session:
+                  auto_resource_monitoring: Any = True, auto_connect_frameworks: Any = True,
+                  child: bool = False) -> Session:
+    """Install the capture for ``task``. ``child``: this process joins its parent's task (console
+    and framework reports only; see the module docstring)."""
     global _session
     from .capture import ConsoleCapture, install_argparse_hook
     session = _session = Session(task)
+    session.child = child
     if auto_connect_streams:
         session.console = ConsoleCapture(task, auto_connect_streams)
         session.console.start()
+    if child:
+        install_argparse_hook(task, False)  # the parent recorded the arguments; a child must not overwrite them
+        if auto_connect_frameworks:
+            from .bindings import connect_frameworks
+            connect_frameworks(task, auto_connect_frameworks)
+        if threading.current_thread() is threading.main_thread():
+            try:  # terminated (Pool.terminate): write the reports first
+                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                    session.prev_sigterm = signal.signal(signal.SIGTERM, _child_sigterm)
+            except (ValueError, OSError):
+                pass
+        return session
+    os.environ[MASTER_ENV] = f"{os.getpid()}:{task.id}"
     install_argparse_hook(task, auto_connect_arg_parser)
     if not task._remote or not task.data.get("script"):
         session.env_thread = threading.Thread(target=_capture_environment, args=(task,),
@@ -142,6 +192,86 @@ def _interrupt_main() -> None:
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
     else:
         _thread.interrupt_main()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child keeps the parent's main task: its session becomes a child session (the
+    parent's threads did not survive the fork, and the parent decides the task's status)."""
+    session = _session
+    if session is None or session.child:
+        return
+    session.child = True
+    session.monitor = None
+    session.env_thread = None
+    from . import capture
+    capture._state["filter"] = False
+    try:
+        if signal.getsignal(signal.SIGTERM) is _sigterm:
+            signal.signal(signal.SIGTERM, _child_sigterm)
+    except (ValueError, OSError):
+        pass
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        # a multiprocessing child leaves with os._exit (no atexit): flush when its process ends;
+        # registered through after-fork hooks since the process clears its finalizers first
+        mp_util.register_after_fork(session, _register_child_finalizer)
+
+
+def _child_sigterm(signum, frame) -> None:
+    """SIGTERM in a forked child (``Pool.terminate`` sends it): write what it reported, then leave
+    quietly. The flush runs in a thread so a flush the signal interrupted can't deadlock it."""
+    if _child_exiting:
+        return  # the child is already writing its last reports (_end_child_session): let it finish
+    writer = threading.Thread(target=flush_all, daemon=True)
+    writer.start()
+    writer.join(5.0)
+    raise SystemExit(128 + signum)
+
+
+def _register_child_finalizer(session: Session) -> None:
+    import multiprocessing.util as mp_util
+    mp_util.Finalize(None, _end_child_session, args=(session,), exitpriority=10)
+
+
+_child_exiting = False
+
+
+def _end_child_session(session: Session) -> None:
+    global _child_exiting
+    _child_exiting = True
+    if _session is session:
+        try:
+            end_session(session.task)
+        except Exception as exc:
+            print(f"pipetrack: could not flush child process reports: {exc}", file=sys.__stderr__)
+
+
+_held_for_fork: list = []
+
+
+def _before_fork() -> None:
+    """No report flush may be half-way through SQLite when the process forks: the child would
+    inherit its locks held by a thread that does not exist there, and its own flushes would hang."""
+    if _session is None:
+        return
+    from .reporting import _buffers
+    for buf in list(_buffers):
+        if buf._flush_lock.acquire(timeout=10):
+            _held_for_fork.append(buf._flush_lock)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
+def _after_fork_child_locks() -> None:
+    _held_for_fork.clear()  # the child's buffers got new locks (reporting.py)
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_child_locks)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _run_abort_callbacks(session: Session) -> None:
@@ -210,6 +340,11 @@ def end_session(task: Any) -> None:
         flush_all()
         return
     _session = None
+    if session.child:
+        _end_child(session)
+        return
+    if os.environ.get(MASTER_ENV) == f"{os.getpid()}:{task.id}":
+        del os.environ[MASTER_ENV]  # processes started after the close are nobody's children
     heartbeat.unregister(task.id)
     from .bindings import disconnect
     disconnect()  # the framework bindings' patches and pending import hooks
@@ -251,6 +386,30 @@ def end_session(task: Any) -> None:
     if is_offline_store(task._store):
         from .offline import finish_session
         finish_session(task._store)
+
+
+def _end_child(session: Session) -> None:
+    """End a child session: flush its reports and undo its capture; the status is the parent's."""
+    global _child_exiting
+    _child_exiting = True
+    from .bindings import disconnect
+    disconnect()
+    if session.console is not None:
+        session.console.stop()
+    if sys.excepthook is _excepthook:  # a forked child inherited the parent's hooks
+        sys.excepthook = session.prev_excepthook or sys.__excepthook__
+    if sys.exit is _exit:
+        sys.exit = session.prev_exit or _original_exit
+    try:
+        session.task.flush(wait_for_uploads=True)
+    finally:
+        flush_all()
+        session.task._closed = True
+        if session.prev_sigterm is not None and signal.getsignal(signal.SIGTERM) is _child_sigterm:
+            try:
+                signal.signal(signal.SIGTERM, session.prev_sigterm)
+            except (ValueError, OSError):
+                pass
 
 
 def _atexit() -> None:

@@ -34,6 +34,7 @@ from .states import (FINISHED, TaskStatusEnum, TaskTypes, check_transition, norm
                      normalise_task_type)
 from .store import TASK_JSON_COLUMNS, TASK_OUTPUT_TABLES, Store, default_store, new_id
 from .task_artifacts import MAX_ARTIFACT_NAME_BYTES, ArtifactsMixin
+from .task_extras import ExtrasMixin
 from .task_lookup import TASK_ID_ENV, LookupMixin
 from .task_metadata import (MetadataMixin, check_name as _check_name, check_storable_data as _check_storable_data,
                             check_tags as _check_tags, resolve_task_id as _resolve_task_id, storable as _storable)
@@ -73,7 +74,7 @@ class _TaskMeta(type):
             _TaskMeta._overrides[threading.get_ident()] = task
 
 
-class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin,
+class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixin, MetadataMixin, ExtrasMixin,
            metaclass=_TaskMeta):
     """A tracked execution. Use :meth:`Task.init`, :meth:`Task.create` or :meth:`Task.get_task`."""
 
@@ -242,6 +243,19 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         store = session.store_for_init(cls._offline_mode)
         task = None
         attach_id = os.environ.get(TASK_ID_ENV)
+        master_id = None if cls._offline_mode else session.master_task_id()
+        if master_id and (not attach_id or attach_id == master_id):  # a child of a tracked process
+            task = cls._attach_child(store, master_id, project_name, task_name, reuse_last_task_id,
+                                     continue_last_task, remote=bool(attach_id))
+            if task is not None:
+                cls._main_task = task
+                session.start_session(task, auto_connect_streams=auto_connect_streams,
+                                      auto_connect_frameworks=auto_connect_frameworks, child=True)
+                if cls._random_seed is not None:
+                    from .seeding import seed_everything
+                    seed_everything(cls._random_seed)
+                return task
+            attach_id = None  # it asked for a task of its own: the parent's is not handed to it
         if attach_id and not cls._offline_mode:
             task = cls._attach_remote(store, attach_id)
         if task is None:
@@ -278,6 +292,22 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         None/False disables seeding, True restores the default (1337), an int sets it."""
         from .seeding import normalise_seed
         cls._random_seed = normalise_seed(random_seed)
+
+    @classmethod
+    def _attach_child(cls, store: Store, task_id: str, project_name: Optional[str], task_name: Optional[str],
+                      reuse_last_task_id: Any, continue_last_task: Any, remote: bool) -> Optional["Task"]:
+        """In a child process of a tracked script: the parent's task (its reports land there), or
+        None when this ``Task.init`` asks for another task or the parent's task is gone."""
+        from .session import wants_own_task
+        row = store.task_row(task_id)
+        if row is None:
+            return None
+        master = dict(row, project_name=store.project_name(row["project_id"]))
+        if wants_own_task(master, project_name, task_name, reuse_last_task_id, continue_last_task):
+            return None
+        task = cls._from_row(store, row, owner=True)
+        task._remote = remote  # an agent's run: connect() reads the stored values, as in the parent
+        return task
 
     @classmethod
     def _attach_remote(cls, store: Store, task_id: str) -> "Task":
