@@ -8,10 +8,7 @@ Model design: as in ClearML, a task's model design is a configuration object, th
 """
 from __future__ import annotations
 
-import atexit
-import itertools
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -135,6 +132,7 @@ class ExtrasMixin:
     def get_label_num_description(self) -> dict[int, str]:
         """``{number: label}`` of the label enumeration (ClearML's inverse view)."""
         labels = self.get_labels_enumeration()
+        import itertools
         by_num = itertools.groupby(sorted(labels.items(), key=lambda kv: kv[1]), key=lambda kv: kv[1])
         out = {}
         for num, group in by_num:
@@ -298,6 +296,8 @@ class ExtrasMixin:
         env.update({TASK_ID_ENV: node.id, NODE_RANK_ENV: str(conf["node_rank"]), "RANK": str(conf["node_rank"]),
                     "WORLD_SIZE": str(conf["total_num_nodes"]), "MASTER_ADDR": str(conf["master_addr"]),
                     "MASTER_PORT": str(conf["master_port"])})
+        import atexit
+        import subprocess
         proc = subprocess.Popen([sys.executable, *argv], env=env)
         procs = self.__dict__.setdefault("_multi_node_procs", [])
         if not procs:
@@ -351,7 +351,7 @@ def _set_node_env(conf: dict) -> None:
                        "WORLD_SIZE": str(conf["total_num_nodes"]), "RANK": str(conf["node_rank"])})
 
 
-def _wait_started(nodes: Sequence[Any], procs: Sequence[subprocess.Popen], timeout: float = 600.0) -> None:
+def _wait_started(nodes: Sequence[Any], procs: Sequence[Any], timeout: float = 600.0) -> None:
     """Until every node task left created/queued (or its local process ended)."""
     deadline = time.monotonic() + timeout
     pending = list(nodes)

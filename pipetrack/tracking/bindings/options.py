@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from ...errors import ValidationError
 
 
-@dataclass(frozen=True)
 class FrameworkOption:
-    """What ``auto_connect_frameworks`` says about one framework."""
+    """What ``auto_connect_frameworks`` says about one framework: on or off, the wildcards a model
+    file must match (none: every file) and finer settings. (A plain class: this module is
+    imported with ``import pipetrack``, and dataclasses would cost a tenth of that import.)"""
 
-    enabled: bool
-    patterns: tuple[str, ...] = ()          # empty: every file
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    __slots__ = ("enabled", "patterns", "settings")
+
+    def __init__(self, enabled: bool, patterns: tuple[str, ...] = (), settings: Optional[Mapping[str, Any]] = None):
+        self.enabled = enabled
+        self.patterns = tuple(patterns)
+        self.settings = dict(settings or {})
+
+    def __repr__(self) -> str:
+        return f"FrameworkOption(enabled={self.enabled!r}, patterns={self.patterns!r}, settings={self.settings!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FrameworkOption) and (self.enabled, self.patterns, self.settings) == \
+            (other.enabled, other.patterns, other.settings)
 
     def accepts(self, path: Any) -> bool:
         """Whether a model file at ``path`` is registered (it matches one of the wildcards, if any)."""
