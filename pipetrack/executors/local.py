@@ -290,6 +290,8 @@ def _template_main(fd: int) -> None:
     from . import child, worker  # noqa: F401
     from .. import storage  # noqa: F401  (artifact upload/download)
     from ..tracking import capture, heartbeat, reporting, task  # noqa: F401
+    from ..tracking.bindings import preload
+    preload()  # every step connects the framework bindings: their modules (no framework) are imported once
     if threading.active_count() != 1:  # forking is only safe from a single-threaded process
         sys.exit("pipetrack: the step template started threads while importing; steps start without it")
     sock = socket.socket(fileno=fd)

@@ -58,6 +58,15 @@ def arm_arg_parsers() -> None:
         importlib.import_module(f"{__name__}.{module}").arm()
 
 
+def preload() -> None:
+    """Import every binding module now (none imports its framework): for a process that forks
+    step processes, so each step does not import them again."""
+    for module, _ in FRAMEWORKS.values():
+        importlib.import_module(f"{__name__}.{module}")
+    for module in ARG_PARSERS:
+        importlib.import_module(f"{__name__}.{module}")
+
+
 def disconnect() -> None:
     """Leave the process as it was before ``Task.init``: undo patches, drop pending import hooks."""
     hooks.restore_all()
