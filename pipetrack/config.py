@@ -75,6 +75,25 @@ def cache_dir() -> Path:
     return private_dir(home() / "cache")
 
 
+DEFAULT_CACHE_MAX_MB = 10240.0
+
+
+def cache_limit_bytes() -> int:
+    """How large the download cache may grow before the least recently used files are removed:
+    ``PIPETRACK_CACHE_MAX_MB`` (default 10 GiB)."""
+    raw = os.environ.get("PIPETRACK_CACHE_MAX_MB", "").strip()
+    if not raw:
+        return int(DEFAULT_CACHE_MAX_MB * 2 ** 20)
+    try:
+        limit = float(raw)
+    except ValueError:
+        limit = -1.0
+    if not limit >= 0 or limit == float("inf"):
+        from .errors import ValidationError
+        raise ValidationError(f"PIPETRACK_CACHE_MAX_MB={raw!r} is not a size in megabytes (a number >= 0)")
+    return int(limit * 2 ** 20)
+
+
 def watchdog_seconds() -> float:
     """Seconds without a heartbeat after which a running task is marked stopped."""
     raw = os.environ.get("PIPETRACK_WATCHDOG_SECONDS")

@@ -3,11 +3,19 @@
 Local paths and ``file://`` URLs are never copied. Remote files are downloaded to a temporary
 file and renamed into place, and archives are extracted to a temporary folder and renamed, so
 several processes asking for the same URL at once all get one complete copy.
+
+The cache is bounded (``PIPETRACK_CACHE_MAX_MB``, default 10 GiB; a Dask worker downloads every
+input of every step it runs): after each download the least recently used entries (a URL's or
+a content hash's folder, extracted copy included) are removed until the cache fits again. An
+entry is "used" when it is downloaded or served (its folder's mtime is touched); entries used
+in the last minute are never removed, so a path just handed to a step stays there.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import time
 from pathlib import Path
 
 from .. import config
@@ -74,6 +82,10 @@ def get_local_copy(url: str, extract_archive: bool = False, force_download: bool
     target = cache_root(cache_context) / cache_key(url) / fname
     if force_download or not target.is_file():
         download_file(url, str(target), overwrite=True)
+        touch_entry(target.parent)
+        enforce_limit()
+    else:
+        touch_entry(target.parent)
     if extract_archive and is_archive(fname):
         try:
             return _extract(str(target), str(target) + EXTRACTED_SUFFIX, force=force_download)
@@ -82,7 +94,72 @@ def get_local_copy(url: str, extract_archive: bool = False, force_download: bool
     return str(target)
 
 
-__all__ = ["get_local_copy", "extract_cached", "cache_root", "cache_key", "EXTRACTED_SUFFIX"]
+RECENTLY_USED_SECONDS = 60.0
+
+
+def touch_entry(folder: Path) -> None:
+    """Mark a cache entry used now (what least-recently-used eviction goes by)."""
+    try:
+        os.utime(folder)
+    except OSError:
+        pass
+
+
+def _entries(root: Path) -> list[tuple[float, int, Path]]:
+    """(last used, bytes, folder) of every cache entry: ``<key>/``, ``objects/<xx>/<sha256>/`` and
+    the entries of cache-context folders. The verification stamps are not entries."""
+    from .integrity import OBJECTS, STAMPS
+    found = []
+
+    def add(folder: Path) -> None:
+        size = 0
+        for base, _dirs, files in os.walk(folder):
+            for name in files:
+                try:
+                    size += os.lstat(os.path.join(base, name)).st_size
+                except OSError:
+                    pass
+        try:
+            found.append((folder.stat().st_mtime, size, folder))
+        except OSError:
+            pass
+
+    for child in root.iterdir() if root.is_dir() else ():
+        if not child.is_dir() or child.name == STAMPS:
+            continue
+        if child.name == OBJECTS:
+            for prefix in child.iterdir():
+                for entry in prefix.iterdir() if prefix.is_dir() else ():
+                    add(entry)
+        elif len(child.name) == 16 and all(c in "0123456789abcdef" for c in child.name):
+            add(child)
+        else:  # a cache context (ClearML's cache_context): its own entries
+            for entry in child.iterdir():
+                if entry.is_dir():
+                    add(entry)
+    return found
+
+
+def enforce_limit(limit: int | None = None) -> list[Path]:
+    """Remove least recently used entries until the cache fits ``limit`` bytes (default
+    ``config.cache_limit_bytes()``); returns the folders removed."""
+    limit = config.cache_limit_bytes() if limit is None else limit
+    entries = _entries(config.cache_dir())
+    total = sum(size for _, size, _ in entries)
+    removed = []
+    now = time.time()
+    for used, size, folder in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            break
+        if now - used < RECENTLY_USED_SECONDS:
+            break  # everything from here on was used just now
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
+        removed.append(folder)
+    return removed
+
+
+__all__ = ["get_local_copy", "extract_cached", "cache_root", "cache_key", "EXTRACTED_SUFFIX", "enforce_limit"]
 
 
 def sha256_url(url: str) -> str:

@@ -186,7 +186,7 @@ def verified_local_copy(url: str, expected: Optional[str], what: str, *, extract
     or refused when ``refuse_unverified``. ``extract_archive``: the folder a verified archive was
     extracted into. ``what`` names the file in errors ("artifact 'data' of task 1f2e...").
     """
-    from .cache import extract_cached, get_local_copy
+    from .cache import enforce_limit, extract_cached, get_local_copy, touch_entry
     if expected is None:
         if not (is_local(url) and written_unchanged(local_path(url))):
             unverified(what, normalize_url(url), refuse_unverified)
@@ -207,6 +207,9 @@ def verified_local_copy(url: str, expected: Optional[str], what: str, *, extract
             fresh = True
     if fresh:
         _download_verified(url, target, expected, what)
+    touch_entry(target.parent)
+    if fresh:
+        enforce_limit()
     if extract_archive:
         return extract_cached(str(target), force=fresh)
     return str(target)

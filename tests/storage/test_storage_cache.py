@@ -142,3 +142,34 @@ def test_concurrent_get_local_copy_from_two_processes(pipetrack_home, s3_url, tm
     cache_folder = config.cache_dir() / cache_key(url)
     assert _leftovers(cache_folder) == []
     assert sorted(os.listdir(cache_folder)) == (["bundle.zip", "bundle.zip_extracted"] if extract else ["bundle.zip"])
+
+
+@pytest.mark.s3
+def test_download_cache_keeps_within_its_bound_dropping_the_least_recently_used(s3_url, monkeypatch):
+    """PIPETRACK_CACHE_MAX_MB bounds the cache (a Dask worker downloads every step's inputs)."""
+    from pipetrack.storage import cache as cache_module
+    from pipetrack.storage.integrity import sha256_bytes, verified_local_copy
+    monkeypatch.setenv("PIPETRACK_CACHE_MAX_MB", "1")
+    monkeypatch.setattr(cache_module, "RECENTLY_USED_SECONDS", 0.0)
+    blobs = {name: os.urandom(400 * 1024) for name in ("a", "b", "c", "d")}
+    urls = {name: upload_bytes(data, f"{s3_url}/{name}.bin") for name, data in blobs.items()}
+    paths = {}
+    for name in ("a", "b"):
+        paths[name] = get_local_copy(urls[name])
+        os.utime(Path(paths[name]).parent, (1_000_000 + ord(name),) * 2)  # a used before b
+    get_local_copy(urls["a"])  # a is used again: b is now the least recently used
+    os.utime(Path(paths["a"]).parent, (1_000_100,) * 2)
+    paths["c"] = verified_local_copy(urls["c"], sha256_bytes(blobs["c"]), "artifact 'c'")  # the hashed cache
+    assert not Path(paths["b"]).exists() and Path(paths["a"]).exists() and Path(paths["c"]).exists()
+    total = sum(p.stat().st_size for p in config.cache_dir().rglob("*") if p.is_file())
+    assert total <= 2 ** 20
+    assert Path(get_local_copy(urls["b"])).read_bytes() == blobs["b"]  # evicted: downloaded again on demand
+
+
+def test_cache_bound_setting_is_checked(monkeypatch):
+    from pipetrack.errors import ValidationError
+    monkeypatch.setenv("PIPETRACK_CACHE_MAX_MB", "lots")
+    with pytest.raises(ValidationError, match="PIPETRACK_CACHE_MAX_MB='lots' is not a size in megabytes"):
+        config.cache_limit_bytes()
+    monkeypatch.setenv("PIPETRACK_CACHE_MAX_MB", "0.5")
+    assert config.cache_limit_bytes() == 512 * 1024
