@@ -1,8 +1,8 @@
 """Where a script task's code comes from on a machine that never had it (the agent's machine,
 a Dask worker running an agent's task).
 
-- **git**: a task that records a repository and a commit (or a branch) runs in a fresh
-  worktree of that commit, with the task's uncommitted diff applied. Each repository is fetched
+- **git**: a task that records a repository (and a commit, else a branch's head, else the
+  repository's default branch) runs in a fresh worktree of that commit, with the task's uncommitted diff applied. Each repository is fetched
   once into a bare mirror under ``<agent home>/vcs/mirrors/`` (updated with ``git fetch`` when
   the commit is not there yet) and each run gets its own worktree under ``vcs/runs/``, removed
   when the run ends. Git is driven through the ``git`` command (a requirement of the agent);
@@ -49,7 +49,10 @@ def checkout_for(row: dict, agent_home: Path, log: Callable[[str], None]) -> Che
     script = dict(row.get("script") or {})
     repo, commit, branch = script.get("repository"), script.get("version_num"), script.get("branch")
     entry = script.get("entry_point")
-    if repo and entry and (commit or branch) and not script.get("module"):
+    if repo and entry and not script.get("module"):
+        from .script import STEP_SPEC_KEY
+        if (row.get("runtime") or {}).get(STEP_SPEC_KEY):  # a function step: its "diff" is the function's source
+            script["diff"] = ""
         return _git_checkout(row["id"], script, agent_home, log)
     path = script.get("script_path")
     if entry and not (path and os.path.isfile(path)) and script.get("diff") and not repo:
@@ -107,8 +110,8 @@ def _mirror(repo: str, agent_home: Path, log: Callable[[str], None]) -> Path:
 
 def _resolve(mirror: Path, repo: str, commit: str, branch: str, log: Callable[[str], None]) -> str:
     """The full commit to check out: ``commit`` (fetched if the mirror lacks it), else ``branch``'s head."""
-    wanted = commit or branch
-    rev = f"{commit}^{{commit}}" if commit else f"refs/heads/{branch}"
+    wanted = commit or branch or "HEAD"
+    rev = f"{commit}^{{commit}}" if commit else f"refs/heads/{branch}" if branch else "HEAD"
 
     def lookup() -> Optional[str]:
         try:
@@ -125,7 +128,7 @@ def _resolve(mirror: Path, repo: str, commit: str, branch: str, log: Callable[[s
                 cwd=mirror, what=f"fetching repository {repo!r}")
         found = lookup()
     if found is None:
-        kind = "commit" if commit else "branch"
+        kind = "commit" if commit else "branch" if branch else "default branch"
         raise SetupError(f"{kind} {wanted!r} is not in repository {repo!r}")
     return found
 

@@ -328,6 +328,7 @@ class PipelineController(RunMixin):
         node = Node(name=name, function=function, function_kwargs=kwargs, return_names=list(function_return or []),
                     explicit_parents=list(parents or []), task_type=task_type, task_name=task_name,
                     project_name=project_name, packages=packages if packages is not None else self._packages,
+                    repo=repo, repo_branch=repo_branch, repo_commit=repo_commit,
                     docker=docker or self._docker, docker_args=docker_args,
                     docker_bash_setup_script=docker_bash_setup_script, helper_functions=tuple(helper_functions or ()),
                     tags=tags,

@@ -157,7 +157,8 @@ class DecoratedPipeline(PipelineController):
                         status_change_callback=options.get("status_change_callback"),
                         tags=list(options.get("tags") or []), output_uri=options.get("output_uri"),
                         working_dir=options.get("working_dir"), continue_behaviour=options["continue_behaviour"],
-                        draft=options.get("draft", False))
+                        draft=options.get("draft", False), repo=options.get("repo"),
+                        repo_branch=options.get("repo_branch"), repo_commit=options.get("repo_commit"))
             for parent in parents:
                 if parent not in self._nodes:
                     raise ValidationError(f"component {name!r} depends on unknown step {parent!r}")
@@ -252,7 +253,7 @@ class PipelineDecorator:
                        status_change_callback=status_change_callback, tags=tags,
                        output_uri=output_uri if isinstance(output_uri, str) else None, working_dir=working_dir,
                        continue_behaviour=normalise_continue_behaviour(continue_on_fail, continue_behaviour),
-                       draft=draft, bindings=bindings)
+                       draft=draft, bindings=bindings, repo=repo, repo_branch=repo_branch, repo_commit=repo_commit)
 
         def wrap(func: Callable) -> Component:
             if not callable(func):

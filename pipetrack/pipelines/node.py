@@ -74,6 +74,9 @@ class Node:
     task_name: Optional[str] = None
     project_name: Optional[str] = None
     packages: Any = None
+    repo: Optional[str] = None                # where an agent checks the step's code out from (repo_branch/commit)
+    repo_branch: Optional[str] = None
+    repo_commit: Optional[str] = None
     docker: Optional[str] = None
     docker_args: Optional[str] = None
     docker_bash_setup_script: Optional[str] = None

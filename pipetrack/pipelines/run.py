@@ -232,6 +232,9 @@ class RunMixin:
         script = {"entry_point": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}",
                   "diff": source, "working_dir": node.working_dir or self._working_dir or os.getcwd(),
                   "binary": os.path.basename(sys.executable), "requirements": _packages_text(node.packages)}
+        if node.repo:  # an agent runs the step in a checkout of that repository (its modules importable)
+            script.update(repository=node.repo, branch=node.repo_branch or "", version_num=node.repo_commit or "",
+                          working_dir=".")
         with store.write():  # one transaction for the task and its parameters
             task_id = self._insert_step_task(store, project, node, tags, script, key, kwargs)
         return Task._from_row(store, store.task_row(task_id))

@@ -138,3 +138,39 @@ def test_what_cannot_be_set_up_fails_the_task_with_the_reason(repository, agents
         assert status == "failed" and reason in message, (name, message)
         assert reason in _console(task), name
         assert f"task {task.id} failed: " in agent.log(), name
+
+
+REPO_STEP = """
+import sys
+from pipetrack import PipelineController
+
+
+def uses_repo_module():
+    import helper  # only in the step's repository, never on this script's path
+    return helper.VALUE * 10
+
+
+pipe = PipelineController(name="repo step", project="agent-code")
+pipe.add_function_step("from_repo", uses_repo_module, function_return=["r"], execution_queue="workers",
+                       repo=sys.argv[1], repo_commit=sys.argv[2], packages=["text-unidecode==1.3"])
+pipe.start_locally()
+node = pipe.get_pipeline_dag()["from_repo"]
+print("STEP", node.executed, node.status, node.error)
+"""
+
+
+def test_a_function_step_with_repo_runs_on_an_agent_in_that_checkout(repository, agents, tmp_path):
+    """add_function_step(repo=..., repo_commit=...): the function travels by value, the agent
+    checks the repository out so the modules it imports are there, with the step's packages."""
+    origin, checkout, commit = repository
+    controller = tmp_path / "controller"
+    controller.mkdir()
+    (controller / "pipe.py").write_text(textwrap.dedent(REPO_STEP))
+    agent = agents("--queue", "workers", "--max-tasks", "1")
+    proc = run_python(controller / "pipe.py", str(origin), commit, check=False)
+    assert agent.wait(120) == 0, agent.log()
+    step_id, status = proc.stdout.split("STEP ")[1].split()[:2]
+    step = Task.get_task(task_id=step_id)
+    assert status == "completed", (proc.stdout, _console(step), agent.log())
+    assert step.artifacts["r"].get() == 10  # helper.VALUE at the commit (the uncommitted 2 is not the step's)
+    assert f"code: {origin} at {commit[:12]}" in _console(step) and "text-unidecode==1.3" in _console(step)
