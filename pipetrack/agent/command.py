@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .. import cli
 
@@ -25,8 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .worker import Agent
-    Agent(args.queue, max_tasks=args.max_tasks, poll=args.poll, concurrency=args.concurrency,
-          executor=args.executor, name=args.name, use_venv=not args.no_venv).serve()
+    agent = Agent(args.queue, max_tasks=args.max_tasks, poll=args.poll, concurrency=args.concurrency,
+                  executor=args.executor, name=args.name, use_venv=not args.no_venv)
+    agent.serve()
+    if agent.own_failures:  # a task's own failure is the task's business; the agent's is the caller's
+        print(f"pipetrack agent {agent.name}: {len(agent.own_failures)} task(s) failed for the agent's own reasons "
+              f"(not their code): {', '.join(agent.own_failures)}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

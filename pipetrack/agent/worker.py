@@ -164,6 +164,7 @@ class _DaskRun:
         self.task_id = row["id"]
         self.executor = executor
         self.reason = ""
+        self.error = ""  # set when the task failed for the agent's own reason (its cluster), not the task's
         spec = StepSpec(task_id=row["id"], name=row["name"], script=row.get("script") or {},
                         task_bundle=export_records(store, row["id"]))
         self.future = executor.submit(spec)
@@ -181,6 +182,8 @@ class _DaskRun:
         result = self.future.result()
         if result.records is not None:
             import_records(store, result.records)
+        elif result.status != "completed" and not self.reason:  # nothing came back: the cluster failed, not the task
+            self.error = result.error or "the task's records did not come back from the Dask cluster"
         message = result.error or self.reason or "the task did not record its end"
         store.end_task(self.task_id, "stopped" if result.status == "stopped" or self.reason else "failed", message)
         return store.task_row(self.task_id)["status"]
@@ -216,6 +219,7 @@ class Agent:
         self.running: dict[str, Any] = {}
         self.started_count = 0
         self.finished: list[str] = []
+        self.own_failures: list[str] = []  # tasks that failed for the agent's reasons (lost cluster, ...)
         self._stop = threading.Event()
         self._last_beat = 0.0
 
@@ -274,9 +278,12 @@ class Agent:
                 continue
             try:
                 status = run.finish(self.store)
+                if isinstance(run, _DaskRun) and run.error:
+                    self.own_failures.append(task_id)
             except Exception as exc:  # e.g. a lost Dask future: the task fails, the agent goes on
                 status = f"failed ({type(exc).__name__}: {exc})"
                 self.store.end_task(task_id, "failed", status, only_from=("in_progress", "queued"))
+                self.own_failures.append(task_id)
             self.store.update_task(task_id, last_worker=self.name)  # a step runner may have put its pid there
             del self.running[task_id]
             self.finished.append(task_id)

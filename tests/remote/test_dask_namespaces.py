@@ -156,3 +156,37 @@ def test_losing_the_scheduler_fails_the_running_step_with_that_reason(tmp_path, 
     finally:
         for proc in (worker, scheduler):
             stop_process(proc)
+
+
+def test_agent_exits_non_zero_when_its_cluster_fails_a_task(tmp_path, agents, pipetrack_home):
+    """A task lost with the agent's Dask scheduler failed for the agent's reason: exit status 1."""
+    pytest.importorskip("distributed")
+    import time as _time
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    running = tmp_path / "running"
+    script = tmp_path / "slow.py"
+    script.write_text("import os, time\nfrom pipetrack import Task\nTask.init(project_name='namespaces', "
+                      f"task_name='slow')\nopen({str(running)!r}, 'w').write('x')\ntime.sleep(60)\n")
+    task = Task.create(project_name="namespaces", task_name="slow", script=str(script))
+    Task.enqueue(task, queue_name="lost")
+    with open(tmp_path / "scheduler.log", "wb") as log:
+        scheduler = subprocess.Popen([PY, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
+                                      str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([PY, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads",
+                                   "1", "--host", "127.0.0.1", "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        agent = agents("--queue", "lost", "--executor", address.replace("tcp://", "dask://"), "--max-tasks", "1")
+        deadline = _time.monotonic() + 90
+        while not running.exists() and _time.monotonic() < deadline:
+            _time.sleep(0.2)
+        assert running.exists(), agent.log()
+        scheduler.kill()
+        assert agent.wait(120) == 1, agent.log()
+        assert "failed for the agent's own reasons" in agent.log() and task.id in agent.log()
+        status, message = task.get_status_message()
+        assert status == "failed" and "lost connection to the Dask scheduler" in message, message
+    finally:
+        for proc in (worker, scheduler):
+            stop_process(proc)
