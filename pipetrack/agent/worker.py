@@ -166,7 +166,7 @@ class _DaskRun:
         self.reason = ""
         self.error = ""  # set when the task failed for the agent's own reason (its cluster), not the task's
         spec = StepSpec(task_id=row["id"], name=row["name"], script=row.get("script") or {},
-                        task_bundle=export_records(store, row["id"]))
+                        task_bundle=export_records(store, row["id"]), records_store=str(store.path))
         self.future = executor.submit(spec)
 
     def done(self) -> bool:
@@ -181,7 +181,7 @@ class _DaskRun:
         from ..tracking.records import import_records
         result = self.future.result()
         if result.records is not None:
-            import_records(store, result.records)
+            import_records(store, result.records, replace_outputs=True)  # replaces the live snapshots
         elif result.status != "completed" and not self.reason:  # nothing came back: the cluster failed, not the task
             self.error = result.error or "the task's records did not come back from the Dask cluster"
         message = result.error or self.reason or "the task did not record its end"

@@ -78,6 +78,7 @@ class StepSpec:
     env: dict = field(default_factory=dict)
     time_limit: Optional[float] = None
     in_process: bool = False                 # inline: hand back return values and the exception as objects
+    records_store: Optional[str] = None      # remote steps: the store their records land in (live updates)
     auto_connect_frameworks: Any = None      # the step's Task.init-like options (None: everything on)
     auto_connect_arg_parser: Any = None
 

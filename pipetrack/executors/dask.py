@@ -106,7 +106,8 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
     if spec.function is None:  # a script task (add_step): its own process, recording privately
         from .script import run_task_in_private_store
         result = run_task_in_private_store(bundle, output_uri, should_stop=_stop_requested(spec.task_id),
-                                           parent_bundle=spec.parent_bundle)
+                                           parent_bundle=spec.parent_bundle,
+                                           on_poll=_live_poller(spec.task_id))
         result.worker = _worker_address()
         return result
     for entry in spec.sys_path:  # the controller's import paths, after the worker's own
@@ -117,14 +118,91 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
     store.delete_task(spec.task_id, with_models=True)  # a cancelled earlier attempt may have left records here
     import_records(store, dict(bundle, task=dict(bundle["task"], output_uri=output_uri or own_output)))
     spec = dataclasses.replace(spec, store_path=str(store.path), task_bundle=None)  # Dask may hold the original
+    live = _LiveReports(store, spec.task_id)
     try:
+        live.start_thread()
         result = run_step(spec)
         result.worker = _worker_address()
         store.update_task(spec.task_id, last_worker=result.worker, output_uri=own_output)
         result.records = export_records(store, spec.task_id)
     finally:
+        live.stop()
         store.delete_task(spec.task_id, with_models=True)
     return result
+
+
+def _live_poller(task_id: str) -> Callable[[Any], None]:
+    """``on_poll`` of a script step: live snapshots of the private store its process records into."""
+    holder: dict[str, _LiveReports] = {}
+
+    def poll(store: Any) -> None:
+        live = holder.get("live")
+        if live is None:
+            live = holder["live"] = _LiveReports(store, task_id)
+        live.maybe_send()
+
+    return poll
+
+
+LIVE_TOPIC = "pipetrack-live"
+LIVE_INTERVAL_SECONDS = 2.0
+
+
+class _LiveReports:
+    """On a worker: snapshots of a running step's records (status, console, scalars, ...) sent to
+    the controller as Dask worker events (``Worker.log_event``, batched on the worker's stream to
+    the scheduler) at its start and then every ``LIVE_INTERVAL_SECONDS``; the controller writes
+    each into its store in place of the previous one. Outside a worker it does nothing."""
+
+    def __init__(self, store: Any, task_id: str):
+        self.store, self.task_id = store, task_id
+        try:
+            from distributed import get_worker
+            self.worker = get_worker()
+        except (ImportError, ValueError):
+            self.worker = None
+        self._next = 0.0
+        self._done = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def send(self) -> None:
+        """Send a snapshot now (the step's buffered reports flushed first)."""
+        from ..tracking.records import export_records
+        from ..tracking.reporting import buffer_for
+        if self.worker is None:
+            return
+        try:
+            buffer_for(self.store).flush()
+            bundle = export_records(self.store, self.task_id)
+            self.worker.log_event(LIVE_TOPIC, {"task_id": self.task_id, "bundle": bundle})
+        except Exception:  # noqa: BLE001 - a live view is best effort; the final records still come back
+            pass
+
+    def maybe_send(self, _store: Any = None) -> None:
+        """``send`` when the last snapshot is old enough (called often from a polling loop)."""
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + LIVE_INTERVAL_SECONDS
+            self.send()
+
+    def start_thread(self) -> None:
+        """Send now and then on a thread of its own until :meth:`stop` (a function step: the
+        worker thread is busy running it)."""
+        if self.worker is None:
+            return
+        self.maybe_send()
+
+        def loop() -> None:
+            while not self._done.wait(LIVE_INTERVAL_SECONDS):
+                self.maybe_send()
+
+        self._thread = threading.Thread(target=loop, name=f"pipetrack-live-{self.task_id[:8]}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
 
 STOP_EVENT = "pipetrack-stop-"
@@ -230,6 +308,7 @@ class DaskExecutor:
         self._probed: set[tuple[str, str]] = set()  # (worker address, destination) found usable
         self._cancelled: set[str] = set()    # steps this executor was asked to stop
         self._closing = False
+        self._live = _LiveImports(self.client)
         self._address = self.client.scheduler.address if self.client.scheduler is not None else "?"
 
     @property
@@ -307,6 +386,8 @@ class DaskExecutor:
             return future
         if not spec.sys_path:
             spec.sys_path = [p for p in sys.path if p]
+        if spec.records_store:
+            self._live.expect(spec.task_id, spec.records_store)
         key = f"{spec.name}-{spec.task_id[:8]}-{next(self._attempts)}"
         if spec.function is None:  # a stop request left from an earlier run of this task must not stop this one
             self._stop_event(spec.task_id, clear=True)
@@ -350,6 +431,7 @@ class DaskExecutor:
             if self._futures.get(spec.task_id) is dask_future:
                 del self._futures[spec.task_id]
                 self._scripts.discard(spec.task_id)
+        self._live.finished(spec.task_id)  # no snapshot lands after this: the final records win
         if not future.done():
             future.set_result(result)
 
@@ -392,6 +474,7 @@ class DaskExecutor:
 
     def shutdown(self) -> None:
         self._closing = True
+        self._live.close()
         with self._lock:
             pending = list(self._futures.values())
             self._futures.clear()
@@ -404,6 +487,74 @@ class DaskExecutor:
             self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+class _LiveImports:
+    """Controller side of the live view: the worker events of ``LIVE_TOPIC`` (subscribed on the
+    client) are written by one thread into the store each running step records into, the newest
+    snapshot per step only. Once a step's result is in, none of its snapshots is written again
+    (``finished`` waits for a write in progress), so the final records, imported after, win."""
+
+    def __init__(self, client: Any):
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._targets: dict[str, str] = {}   # task id -> store path, while the step runs
+        self._latest: dict[str, dict] = {}   # task id -> newest snapshot not written yet
+        self._writing = threading.Lock()
+        self._closed = False
+        self._thread: Optional[threading.Thread] = None
+        try:
+            client.subscribe_topic(LIVE_TOPIC, self._on_event)
+        except Exception:  # noqa: BLE001 - an old scheduler without events: no live view, results still come
+            pass
+
+    def expect(self, task_id: str, store_path: str) -> None:
+        with self._lock:
+            self._targets[task_id] = store_path
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pipetrack-live-imports", daemon=True)
+                self._thread.start()
+
+    def _on_event(self, event: Any) -> None:  # in the client's event loop: hand over, never block
+        msg = event[1] if isinstance(event, tuple) and len(event) == 2 else event
+        if not isinstance(msg, dict) or "task_id" not in msg:
+            return
+        with self._lock:
+            if msg["task_id"] in self._targets:
+                self._latest[msg["task_id"]] = msg["bundle"]
+                self._wake.notify()
+
+    def _run(self) -> None:
+        from ..tracking.records import import_records
+        from ..tracking.store import open_store
+        while True:
+            with self._lock:
+                while not self._latest and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                task_id, bundle = self._latest.popitem()
+                path = self._targets.get(task_id)
+                self._writing.acquire()
+            try:
+                if path is not None:
+                    import_records(open_store(path), bundle, replace_outputs=True)
+            except Exception:  # noqa: BLE001 - a snapshot that can't be written is skipped: the next one comes
+                pass
+            finally:
+                self._writing.release()
+
+    def finished(self, task_id: str) -> None:
+        with self._lock:
+            self._targets.pop(task_id, None)
+            self._latest.pop(task_id, None)
+        with self._writing:  # a snapshot being written now is done before the final records are imported
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
 
 
 def _remove_quietly(path: str) -> None:

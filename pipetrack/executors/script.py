@@ -185,7 +185,8 @@ class TaskProcess:
 def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
                               should_stop: Optional[Callable[[], Optional[str]]] = None,
                               time_limit: Optional[float] = None, poll: float = 0.2,
-                              parent_bundle: Optional[dict] = None) -> StepResult:
+                              parent_bundle: Optional[dict] = None,
+                              on_poll: Optional[Callable[[Any], None]] = None) -> StepResult:
     """Run a script/function task where the shared store is out of reach (a Dask worker).
 
     The task's records (``bundle``) seed a throw-away store; the task's subprocess records
@@ -193,7 +194,8 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
     (``result.records``) with the task's own ``output_uri`` setting unchanged.
     ``should_stop()`` returning a reason stops the subprocess (SIGTERM, then SIGKILL).
     ``parent_bundle`` (a pipeline step's pipeline task row) is seeded too, so the step can report
-    to its pipeline; what it reported comes back in ``result.parent_records``.
+    to its pipeline; what it reported comes back in ``result.parent_records``. ``on_poll(store)``
+    is called at every poll while the process runs (the Dask side's live snapshots).
     """
     from ..tracking.records import export_records, import_records
     from ..tracking.store import Store
@@ -239,6 +241,8 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
                 code = process.poll()
                 if code is not None:
                     break
+                if on_poll is not None:
+                    on_poll(store)
                 reason = should_stop() if should_stop is not None else None
                 if reason is None and time_limit and time.monotonic() - started > time_limit:
                     reason = f"time limit exceeded: the task ran longer than {time_limit}s"

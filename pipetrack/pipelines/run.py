@@ -166,6 +166,7 @@ class RunMixin:
             spec.task_bundle = export_records(store, spec.task_id)
             spec.parent_bundle = {"version": BUNDLE_VERSION, "project_name": self._project_name(),
                                   "task": store.query_one("SELECT * FROM tasks WHERE id=?", (self._task.id,))}
+            spec.records_store = str(store.path)
         else:
             spec.store_path = str(self._task._store.path)
         if not executor.runs_in_caller:  # waiting for a worker (inline: it starts right now)
@@ -277,7 +278,7 @@ class RunMixin:
         if result.records is not None:
             from ..tracking.records import import_records
             store = self._task._store
-            import_records(store, result.records)
+            import_records(store, result.records, replace_outputs=True)  # replaces what live snapshots wrote
             if result.parent_records:  # what the step reported to this pipeline task: records only
                 live = store.query_one("SELECT * FROM tasks WHERE id=?", (self._task.id,))
                 import_records(store, dict(result.parent_records, task=live), replace=False)

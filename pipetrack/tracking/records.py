@@ -22,7 +22,7 @@ from typing import Any, Mapping, Optional
 from ..errors import ValidationError
 from . import scalars
 from .parameters import encode_value
-from .store import TASK_RECORD_TABLES, Store, new_id
+from .store import TASK_OUTPUT_TABLES, TASK_RECORD_TABLES, Store, new_id
 
 CONFIG_FIELDS = ("name", "type", "comment", "tags", "script", "labels", "container", "output_uri", "parent")
 BUNDLE_VERSION = 1
@@ -113,12 +113,14 @@ def export_records(store: Store, task_id: str) -> dict:
 
 
 def import_records(store: Store, bundle: Mapping[str, Any], target_id: Optional[str] = None,
-                   iteration_offset: int = 0, replace: bool = True) -> str:
+                   iteration_offset: int = 0, replace: bool = True, replace_outputs: bool = False) -> str:
     """Write a bundle into ``store`` as ``target_id`` (default: the bundle's own id); returns the id.
 
     With an existing ``target_id`` the task row is updated (status, times, ...) and records are
     appended (scalar iterations shifted by ``iteration_offset``); ``replace`` first removes the
-    target's previous parameters/configuration so the bundle's values win.
+    target's previous parameters/configuration so the bundle's values win; ``replace_outputs``
+    also its outputs (console, scalars, plots, samples, single values, artifacts): the bundle is
+    then the whole truth, as for a remote step's live snapshots and its final records.
     """
     if bundle.get("version") != BUNDLE_VERSION:
         raise ValidationError(f"unsupported task record bundle version {bundle.get('version')!r} "
@@ -143,6 +145,9 @@ def import_records(store: Store, bundle: Mapping[str, Any], target_id: Optional[
             if replace:
                 conn.execute("DELETE FROM params WHERE task_id=?", (target_id,))
                 conn.execute("DELETE FROM configs WHERE task_id=?", (target_id,))
+            if replace_outputs:
+                for table in TASK_OUTPUT_TABLES:
+                    conn.execute(f"DELETE FROM {table} WHERE task_id=?", (target_id,))
         for model in bundle.get("models", []):
             model = dict(model)
             if model.get("task_id") == source_id:

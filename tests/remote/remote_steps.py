@@ -68,3 +68,14 @@ def current_task_after_pause(marker_dir: str, name: str, other: str) -> dict:
     print(f"console line of {name}")
     time.sleep(0.2)
     return {"at_start": mine, "after": Task.current_task().id, "pid": os.getpid()}
+
+
+def report_every_second(seconds: int) -> int:
+    """A slow step that reports a scalar (the worker's clock) and a console line each second."""
+    from pipetrack import Task
+    logger = Task.current_task().get_logger()
+    for i in range(seconds):
+        logger.report_scalar("tick", "t", time.time(), i)
+        print(f"tick {i}", flush=True)
+        time.sleep(1)
+    return seconds

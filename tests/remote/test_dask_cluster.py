@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,66 @@ def test_worker_killed_mid_step_is_rescheduled(cluster_queue, tmp_path):
     second = int((markers / "victim.pid.1").read_text())
     assert second != killed[0]
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker for later tests
+
+
+LIVE_POLLER = """
+import json, sys, time
+from pipetrack import Task
+out, deadline = sys.argv[1], time.time() + 120
+seen = {"running": None, "console": None, "points": {}}
+task = None
+while time.time() < deadline:
+    if task is None:
+        found = Task.get_tasks(project_name="live", task_name="^reporter$")
+        task = found[0] if found else None
+    if task is not None:
+        now = time.time()
+        status = task.get_status()
+        if status == "in_progress" and seen["running"] is None:
+            seen["running"] = now
+        if seen["console"] is None and any("tick" in l for l in task.get_reported_console_output(50)):
+            seen["console"] = now
+        series = task.get_reported_scalars().get("tick", {}).get("t", {})
+        for x, y in zip(series.get("x", []), series.get("y", [])):
+            seen["points"].setdefault(str(int(x)), [y, now])
+        if status in ("completed", "failed", "stopped"):
+            break
+    time.sleep(0.1)
+open(out, "w").write(json.dumps(seen))
+"""
+
+
+def test_a_running_step_is_visible_in_the_controllers_store_while_it_runs(cluster_queue, s3_server, tmp_path):
+    """Another process polls the controller's store during a 10 s step on a CLI worker."""
+    import json
+    import statistics
+    import subprocess
+    import sys
+    from processes import script_env
+    poller = tmp_path / "poller.py"
+    poller.write_text(LIVE_POLLER)
+    seen_file = tmp_path / "seen.json"
+    watcher = subprocess.Popen([sys.executable, str(poller), str(seen_file)],
+                               env=script_env(Path(os.environ["PIPETRACK_HOME"])))
+    prefix = f"live-{os.getpid()}-{time.time_ns()}"
+    pipe = PipelineController(name="live pipeline", project="live", output_uri=f"s3://{s3_server['bucket']}/{prefix}")
+    pipe.set_default_execution_queue("cluster")
+    pipe.add_function_step("reporter", remote_steps.report_every_second, function_kwargs={"seconds": 10},
+                           function_return=["n"])
+    pipe.start_locally()
+    assert pipe.is_successful()
+    assert watcher.wait(timeout=60) == 0
+    seen = json.loads(seen_file.read_text())
+    step = Task.get_task(task_id=pipe.get_pipeline_dag()["reporter"].executed)
+    ended = step.data["completed"]
+    # was: queued, no console and no scalars in the controller's store until the step ended
+    assert seen["running"] is not None and seen["running"] < ended - 5
+    assert seen["console"] is not None and seen["console"] < ended - 3
+    early = {int(i): now - y for i, (y, now) in seen["points"].items() if now < ended - 1}
+    assert len(early) >= 5, seen["points"]
+    delay = statistics.median(early.values())
+    print(f"live view: median delay from report on the worker to the controller's store {delay:.2f}s")
+    assert delay < 5
+    # streamed snapshots are replaced by the final records, never added to them
+    assert step.get_reported_scalars()["tick"]["t"]["x"] == list(range(10))
+    assert sum("tick" in line for line in step.get_reported_console_output(100)) == 10
