@@ -34,9 +34,16 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+_resolved_homes: dict[str, Path] = {}
+
+
 def home() -> Path:
-    """The pipetrack home folder, created on first use (private to the user)."""
-    path = Path(os.environ.get("PIPETRACK_HOME") or Path.home() / ".pipetrack").expanduser().resolve()
+    """The pipetrack home folder, created on first use (private to the user). Read from the
+    environment each time; resolving it is remembered per value (it is asked for on hot paths)."""
+    raw = os.environ.get("PIPETRACK_HOME") or ""
+    path = _resolved_homes.get(raw)
+    if path is None:
+        path = _resolved_homes[raw] = Path(raw or Path.home() / ".pipetrack").expanduser().resolve()
     return private_dir(path)
 
 
@@ -143,13 +150,25 @@ def config_toml_path() -> Path:
     return home() / "config.toml"
 
 
+_toml_cache: dict[str, tuple[int, dict]] = {}
+
+
 def _read_toml() -> dict:
+    """config.toml's tables ({} without the file), parsed again only when the file changed: it is
+    consulted on hot paths (every default destination)."""
     path = config_toml_path()
-    if not path.exists():
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
         return {}
+    cached = _toml_cache.get(str(path))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
     import tomllib
     with open(path, "rb") as fh:
-        return tomllib.load(fh)
+        data = tomllib.load(fh)
+    _toml_cache[str(path)] = (stamp, data)
+    return data
 
 
 def credentials() -> dict[str, str]:

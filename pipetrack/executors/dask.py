@@ -120,7 +120,7 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
     spec = dataclasses.replace(spec, store_path=str(store.path), task_bundle=None)  # Dask may hold the original
     live = _LiveReports(store, spec.task_id)
     try:
-        live.start_thread()
+        live.start()
         result = run_step(spec)
         result.worker = _worker_address()
         store.update_task(spec.task_id, last_worker=result.worker, output_uri=own_output)
@@ -146,13 +146,15 @@ def _live_poller(task_id: str) -> Callable[[Any], None]:
 
 LIVE_TOPIC = "pipetrack-live"
 LIVE_INTERVAL_SECONDS = 2.0
+LIVE_FIRST_SECONDS = 0.5  # steps shorter than this never stream: their result comes first anyway
 
 
 class _LiveReports:
     """On a worker: snapshots of a running step's records (status, console, scalars, ...) sent to
     the controller as Dask worker events (``Worker.log_event``, batched on the worker's stream to
-    the scheduler) at its start and then every ``LIVE_INTERVAL_SECONDS``; the controller writes
-    each into its store in place of the previous one. Outside a worker it does nothing."""
+    the scheduler) once it has run ``LIVE_FIRST_SECONDS`` and then every ``LIVE_INTERVAL_SECONDS``;
+    the controller writes each into its store in place of the previous one. A step shorter than
+    the first delay costs nothing. Outside a worker it does nothing."""
 
     def __init__(self, store: Any, task_id: str):
         self.store, self.task_id = store, task_id
@@ -161,9 +163,7 @@ class _LiveReports:
             self.worker = get_worker()
         except (ImportError, ValueError):
             self.worker = None
-        self._next = 0.0
-        self._done = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._next = time.monotonic() + LIVE_FIRST_SECONDS
 
     def send(self) -> None:
         """Send a snapshot now (the step's buffered reports flushed first)."""
@@ -185,24 +185,37 @@ class _LiveReports:
             self._next = now + LIVE_INTERVAL_SECONDS
             self.send()
 
-    def start_thread(self) -> None:
-        """Send now and then on a thread of its own until :meth:`stop` (a function step: the
-        worker thread is busy running it)."""
+    def start(self) -> None:
+        """Send snapshots until :meth:`stop`, from the worker's one live thread (a function step:
+        the worker thread is busy running it; one shared thread costs a step nothing to start)."""
+        global _live_thread
         if self.worker is None:
             return
-        self.maybe_send()
-
-        def loop() -> None:
-            while not self._done.wait(LIVE_INTERVAL_SECONDS):
-                self.maybe_send()
-
-        self._thread = threading.Thread(target=loop, name=f"pipetrack-live-{self.task_id[:8]}", daemon=True)
-        self._thread.start()
+        with _live_lock:
+            _live_reporters[self.task_id] = self
+            if _live_thread is None or not _live_thread.is_alive():
+                _live_thread = threading.Thread(target=_live_loop, name="pipetrack-live", daemon=True)
+                _live_thread.start()
 
     def stop(self) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        with _live_lock:
+            if _live_reporters.get(self.task_id) is self:
+                del _live_reporters[self.task_id]
+
+
+_live_lock = threading.Lock()
+_live_reporters: dict[str, _LiveReports] = {}
+_live_thread: Optional[threading.Thread] = None
+
+
+def _live_loop() -> None:
+    """The worker process's live thread: sends each running step's snapshot when it is due."""
+    while True:
+        time.sleep(0.1)
+        with _live_lock:
+            due = [r for r in _live_reporters.values() if time.monotonic() >= r._next]
+        for reporter in due:
+            reporter.maybe_send()
 
 
 STOP_EVENT = "pipetrack-stop-"

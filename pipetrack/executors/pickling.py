@@ -15,6 +15,7 @@ can't be pickled by value (it holds a lock, a connection) is sent by reference, 
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import site
@@ -43,7 +44,9 @@ class _Pickler(cloudpickle.Pickler):
     dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
 
 
+@functools.lru_cache(maxsize=1)
 def _installed_roots() -> tuple[str, ...]:
+    """Folders of the standard library, installed packages and pipetrack (computed once: sysconfig is slow)."""
     paths = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
     paths.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
     paths.add(site.getusersitepackages())
