@@ -31,7 +31,8 @@ _FALSE = ("", "0", "false", "no", "off")
 
 _lock = threading.RLock()
 _active: Optional["StatusLine"] = None
-_share = {"on": False, "line_start": True}  # this process writes on a terminal another process draws a status line on
+# this process writes on a terminal another process draws a status line on; part lines held back per stream
+_share: dict[str, Any] = {"on": False, "line_start": True, "pending": {}}
 
 
 def quiet() -> bool:
@@ -60,10 +61,34 @@ def write_through(stream: TextIO, text: str) -> Any:
             return line.write_above(stream, text)
         if not text:
             return stream.write(text)
-        prefix = SHARED_CLEAR_LINE if _share["line_start"] and _is_terminal(stream) else ""
-        stream.write(prefix + text)
-        _share["line_start"] = text.endswith("\n")
+        # whole lines only, each run of them in one write: the stream may pass every write straight
+        # to the terminal (unbuffered, or print()'s text and its "\n" as two writes), and the parent
+        # draws between two writes; a part line waits for its end or for a flush
+        data = _share["pending"].pop(id(stream), "") + text
+        head, sep, tail = data.rpartition("\n")
+        if tail:
+            _share["pending"][id(stream)] = tail
+        if sep:
+            _emit(stream, head + sep)
         return len(text)
+
+
+def flush_through(stream: TextIO) -> None:
+    """Flush ``stream``, writing first a part line :func:`write_through` held back (a progress
+    bar drawn with ``\r`` flushes without ever ending its line)."""
+    if _share["on"]:
+        with _lock:
+            part = _share["pending"].pop(id(stream), "")
+            if part:
+                _emit(stream, part)
+    stream.flush()
+
+
+def _emit(stream: TextIO, text: str) -> None:
+    """Write text from a step process: clear-line first when it starts a line of the terminal."""
+    prefix = SHARED_CLEAR_LINE if _share["line_start"] and _is_terminal(stream) else ""
+    stream.write(prefix + text)
+    _share["line_start"] = text.endswith("\n")
 
 
 def share_status_line() -> None:

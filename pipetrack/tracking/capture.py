@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import Any, Mapping, Optional
 
-from ..terminal import write_through
+from ..terminal import flush_through, write_through
 from .bindings import arm_arg_parsers
 from .bindings.options import argument_allowed
 from .parameters import cast_like
@@ -96,7 +96,7 @@ class StreamTee:
         return written if written is not None else len(text)
 
     def flush(self) -> None:
-        self._original.flush()
+        flush_through(self._original)
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, buffer, ...
         return getattr(self._original, name)
@@ -166,6 +166,7 @@ class ConsoleCapture:
     def stop(self) -> None:
         for name, tee in reversed(self._tees):
             if tee.remove_sink(self._sink) and getattr(sys, name) is tee:
+                flush_through(tee._original)  # a part line held back for the terminal goes out now
                 setattr(sys, name, tee._original)
         self._tees = []
         for handler, stream in self._redirected:

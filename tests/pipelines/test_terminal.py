@@ -172,10 +172,13 @@ def test_no_progress_line_when_piped_or_disabled(tmp_path, pipeline_script, mark
 
 CHATTY = '''
 def chatty(n):
-    import time
+    import sys, time
     for i in range(4):
         print(f"step {n} says {i}", flush=True)
         time.sleep(0.15)
+    sys.stdout.write(f"step {n} half")  # a part line, flushed (as progress bars do), then ended
+    sys.stdout.flush()
+    print(" done", flush=True)
     return n
 
 
@@ -200,9 +203,9 @@ def test_step_output_never_lands_on_the_progress_line(tmp_path, pipetrack_home, 
     code, out = run_in_pty(script, "local", env={"PT_MARKERS": str(markers_file)})
     assert code == 0, out
     lines = terminal_lines(out)
-    said = [line for line in lines if " says " in line]
-    assert len(said) == 13, lines  # 3 steps x 4 lines + the controller's
-    assert all(re.fullmatch(r"step \d says \d|controller says done", line) for line in said), said
+    said = [line for line in lines if " says " in line or " half" in line]
+    assert len(said) == 16, lines  # 3 steps x 5 lines + the controller's
+    assert all(re.fullmatch(r"step \d says \d|step \d half done|controller says done", line) for line in said), said
     assert re.search(r"\r\x1b\[2K\[#*\.*\] [0-2]/3 steps  running", out), out  # drawn while they ran
     assert "[####################] 3/3 steps" in lines
 
