@@ -30,6 +30,7 @@ from typing import Callable, Optional
 from ..errors import SetupError
 
 INSTALL_TIMEOUT_SECONDS = 900.0
+CORE_DEPENDENCIES = ("networkx", "cloudpickle", "dill", "fsspec")  # pyproject's dependencies, by name
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -54,7 +55,11 @@ def _canonical(name: str) -> str:
 def own_requirements() -> list[str]:
     """pipetrack's core dependencies at the versions this agent runs (what a task's pipetrack needs)."""
     pinned = []
-    for spec in importlib.metadata.requires("pipetrack") or []:
+    try:
+        specs = importlib.metadata.requires("pipetrack") or []
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        specs = list(CORE_DEPENDENCIES)
+    for spec in specs:
         if ";" in spec:  # extras only
             continue
         name = _NAME.match(spec).group(1)
