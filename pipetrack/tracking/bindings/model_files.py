@@ -64,6 +64,15 @@ def _accepted(option: FrameworkOption, path: str) -> Optional[str]:
     return None
 
 
+def _task_and_file(option: FrameworkOption, target: Any) -> tuple[Any, Optional[str]]:
+    """(current task, absolute path of ``target``) when there is a task and the file exists and is
+    accepted by the option's wildcards; else (task, None)."""
+    task = _current_task()
+    path = file_path(target) if task is not None else None
+    local = _accepted(option, path) if path is not None else None
+    return task, (local if local is not None and os.path.exists(local) else None)
+
+
 def _current_task() -> Any:
     from ..task import Task
     return Task.current_task()
@@ -72,12 +81,8 @@ def _current_task() -> Any:
 def register_output(option: FrameworkOption, framework: str, target: Any, config: Any = None) -> Any:
     """Register the file ``target`` just saved as an output model of the current task (the same
     model again for a path saved before); returns the OutputModel, or None when nothing was registered."""
-    task = _current_task()
-    path = file_path(target)
-    if task is None or path is None:
-        return None
-    local = _accepted(option, path)
-    if local is None or not os.path.exists(local):
+    task, local = _task_and_file(option, target)
+    if local is None:
         return None
     try:
         from ..models import OutputModel
@@ -101,12 +106,8 @@ def register_output(option: FrameworkOption, framework: str, target: Any, config
 def register_input(option: FrameworkOption, framework: str, target: Any) -> Any:
     """Register the file ``target`` just loaded as an input model of the current task; returns
     the InputModel, or None when nothing was registered."""
-    task = _current_task()
-    path = file_path(target)
-    if task is None or path is None:
-        return None
-    local = _accepted(option, path)
-    if local is None or not os.path.exists(local):
+    task, local = _task_and_file(option, target)
+    if local is None:
         return None
     try:
         from ..models import InputModel
