@@ -260,9 +260,26 @@ def flush_all() -> None:
             print(f"pipetrack: could not flush reports to {buf.store.path}: {exc}", file=sys.__stderr__)
 
 
+_held_for_fork: list = []
+
+
+def _before_fork() -> None:
+    """No flush may be half-way through SQLite when the process forks: the child would inherit
+    its locks held by a thread that does not exist there, and its own flushes would hang."""
+    for buf in list(_buffers):
+        if buf._flush_lock.acquire(timeout=10):
+            _held_for_fork.append(buf._flush_lock)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
 def _after_fork_in_child() -> None:
     # Threads do not survive fork and the parent's pending rows are the parent's to write.
     # The lists are cleared in place: loggers hold bound ``append`` methods of them.
+    _held_for_fork.clear()  # the child's buffers get new locks
     for buf in list(_buffers):
         buf._thread = None
         for rows in (buf.scalars, buf.console, buf.plots, buf.samples, buf.single_values):
@@ -272,4 +289,4 @@ def _after_fork_in_child() -> None:
 
 atexit.register(flush_all)
 import os as _os  # noqa: E402
-_os.register_at_fork(after_in_child=_after_fork_in_child)
+_os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

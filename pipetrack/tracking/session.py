@@ -246,31 +246,6 @@ def _end_child_session(session: Session) -> None:
             print(f"pipetrack: could not flush child process reports: {exc}", file=sys.__stderr__)
 
 
-_held_for_fork: list = []
-
-
-def _before_fork() -> None:
-    """No report flush may be half-way through SQLite when the process forks: the child would
-    inherit its locks held by a thread that does not exist there, and its own flushes would hang."""
-    if _session is None:
-        return
-    from .reporting import _buffers
-    for buf in list(_buffers):
-        if buf._flush_lock.acquire(timeout=10):
-            _held_for_fork.append(buf._flush_lock)
-
-
-def _after_fork_in_parent() -> None:
-    while _held_for_fork:
-        _held_for_fork.pop().release()
-
-
-def _after_fork_child_locks() -> None:
-    _held_for_fork.clear()  # the child's buffers got new locks (reporting.py)
-
-
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                    after_in_child=_after_fork_child_locks)
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
