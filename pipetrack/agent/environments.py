@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.metadata
-import os
 import re
 import shutil
 import subprocess

@@ -45,7 +45,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import contextlib
 
