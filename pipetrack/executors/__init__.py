@@ -1,1 +1,1 @@
-"""See DESIGN.md."""
+"""See docs/architecture.md for what this package owns and how it fits with the others."""
