@@ -38,8 +38,9 @@ def validate_artifact_name(name: Any) -> str:
     anything is written, instead of failing later with UnicodeEncodeError or ENAMETOOLONG."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError(f"artifact name must be a non-empty string, got {_shown(name)}")
-    if "/" in name or "\\" in name or ".." in name or name.strip() == ".":
-        raise ValidationError(f"artifact name {name!r} may not contain '/', '\\\\' or '..', nor be '.'")
+    if "/" in name or "\\" in name or ".." in name or "\x00" in name or name.strip() == ".":
+        raise ValidationError(f"artifact name {name!r} may not contain '/', '\\\\', '..' or a NUL character, "
+                              "nor be '.'")
     _storable("artifact name", name)
     if len(name.encode("utf-8")) > MAX_ARTIFACT_NAME_BYTES:
         raise ValidationError(f"artifact name {name!r} is {len(name.encode('utf-8'))} bytes long in UTF-8; "
