@@ -159,7 +159,7 @@ class _DaskRun:
     where = "dask"
 
     def __init__(self, executor: Any, store: Store, row: dict):
-        from ..executors.base import StepSpec
+        from ..steps import StepSpec
         from ..tracking.records import export_records
         self.task_id = row["id"]
         self.executor = executor

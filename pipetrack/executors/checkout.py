@@ -47,10 +47,10 @@ class Checkout:
 def checkout_for(row: dict, agent_home: Path, log: Callable[[str], None]) -> Checkout:
     """The code of task ``row`` on this machine (see the module docstring)."""
     script = dict(row.get("script") or {})
-    repo, commit, branch = script.get("repository"), script.get("version_num"), script.get("branch")
+    repo = script.get("repository")
     entry = script.get("entry_point")
     if repo and entry and not script.get("module"):
-        from .script import STEP_SPEC_KEY
+        from ..steps import STEP_SPEC_KEY
         if (row.get("runtime") or {}).get(STEP_SPEC_KEY):  # a function step: its "diff" is the function's source
             script["diff"] = ""
         return _git_checkout(row["id"], script, agent_home, log)

@@ -64,7 +64,7 @@ def _sigterm(_signum, _frame) -> None:
 def main_for_task(task_id: str) -> int:
     """Run a function task whose StepSpec is stored with it (agents run function tasks this way)."""
     from pipetrack.errors import NotFoundError, PipetrackError
-    from pipetrack.executors.script import load_step_spec
+    from pipetrack.steps import load_step_spec
     from pipetrack.executors.worker import run_step
     from pipetrack.tracking.store import default_store
     signal.signal(signal.SIGTERM, _sigterm)

@@ -50,7 +50,7 @@ from typing import Any, Callable, Optional
 import contextlib
 
 from ..errors import StorageError, ValidationError
-from .base import StepResult, StepSpec
+from ..steps import StepResult, StepSpec
 from .script import KILL_GRACE_SECONDS
 
 SHARED_STORAGE_HINT = ("set output_uri (Task.init(output_uri=...), PipelineController(output_uri=...) or "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 
-from .base import StepResult, StepSpec
+from ..steps import StepResult, StepSpec
 
 
 class InlineExecutor:

@@ -33,7 +33,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
-from .base import StepResult, StepSpec, default_workers
+from ..steps import StepResult, StepSpec
+from .base import default_workers
 
 FORK_ENV = "PIPETRACK_LOCAL_FORK"
 

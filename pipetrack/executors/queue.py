@@ -12,7 +12,7 @@ import time
 from concurrent.futures import Future
 from typing import Any, Optional
 
-from .base import StepResult, StepSpec
+from ..steps import StepResult, StepSpec
 
 POLL_SECONDS = 0.2
 
@@ -32,7 +32,7 @@ class AgentQueueExecutor:
 
     def submit(self, spec: StepSpec) -> "Future[StepResult]":
         from ..tracking.store import open_store
-        from .script import store_step_spec
+        from ..steps import store_step_spec
         store = open_store(spec.store_path)
         if spec.function is not None:
             from ..tracking.task import Task

@@ -28,30 +28,8 @@ import time
 from typing import Any, Callable, Optional
 
 from ..errors import SetupError, ValidationError
-from .base import StepResult
+from ..steps import STEP_SPEC_KEY, StepResult
 
-STEP_SPEC_KEY = "step_spec_url"
-STEP_SPEC_HASH_KEY = "step_spec_sha256"
-
-
-def store_step_spec(spec: Any, destination: str) -> dict:
-    """Upload the pickled StepSpec of a function task that waits for an agent; returns the runtime
-    entries naming it and its sha256 (the agent refuses to unpickle anything else)."""
-    import cloudpickle
-    from ..storage import join_url, sha256_bytes, upload_bytes
-    data = cloudpickle.dumps(spec)
-    return {STEP_SPEC_KEY: upload_bytes(data, join_url(destination, "step_spec.pkl")),
-            STEP_SPEC_HASH_KEY: sha256_bytes(data)}
-
-
-def load_step_spec(row: dict) -> Any:
-    """The StepSpec a function task stored, after checking its bytes against the recorded sha256."""
-    import cloudpickle
-    from ..storage import verified_bytes
-    runtime = row.get("runtime") or {}
-    data = verified_bytes(runtime[STEP_SPEC_KEY], runtime.get(STEP_SPEC_HASH_KEY),
-                          f"step spec of task {row['id']}", refuse_unverified=True)
-    return cloudpickle.loads(data)
 KILL_GRACE_SECONDS = 10.0
 
 

@@ -25,10 +25,9 @@ import time
 import traceback
 from typing import Any, Optional
 
-from .base import ArtifactInput, StepResult, StepSpec, map_nested
+from ..steps import StepResult, StepSpec, load_input
 
 PLAIN_RETURN_TYPES = (int, float, bool, str)
-MAP_ARRAYS_FROM_BYTES = 64 * 1024 * 1024  # .npy inputs this large are memory-mapped (see _load_input)
 
 
 def _open_task(spec: StepSpec):
@@ -98,34 +97,6 @@ def _collect_parent(store: Any, parent_id: str) -> dict:
         store.delete_task(parent_id, with_models=True)
 
 
-def _load_input(value: Any, deserializer: Any) -> Any:
-    """The Python value of a step input: artifact references (also nested) are fetched and deserialised."""
-    return map_nested(value, lambda item: _load_artifact(item, deserializer))
-
-
-def _load_artifact(value: Any, deserializer: Any) -> Any:
-    if not isinstance(value, ArtifactInput):
-        return value
-    if value.has_value:
-        return value.value
-    from ..storage import deserialize_artifact, verified_local_copy
-    from ..storage.serializers import unpickles
-    if value.type == "url":
-        return value.url
-    what = f"input artifact {value.describe()}"
-    if value.type == "folder":
-        return verified_local_copy(value.url, value.hash, what, extract_archive=True)
-    path = verified_local_copy(value.url, value.hash, what,
-                               refuse_unverified=deserializer is None and unpickles(value.type, value.extension))
-    if deserializer is None and value.type == "numpy" and value.extension == ".npy" \
-            and os.path.getsize(path) >= MAP_ARRAYS_FROM_BYTES:
-        import numpy as np
-        # a large array is mapped copy-on-write, not copied: pages are read when touched, and
-        # writes stay private to this step (artifact files are never modified in place)
-        return np.load(path, mmap_mode="c", allow_pickle=False)
-    return deserialize_artifact(path, value.type, value.extension, deserializer)
-
-
 def _output_extension(value: Any) -> Optional[str]:
     """How a step output is stored, where the artifact default doesn't suit data passed between steps.
 
@@ -180,7 +151,7 @@ def run_step(spec: StepSpec) -> StepResult:
         bound = _connect_bindings(task, spec)
         deserializer = cloudpickle.loads(spec.deserialization_function) if spec.deserialization_function else None
         serializer = cloudpickle.loads(spec.serialization_function) if spec.serialization_function else None
-        kwargs = {k: _load_input(v, deserializer) for k, v in spec.kwargs.items()}
+        kwargs = {k: load_input(v, deserializer) for k, v in spec.kwargs.items()}
         func = cloudpickle.loads(spec.function)
         value = func(**kwargs)
         outputs = split_returns(value, list(spec.return_names), spec.name)
@@ -236,7 +207,6 @@ def run_step(spec: StepSpec) -> StepResult:
 def user_traceback(exc: BaseException) -> str:
     """``exc``'s traceback from the first frame outside pipetrack: the step's code is where the
     story starts (the worker frames that called it say nothing to the user)."""
-    import traceback
     report = traceback.TracebackException(type(exc), exc, exc.__traceback__)
     frames = list(report.stack)
     first = next((i for i, frame in enumerate(frames) if not _in_pipetrack(frame.filename)), 0)

@@ -137,7 +137,7 @@ def code_fingerprint(func: Callable, helper_functions: Iterable[Callable] = ()) 
 
 def _input_token(value: Any) -> Any:
     """An input's identity: artifacts by content hash (also inside lists/tuples/dicts), values as JSON or pickle."""
-    from ..executors.base import ArtifactInput
+    from ..steps import ArtifactInput
     if isinstance(value, ArtifactInput):
         if value.hash is None:  # a large artifact whose hash the upload deferred
             from ..storage import sha256_url

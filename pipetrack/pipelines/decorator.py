@@ -80,7 +80,7 @@ class Component:
 
 def _to_references(value: Any, parents: list[str]) -> Any:
     """LazyResults (also nested) become ``${step.return}`` references; their steps become parents."""
-    from ..executors.base import map_nested
+    from ..steps import map_nested
 
     def leaf(item: Any) -> Any:
         if type(item) is not LazyResult:  # type(): a LazyResult reports its value's class

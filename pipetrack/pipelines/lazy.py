@@ -96,15 +96,15 @@ def load_output(artifact_input: Any, pipeline: Any) -> Any:
         return None
     if artifact_input.has_value:
         return artifact_input.value
-    from ..executors.worker import _load_input
+    from ..steps import load_input
     import cloudpickle
     raw = pipeline._deserialization_function
-    return _load_input(artifact_input, cloudpickle.loads(raw) if raw else None)
+    return load_input(artifact_input, cloudpickle.loads(raw) if raw else None)
 
 
 def resolve_all(value: Any) -> Any:
     """Replace LazyResults (also inside lists/tuples/dicts) by their values."""
-    from ..executors.base import map_nested
+    from ..steps import map_nested
     # type(), not isinstance(): a LazyResult reports its value's class
     return map_nested(value, lambda v: v._pt_resolve() if type(v) is LazyResult else v,
                       stop=lambda v: type(v) is LazyResult)

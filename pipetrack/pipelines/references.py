@@ -123,7 +123,7 @@ def referenced_steps(values: Iterable[Any]) -> list[str]:
 def substitute(value: Any, lookup) -> Any:
     """Replace references inside strings (also nested in lists/tuples/dicts): a whole-string
     reference by ``lookup(ref)`` itself, references inside longer text by ``str(lookup(ref))``."""
-    from ..executors.base import map_nested
+    from ..steps import map_nested
 
     def leaf(item: Any) -> Any:
         if not isinstance(item, str):

@@ -15,7 +15,8 @@ from typing import Any, Optional
 from .. import config
 from ..errors import StepTraceback, ValidationError
 from ..terminal import notice
-from ..executors.base import ArtifactInput, StepResult, StepSpec, get_executor
+from ..executors.base import get_executor
+from ..steps import ArtifactInput, StepResult, StepSpec
 from .cache import cache_key, code_fingerprint, find_cached_task, function_source
 from .node import FINISHED_STATUSES, SUCCESS_STATUSES, Job, Node
 from .references import Reference, substitute, whole_reference
@@ -180,7 +181,7 @@ class RunMixin:
         later); it does not run, so the node ends skipped and its children are skipped too."""
         task = node.job.task
         if spec.function is not None:  # what an agent needs to run it once enqueued (see executors/queue.py)
-            from ..executors.script import store_step_spec
+            from ..steps import store_step_spec
             spec.store_path = str(self._task._store.path)
             runtime = dict(task.data.get("runtime") or {}, **store_step_spec(spec, task.get_output_destination()))
             self._task._store.update_task(task.id, runtime=runtime)
@@ -190,7 +191,7 @@ class RunMixin:
         return None
 
     def _pickle(self, obj: Any) -> bytes:
-        from ..executors.pickling import dumps_keeping_source
+        from ..pickling import dumps_keeping_source
         try:
             return dumps_keeping_source(obj)
         except Exception as exc:

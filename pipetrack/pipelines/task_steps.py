@@ -13,7 +13,7 @@ import os
 from typing import Any, Optional
 
 from ..errors import ValidationError
-from ..executors.base import StepSpec
+from ..steps import StepSpec
 from .cache import find_cached_task
 from .node import Job, Node
 from .references import substitute

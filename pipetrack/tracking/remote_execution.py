@@ -43,9 +43,9 @@ def execute_remotely(task: Any, queue_name: Optional[str] = None, clone: bool = 
 def create_function_task(task: Any, func: Callable, func_name: Optional[str] = None,
                          task_name: Optional[str] = None, **kwargs: Any) -> Optional[Any]:
     """A Draft task that calls ``func(**kwargs)`` when an agent runs it (kwargs under ``Function/``)."""
-    from ..executors.base import StepSpec
-    from ..executors.pickling import dumps_keeping_source
-    from ..executors.script import store_step_spec
+    from ..steps import StepSpec
+    from ..pickling import dumps_keeping_source
+    from ..steps import store_step_spec
     from .task import Task, _insert_task
     if not Task.running_locally():
         return None

@@ -8,7 +8,7 @@ import traceback
 
 import pytest
 
-from pipetrack.executors.pickling import dumps_keeping_source
+from pipetrack.pickling import dumps_keeping_source
 
 FAILING = '''
 import traceback
