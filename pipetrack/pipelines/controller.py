@@ -125,8 +125,7 @@ class PipelineController(RunMixin):
             if artifact_serialization_function else None
         self._deserialization_function = self._pickle(artifact_deserialization_function) \
             if artifact_deserialization_function else None
-        self._scheduler = Scheduler(self)
-        self._scheduler.nodes = self._nodes
+        self._scheduler = Scheduler(self._run_hooks(), self._nodes)
         self._task, self._owns_task = self._create_pipeline_task(version, add_run_number, output_uri,
                                                                  standalone=_standalone_task)
         self._output_uri = self._task._row.get("output_uri")
@@ -500,8 +499,7 @@ class PipelineController(RunMixin):
         self._start_progress()
         PipelineController._current = self
         try:
-            for node in self._nodes.values():
-                self._scheduler.nodes[node.name] = node
+            self._scheduler.register(self._nodes.values())
             self._scheduler.schedule()
         except BaseException as exc:
             self._finish(exc)

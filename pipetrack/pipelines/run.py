@@ -148,9 +148,11 @@ class RunMixin:
         params = _display_params(kwargs)
         if not self._call_pre_execute(node, params):
             return None
-        spec = StepSpec(task_id=node.executed, name=node.name,
-                        function=self._pickle(_StepCallable(node.function, tuple(node.helper_functions))),
-                        kwargs=kwargs, return_names=list(node.return_names), output_uri=node.output_uri,
+        call = _StepCallable(node.function, tuple(node.helper_functions))
+        in_caller = self._executor_for(node).runs_in_caller and not node.draft  # a draft's spec is stored
+        spec = StepSpec(task_id=node.executed, name=node.name, function=None if in_caller else self._pickle(call),
+                        local_function=call if in_caller else None, kwargs=kwargs,
+                        return_names=list(node.return_names), output_uri=node.output_uri,
                         serialization_function=self._serialization_function,
                         deserialization_function=self._deserialization_function,
                         working_dir=node.working_dir or self._working_dir, time_limit=node.timeout,
@@ -338,20 +340,26 @@ class RunMixin:
         return node.retries < int(policy)
 
     def _set_node_status(self, node: Node, status: str, message: str = "") -> None:
-        previous = node.status
-        node.status = status
-        if message:
-            node.error = message
+        self._scheduler.set_status(node, status, message)
+
+    def _status_changed(self, node: Node, previous: str) -> None:
+        """Bookkeeping of a status change (told by the scheduler, which keeps the counts)."""
         self._dag_dirty = True
-        if status in FINISHED_STATUSES:
+        if node.is_finished:
             node.job_ended = node.job_ended or time.time()
             total = len(self._nodes)
-            finished = sum(1 for n in self._nodes.values() if n.status in FINISHED_STATUSES)
             if total:
-                self._task._store.update_task(self._task.id, progress=100.0 * finished / total)
+                self._task._store.update_task(self._task.id, progress=100.0 * self._scheduler.finished_count / total)
             self._plot_dirty = True
-        if previous != status and node.status_change_callback is not None:
+        if previous != node.status and node.status_change_callback is not None:
             node.status_change_callback(self, node, previous)
+
+    def _run_hooks(self) -> Any:
+        """What the scheduler drives this run through (see scheduler.RunHooks)."""
+        from .scheduler import RunHooks
+        return RunHooks(launch=self._launch_node, complete=self._complete_node, status_changed=self._status_changed,
+                        cancel=self._cancel_node, tick=self._on_tick, log=self._log,
+                        propagate_step_errors=lambda: self._propagate_step_errors)
 
     def _cancel_node(self, node: Node) -> None:
         if node.executed:
