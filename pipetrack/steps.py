@@ -79,6 +79,13 @@ class StepSpec:
     records_store: Optional[str] = None      # remote steps: the store their records land in (live updates)
     auto_connect_frameworks: Any = None      # the step's Task.init-like options (None: everything on)
     auto_connect_arg_parser: Any = None
+    # an executor that runs the step in the caller gets the callable itself: nothing to pickle
+    local_function: Any = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["local_function"] = None  # never shipped: a worker elsewhere unpickles ``function``
+        return state
 
 
 @dataclass

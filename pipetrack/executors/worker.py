@@ -152,7 +152,7 @@ def run_step(spec: StepSpec) -> StepResult:
         deserializer = cloudpickle.loads(spec.deserialization_function) if spec.deserialization_function else None
         serializer = cloudpickle.loads(spec.serialization_function) if spec.serialization_function else None
         kwargs = {k: load_input(v, deserializer) for k, v in spec.kwargs.items()}
-        func = cloudpickle.loads(spec.function)
+        func = spec.local_function if spec.local_function is not None else cloudpickle.loads(spec.function)
         value = func(**kwargs)
         outputs = split_returns(value, list(spec.return_names), spec.name)
         plain = {}

@@ -53,10 +53,19 @@ def _stat_key(st: os.stat_result) -> str:
     return f"{st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
 
+STAMP_MIN_BYTES = 1024 * 1024  # smaller files are hashed again on read: cheaper than writing a stamp
+
+
 def record_verified(path: str, sha256: str) -> None:
-    """Remember that the local file at ``path`` (as it is now) has content ``sha256``."""
+    """Remember that the local file at ``path`` (as it is now) has content ``sha256``.
+
+    Files under ``STAMP_MIN_BYTES`` get no stamp: hashing one again when it is read costs less
+    than the stamp's own file (written and read back), and a pipeline step writes one per output."""
     try:
-        record = f"{_stat_key(os.stat(path))} {sha256}"
+        st = os.stat(path)
+        if st.st_size < STAMP_MIN_BYTES:
+            return
+        record = f"{_stat_key(st)} {sha256}"
         atomic_write_local(str(_stamp_path(path)), lambda tmp: Path(tmp).write_text(record))
     except (OSError, StorageError):  # a stamp only saves time; without one the next read hashes the file
         pass

@@ -55,6 +55,8 @@ def _umask() -> int:
 def make_local_dirs(path: str) -> None:
     """Create a local folder: private (0700) inside the pipetrack home, by the umask elsewhere
     (a shared output destination stays readable by the team, the sha256 check protects it)."""
+    if os.path.isdir(path):  # the usual case on hot paths (every artifact): one stat, no realpath
+        return
     if config.is_private_path(path):
         config.private_dir(Path(path))
     else:

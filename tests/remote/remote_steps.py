@@ -46,9 +46,11 @@ def sleep_and_report(seconds: float, marker_dir: str, name: str) -> float:
 
 def killable(marker_dir: str, name: str, die_times: int) -> int:
     """Write this attempt's pid, then sleep (to be killed) unless ``die_times`` attempts already ran."""
-    attempts = [f for f in os.listdir(marker_dir) if f.startswith(f"{name}.pid.")]
-    with open(os.path.join(marker_dir, f"{name}.pid.{len(attempts)}"), "w") as fh:
+    attempts = [f for f in os.listdir(marker_dir) if f.startswith(f"{name}.pid.") and not f.endswith(".tmp")]
+    path = os.path.join(marker_dir, f"{name}.pid.{len(attempts)}")
+    with open(path + ".tmp", "w") as fh:
         fh.write(str(os.getpid()))
+    os.replace(path + ".tmp", path)  # whole: the test's killer reads it as soon as it exists
     if len(attempts) < die_times:
         time.sleep(60)  # the test kills this process long before
     return len(attempts)
