@@ -12,6 +12,7 @@ use gets its own store. Environment variables:
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -24,7 +25,11 @@ def private_dir(path: Path) -> Path:
     A folder that already exists keeps its mode: pipetrack never changes a folder it did not make."""
     path = Path(path)
     if not path.is_dir():
-        missing = [p for p in (path, *path.parents) if not p.exists()]
+        missing = []
+        for folder in (path, *path.parents):  # up to the first folder that exists
+            if folder.exists():
+                break
+            missing.append(folder)
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for created in missing:
             try:
@@ -48,11 +53,20 @@ def home() -> Path:
 
 
 def is_private_path(path: str | os.PathLike) -> bool:
-    """True for a local path inside the pipetrack home (files there are made 0600)."""
+    """True for a local path inside the pipetrack home (files there are made 0600).
+
+    Every artifact file asks, so the real path of its folder is remembered (``_real_folder``);
+    the last component is taken as it is (pipetrack never writes a symlink)."""
+    folder, name = os.path.split(os.path.abspath(path))
     try:
-        return Path(os.path.realpath(path)).is_relative_to(home())
+        return Path(_real_folder(folder), name).is_relative_to(home())
     except (OSError, ValueError):
         return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
 
 
 def store_path() -> Path:

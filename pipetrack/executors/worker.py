@@ -139,9 +139,10 @@ def run_step(spec: StepSpec) -> StepResult:
     task = _open_task(spec)
     parent_id = _seed_parent(task._store, spec.parent_bundle)
     result = StepResult(task_id=spec.task_id, status="failed", worker=f"{socket.gethostname()}:{os.getpid()}")
-    task.mark_started(force=True)
-    task._store.update_task(task.id, last_worker=result.worker)
-    heartbeat.register(task._store, task.id)
+    with task._store.write():  # one transaction: started, by which worker, this process's claim
+        task.mark_started(force=True)
+        task._store.update_task(task.id, last_worker=result.worker)
+        heartbeat.register(task._store, task.id)
     console = ConsoleCapture(task, True, per_thread=True)
     console.start()
     previous_override = Task._own_task_override  # never another thread's step (see _TaskMeta)

@@ -116,6 +116,7 @@ class PipelineController(RunMixin):
         self._plot_time = 0.0
         self._dag_dirty = False
         self._dag_time = 0.0
+        self._progress_stored = 0  # the whole percent last stored as the run's progress (run.py)
         self._progress = None  # TerminalProgress, made when the run starts (run.py _start_progress)
         self._step_task_created_callback = None
         self._step_task_completed_callback = None

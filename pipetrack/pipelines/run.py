@@ -347,9 +347,13 @@ class RunMixin:
         self._dag_dirty = True
         if node.is_finished:
             node.job_ended = node.job_ended or time.time()
-            total = len(self._nodes)
-            if total:
-                self._task._store.update_task(self._task.id, progress=100.0 * self._scheduler.finished_count / total)
+            total, finished = len(self._nodes), self._scheduler.finished_count
+            # stored when the whole percent changes (ClearML's progress is 0-100): a write per step
+            # made a 10,000-step run pay 10,000 transactions for one number
+            percent = int(100 * finished / total) if total else 0
+            if total and percent != self._progress_stored:
+                self._progress_stored = percent
+                self._task._store.update_task(self._task.id, progress=100.0 * finished / total)
             self._plot_dirty = True
         if previous != node.status and node.status_change_callback is not None:
             node.status_change_callback(self, node, previous)

@@ -86,6 +86,10 @@ class Scheduler:
         self._unfinished: dict[str, int] = {}
         self._children: dict[str, list[str]] = collections.defaultdict(list)
         self._ready: collections.deque[str] = collections.deque()
+        # children a node made ready while its result is being processed: released when that ends
+        # (its callbacks may still fail the run, and a child launched by another thread meanwhile
+        # would then be cancelled instead of skipped)
+        self._completing: dict[str, list[str]] = {}
         self._finished = 0
         self._last_tick = 0.0
 
@@ -140,7 +144,8 @@ class Scheduler:
                     if left is not None:
                         self._unfinished[child] = left - 1
                         if left == 1:
-                            self._ready.append(child)
+                            held = self._completing.get(node.name)
+                            (held if held is not None else self._ready).append(child)
             elif was_finished and not node.is_finished and node.name in self._registered:
                 self._finished -= 1  # never in practice: finished nodes stay finished
             self.all_done.notify_all()
@@ -262,6 +267,7 @@ class Scheduler:
             future = self.running.get(name)
             if future is None or future is _LAUNCHING:
                 return
+            self._completing[name] = []
         node = self.nodes[name]
         try:
             result = future.result()
@@ -277,9 +283,13 @@ class Scheduler:
                 self.set_status(node, "failed", f"{type(exc).__name__}: {exc}")
             self.propagate = self.propagate or exc
             self.stop(f"pipeline stopped: {type(exc).__name__} in a callback of step '{name}'")
+            with self.lock:
+                self._ready.extend(self._completing.pop(name, ()))  # skipped by the stop: let them be seen
+                self.all_done.notify_all()
             return
         with self.lock:
             self.running.pop(name, None)
+            self._ready.extend(self._completing.pop(name, ()))
             if relaunch:
                 node.status = "pending"
                 self._ready.append(name)
