@@ -9,7 +9,9 @@ The code fingerprint covers the function's normalised source (``ast`` round trip
 and formatting don't matter), the sources of its helper functions and of the module-level
 functions it calls, and the values of closure variables and module-level constants it reads
 when they are plain values. It never includes file paths, line numbers or ids, so the same
-code in another checkout hits the same cache.
+code in another checkout hits the same cache. A task step (``add_step``) uses the same key:
+its fingerprint is its base task's recorded code (``script_fingerprint``), its inputs the
+resolved parameter, configuration and task overrides.
 """
 from __future__ import annotations
 
@@ -133,6 +135,15 @@ def code_fingerprint(func: Callable, helper_functions: Iterable[Callable] = ()) 
     for helper in helper_functions:
         visit(helper)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+SCRIPT_CODE_FIELDS = ("repository", "version_num", "entry_point", "diff", "requirements", "module")
+
+
+def script_fingerprint(script: dict) -> str:
+    """The code fingerprint of a task step: its base task's recorded code (script section)."""
+    code = {k: script.get(k) for k in SCRIPT_CODE_FIELDS}
+    return hashlib.sha256(json.dumps(code, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _input_token(value: Any) -> Any:

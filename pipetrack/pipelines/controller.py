@@ -399,10 +399,6 @@ class PipelineController(RunMixin):
         self._nodes[name] = node
         return True
 
-    def _launch_task_node(self, node: Node):
-        from .task_steps import launch_task_node
-        return launch_task_node(self, node)
-
     # ------------------------------------------------------------------ validation
     def _build_graph(self) -> nx.DiGraph:
         """The DAG; ValidationError on unknown parents, bad references or cycles (before anything runs)."""

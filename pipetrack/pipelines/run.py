@@ -10,7 +10,8 @@ import os
 import re
 import sys
 import time
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 from .. import config
 from ..errors import StepTraceback, ValidationError
@@ -18,12 +19,26 @@ from ..terminal import notice
 from ..executors.base import get_executor
 from ..steps import ArtifactInput, StepResult, StepSpec
 from .cache import cache_key, code_fingerprint, find_cached_task, function_source
-from .node import FINISHED_STATUSES, SUCCESS_STATUSES, Job, Node
+from .node import SUCCESS_STATUSES, Job, Node
 from .references import Reference, substitute, whole_reference
 
 LEGACY_ARTIFACT_REF = re.compile(r"^([0-9a-f]{32})\.([^\s/]+)$")
 DAG_REFRESH_SECONDS = 0.5  # how stale the stored DAG (statuses) may get while a run goes on
 TIME_LIMIT_GRACE_SECONDS = 5.0  # how long past its time limit a step may run before the controller cancels it
+
+
+@dataclass
+class StepPlan:
+    """What launching one step needs, whatever its kind (function or task step): its resolved
+    inputs (and how callbacks and the cached notice show them), its cache key (None when it is
+    not cached), the outputs a cache hit must have, and how to make its task and its spec."""
+
+    inputs: dict
+    shown_inputs: dict
+    key: Optional[str]
+    return_names: list
+    make_task: Callable[[], Any]
+    make_spec: Callable[[], StepSpec]
 
 
 class _StepCallable:
@@ -126,38 +141,49 @@ class RunMixin:
 
     # --------------------------------------------------------------- launch
     def _launch_node(self, node: Node):
-        if node.function is None:
-            return self._launch_task_node(node)
+        """The one launcher of both kinds of step: plan (inputs, cache key), reuse a cached task,
+        else make the step's task, ask the callbacks, and submit its spec."""
+        plan = self._plan_function_step(node) if node.function is not None else self._plan_task_step(node)
+        node.resolved_kwargs = plan.inputs
+        node.cache_key = plan.key
+        if node.cache_executed_step and os.environ.get("PIPETRACK_IGNORE_CACHE", "") not in ("1", "true", "yes"):
+            hit = find_cached_task(self._task._store, plan.key, plan.return_names, log=self._log)
+            if hit is not None:
+                return self._use_cached(node, hit["id"], plan.shown_inputs)
+        if node.job is None or node.retries == 0:
+            task = plan.make_task()
+            node.job = Job(task)
+            node.executed = task.id
+        elif plan.key is not None:  # a retry reuses the (reset) task: give it its cache key back
+            self._task._store.update_task(node.executed, cache_key=plan.key)
+        if not self._call_pre_execute(node, plan.shown_inputs):
+            return None
+        return self._submit(node, plan.make_spec())
+
+    def _plan_function_step(self, node: Node) -> "StepPlan":
         kwargs = self._resolve_kwargs(node)
-        node.resolved_kwargs = kwargs
         # the key is computed (and recorded on the step task) only for cached steps: it may need
         # the content hash of a large upstream artifact, which uploads leave for later
         key = cache_key(code_fingerprint(node.function, node.helper_functions), kwargs, node.return_names,
                         node.packages, node.docker) if node.cache_executed_step else None
-        node.cache_key = key
-        if node.cache_executed_step and os.environ.get("PIPETRACK_IGNORE_CACHE", "") not in ("1", "true", "yes"):
-            hit = find_cached_task(self._task._store, key, node.return_names, log=self._log)
-            if hit is not None:
-                return self._use_cached(node, hit["id"], kwargs)
-        if node.job is None or node.retries == 0:
-            task = self._create_step_task(node, kwargs, key)
-            node.job = Job(task)
-            node.executed = task.id
-        elif key is not None:  # a retry reuses the (reset) task: give it its cache key back
-            self._task._store.update_task(node.executed, cache_key=key)
-        params = _display_params(kwargs)
-        if not self._call_pre_execute(node, params):
-            return None
-        call = _StepCallable(node.function, tuple(node.helper_functions))
-        in_caller = self._executor_for(node).runs_in_caller and not node.draft  # a draft's spec is stored
-        spec = StepSpec(task_id=node.executed, name=node.name, function=None if in_caller else self._pickle(call),
-                        local_function=call if in_caller else None, kwargs=kwargs,
-                        return_names=list(node.return_names), output_uri=node.output_uri,
-                        serialization_function=self._serialization_function,
-                        deserialization_function=self._deserialization_function,
-                        working_dir=node.working_dir or self._working_dir, time_limit=node.timeout,
-                        **self._step_bindings.get(node.name, {}))
-        return self._submit(node, spec)
+
+        def make_spec() -> StepSpec:
+            call = _StepCallable(node.function, tuple(node.helper_functions))
+            in_caller = self._executor_for(node).runs_in_caller and not node.draft  # a draft's spec is stored
+            return StepSpec(task_id=node.executed, name=node.name, function=None if in_caller else self._pickle(call),
+                            local_function=call if in_caller else None, kwargs=kwargs,
+                            return_names=list(node.return_names), output_uri=node.output_uri,
+                            serialization_function=self._serialization_function,
+                            deserialization_function=self._deserialization_function,
+                            working_dir=node.working_dir or self._working_dir, time_limit=node.timeout,
+                            **self._step_bindings.get(node.name, {}))
+        return StepPlan(inputs=kwargs, shown_inputs=_display_params(kwargs), key=key,
+                        return_names=list(node.return_names),
+                        make_task=lambda: self._create_step_task(node, kwargs, key), make_spec=make_spec)
+
+    def _plan_task_step(self, node: Node) -> "StepPlan":
+        from .task_steps import plan_task_step
+        return plan_task_step(self, node)
 
     def _submit(self, node: Node, spec: StepSpec):
         if node.draft:

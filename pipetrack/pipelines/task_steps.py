@@ -3,31 +3,23 @@
 The base task is cloned (unless ``clone_base_task=False``), the resolved overrides are applied
 — parameters, configuration objects and task fields — and the clone runs as a script task:
 locally as a subprocess, or on its queue through an agent. Caching keys on the base task's
-code (script section) and the resolved overrides.
+code (script section) and the resolved overrides, through the same ``cache.cache_key`` as
+function steps, and the step launches through the same launcher (``run.py``).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from typing import Any, Optional
 
 from ..errors import ValidationError
 from ..steps import StepSpec
-from .cache import find_cached_task
-from .node import Job, Node
+from .cache import cache_key, script_fingerprint
+from .node import Node
 from .references import substitute
 
 TASK_FIELDS = ("name", "comment", "tags", "output_uri")
 TASK_SECTIONS = ("script", "container")
 # ClearML's dotted names for script fields pipetrack stores under another key
 SCRIPT_ALIASES = {"requirements.pip": "requirements", "requirements.conda": "requirements"}
-
-
-def _task_cache_key(script: dict, params: dict, configs: dict, overrides: dict) -> str:
-    code = {k: script.get(k) for k in ("repository", "version_num", "entry_point", "diff", "requirements", "module")}
-    payload = {"v": 1, "code": code, "params": params, "configs": configs, "overrides": overrides}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _apply_task_overrides(task: Any, overrides: dict) -> None:
@@ -63,27 +55,25 @@ def _step_project(pipeline: Any, base: Any) -> Optional[str]:
     return None
 
 
-def launch_task_node(pipeline: Any, node: Node):
-    """Clone/override/run one task step; returns a Future, or None when cached or skipped."""
+def plan_task_step(pipeline: Any, node: Node) -> Any:
+    """The launch plan of one task step (see run.StepPlan): overrides resolved, its cache key from
+    the base task's code and them; making its task clones (or resets) the base and applies them."""
     from ..tracking.task import Task
+    from .run import StepPlan
     lookup = lambda ref: pipeline._reference_value(ref, node)  # noqa: E731
     params = {k: substitute(v, lookup) for k, v in node.parameters.items()}
     configs = {k: substitute(v, lookup) for k, v in node.configurations.items()}
     overrides = {k: substitute(v, lookup) for k, v in node.task_overrides.items()}
-    node.resolved_kwargs = params
     if node.base_task_factory is not None:
         base = node.base_task_factory(node)
         if not isinstance(base, Task):
             raise ValidationError(f"step {node.name!r}: base_task_factory must return a Task, got {base!r}")
     else:
         base = Task.get_task(task_id=node.base_task_id)
-    key = _task_cache_key(base.data.get("script") or {}, params, configs, overrides)
-    node.cache_key = key
-    if node.cache_executed_step and os.environ.get("PIPETRACK_IGNORE_CACHE", "") not in ("1", "true", "yes"):
-        hit = find_cached_task(pipeline._task._store, key, (), log=pipeline._log)
-        if hit is not None:
-            return pipeline._use_cached(node, hit["id"], params)
-    if node.job is None or node.retries == 0:
+    key = cache_key(script_fingerprint(base.data.get("script") or {}),
+                    {"parameters": params, "configurations": configs, "task_overrides": overrides}, ())
+
+    def make_task() -> Any:
         if node.clone_task:
             task = Task.clone(base, name=base.name, parent=pipeline._task.id, project=_step_project(pipeline, base))
         else:  # the base task itself runs; ClearML resets it (with a warning) when it is not a Draft
@@ -109,12 +99,10 @@ def launch_task_node(pipeline: Any, node: Node):
             task.add_tags([f"pipe: {pipeline._task.id}"])
         task._store.update_task(task.id, cache_key=key)
         task.reload()
-        node.job = Job(task)
-        node.executed = task.id
-    else:  # a retry reuses the (reset) task: give it its cache key back
-        node.job.task._store.update_task(node.executed, cache_key=key)
-    if not pipeline._call_pre_execute(node, params):
-        return None
-    spec = StepSpec(task_id=node.executed, name=node.name, script=node.job.task.data.get("script") or {},
-                    time_limit=node.timeout)
-    return pipeline._submit(node, spec)
+        return task
+
+    def make_spec() -> StepSpec:
+        return StepSpec(task_id=node.executed, name=node.name, script=node.job.task.data.get("script") or {},
+                        time_limit=node.timeout)
+    return StepPlan(inputs=params, shown_inputs=params, key=key, return_names=[], make_task=make_task,
+                    make_spec=make_spec)
