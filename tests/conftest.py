@@ -1,7 +1,9 @@
 """Shared fixtures: a fresh PIPETRACK_HOME per test, running user scripts as real subprocesses,
-and (for S3 tests) a moto S3 server on 127.0.0.1."""
+(for S3 tests) a moto S3 server on 127.0.0.1 and (for PostgreSQL tests) a throwaway PostgreSQL
+server on 127.0.0.1."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +34,56 @@ def s3_server(tmp_path_factory):
     from s3_fixture import moto_s3_server
     with moto_s3_server(tmp_path_factory.mktemp("moto")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server on 127.0.0.1 (one per session; tests/postgres_server.py).
+    Skips without the server binaries or psycopg, unless PIPETRACK_REQUIRE_POSTGRES=1 (CI): then
+    it fails. A server that is there but does not start is always a failure."""
+    from postgres_server import PostgresServer, find_bin_dir
+    required = os.environ.get("PIPETRACK_REQUIRE_POSTGRES") == "1"
+    missing = None
+    if find_bin_dir() is None:
+        missing = ("no PostgreSQL server binaries (initdb, pg_ctl, postgres) in /usr/lib/postgresql/*/bin or on "
+                   "PATH (apt-get install postgresql; scripts/test installs it)")
+    else:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            missing = "psycopg is not installed (pip install 'pipetrack[postgres]')"
+    if missing:
+        pytest.fail(missing + " [PIPETRACK_REQUIRE_POSTGRES=1]") if required else pytest.skip(missing)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server) -> str:
+    """``postgresql://pipetrack@127.0.0.1:PORT/pipetrack``: the session server's own database,
+    shared by every test that uses it (use ``postgres_database`` for an empty one)."""
+    return postgres_server.url
+
+
+@pytest.fixture
+def postgres_database_factory(postgres_server):
+    """Call it to create another fresh empty database (returns its URL); all are dropped after the test."""
+    created: list[str] = []
+
+    def create(prefix: str = "test") -> str:
+        url = postgres_server.create_database(prefix)
+        created.append(url)
+        return url
+
+    yield create
+    for url in created:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def postgres_database(postgres_database_factory) -> str:
+    """The URL of a fresh empty database for this test alone, dropped afterwards."""
+    return postgres_database_factory()
 
 
 @pytest.fixture(autouse=True)
