@@ -78,15 +78,18 @@ class Component:
         return call, dict(bound.arguments)
 
 
-def _to_references(value: Any, parents: list[str]) -> Any:
-    """LazyResults (also nested) become ``${step.return}`` references; their steps become parents."""
+def _to_references(value: Any, parents: list[str], seen: Optional[set] = None) -> Any:
+    """LazyResults (also nested) become ``${step.return}`` references; their steps become parents
+    (``seen``: the names already in ``parents``, so a join of 10,000 inputs stays linear)."""
     from ..steps import map_nested
+    seen = set(parents) if seen is None else seen
 
     def leaf(item: Any) -> Any:
         if type(item) is not LazyResult:  # type(): a LazyResult reports its value's class
             return item
         node = object.__getattribute__(item, "_pt_node")
-        if node not in parents:
+        if node not in seen:
+            seen.add(node)
             parents.append(node)
         return item.reference
 
@@ -95,6 +98,10 @@ def _to_references(value: Any, parents: list[str]) -> Any:
 
 class DecoratedPipeline(PipelineController):
     """The controller behind one call of a ``@PipelineDecorator.pipeline`` function."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._call_counts: dict[str, int] = {}  # component name -> index of its next call's node
 
     def _pipeline_argument(self, key: str, value: Any) -> Any:
         """Record a pipeline-function argument as a parameter; an agent re-run uses the stored value."""
@@ -133,13 +140,18 @@ class DecoratedPipeline(PipelineController):
         options = component.options
         call, arguments = component._bind(args, kwargs)
         parents: list[str] = list(options.get("parents") or [])
-        arguments = {k: _to_references(v, parents) for k, v in arguments.items()}
+        seen = set(parents)
+        arguments = {k: _to_references(v, parents, seen) for k, v in arguments.items()}
         base = options.get("name") or component.func.__name__
-        name, index = base, 0
         with self._scheduler.lock:
+            # the n-th call of a component is base_n; the next index is remembered per base, so
+            # naming stays O(1) per call in a 10,000-call pipeline
+            index = self._call_counts.get(base, 0)
+            name = base if index == 0 else f"{base}_{index}"
             while name in self._nodes:
                 index += 1
                 name = f"{base}_{index}"
+            self._call_counts[base] = index + 1
             returns = list(options["return_values"])
             node = Node(name=name, function=call, function_kwargs=arguments, return_names=returns,
                         parents=parents, explicit_parents=list(options.get("parents") or []),
