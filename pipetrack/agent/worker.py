@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..errors import SetupError, StoreError, ValidationError
-from ..executors.script import KILL_GRACE_SECONDS, TaskProcess, result_from_store
+from ..executors.process import KILL_GRACE_SECONDS, TaskProcess, store_stop_request
+from ..executors.script import result_from_store, start_task_process
 from ..tracking.reporting import buffer_for
 from ..tracking.store import Store, default_store
 
@@ -87,8 +88,8 @@ class _LocalRun:
                 python = python_for(requirements, self._home, self._log)
             with self._lock:
                 if not self.reason:
-                    self.process = TaskProcess(dict(self._row, script=self._checkout.script), str(self._store.path),
-                                               python=python)
+                    self.process = start_task_process(dict(self._row, script=self._checkout.script),
+                                                      str(self._store.path), python=python)
             if self.process is not None:  # from now on its own process, not the agent, is what the watchdog checks
                 try:
                     self._store.execute("UPDATE tasks SET pid=? WHERE id=? AND status='in_progress' AND pid=?",
@@ -124,7 +125,7 @@ class _LocalRun:
         if self.process is None:  # never started: the preparation failed, or we were stopped first
             store.end_task(self.task_id, "stopped" if self.reason else "failed", self.reason or self.error)
             return store.task_row(self.task_id)["status"]
-        code = self.process.proc.returncode
+        code = self.process.returncode
         if self.process.reason:  # we stopped it: a process that didn't record that is closed as stopped
             store.end_task(self.task_id, "stopped", self.process.reason)
         return result_from_store(store, self.task_id, code).status
@@ -269,9 +270,9 @@ class Agent:
         beat = time.time() - self._last_beat >= HEARTBEAT_SECONDS
         for task_id, run in list(self.running.items()):
             if not run.done():
-                row = self.store.query_one("SELECT status FROM tasks WHERE id=?", (task_id,))
-                if row is None or row["status"] in ("stopped", "created", "queued"):
-                    run.stop("aborted" if row is None or row["status"] == "stopped" else "reset while running")
+                reason = store_stop_request(self.store, task_id)
+                if reason:
+                    run.stop(reason)
                 elif beat:
                     self.store.execute("UPDATE tasks SET heartbeat=? WHERE id=? AND status='in_progress'",
                                        (time.time(), task_id))

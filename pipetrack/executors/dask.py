@@ -51,7 +51,7 @@ import contextlib
 
 from ..errors import StorageError, ValidationError
 from ..steps import StepResult, StepSpec
-from .script import KILL_GRACE_SECONDS
+from .process import KILL_GRACE_SECONDS, time_limit_message
 
 SHARED_STORAGE_HINT = ("set output_uri (Task.init(output_uri=...), PipelineController(output_uri=...) or "
                        "PIPETRACK_OUTPUT_URI) to storage every worker reaches, such as s3://bucket/prefix")
@@ -416,8 +416,7 @@ class DaskExecutor:
             def expire() -> None:
                 if not future.done():
                     future.set_result(StepResult(task_id=spec.task_id, status="stopped",
-                                                 error=f"time limit exceeded: step {spec.name!r} ran longer than "
-                                                       f"{spec.time_limit}s"))
+                                                 error=time_limit_message(f"step {spec.name!r}", spec.time_limit)))
                     self.cancel(spec.task_id)
             timer = threading.Timer(spec.time_limit, expire)
             timer.daemon = True

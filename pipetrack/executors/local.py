@@ -31,12 +31,14 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Optional
+from typing import Optional
 
 from ..steps import StepResult, StepSpec
 from .base import default_workers
+from .process import TaskProcess, exit_message, time_limit_message
 
 FORK_ENV = "PIPETRACK_LOCAL_FORK"
+TIME_LIMIT, ABORTED = "time limit", "aborted"  # why a step's process was killed (TaskProcess.reason)
 
 
 class LocalExecutor:
@@ -48,7 +50,7 @@ class LocalExecutor:
         self.max_workers = max_workers or default_workers()
         self.python = python or sys.executable
         self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="pipetrack-local")
-        self._procs: dict[str, Any] = {}
+        self._procs: dict[str, TaskProcess] = {}
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
         self._tmp = tempfile.mkdtemp(prefix="pipetrack-local-")
@@ -71,25 +73,24 @@ class LocalExecutor:
                "PYTHONPATH": os.pathsep.join(spec.sys_path)}
         return self._pool.submit(self._run, spec, spec_path, env)
 
-    def _start(self, spec: StepSpec, spec_path: str, result_path: str, env: dict) -> Any:
+    def _start(self, spec: StepSpec, spec_path: str, result_path: str, env: dict) -> TaskProcess:
         """The step's process: a fork of the template, or a new interpreter (script steps, no fork)."""
         if spec.script is not None:  # a script task: run its own entry point, it records itself
             from ..tracking.store import open_store
-            from .script import script_command, script_env
-            argv, cwd = script_command(open_store(spec.store_path).task_row(spec.task_id), self.python)
-            return subprocess.Popen(argv, cwd=cwd, env=script_env(spec.task_id, spec.store_path, spec.env),
-                                    start_new_session=True)
+            from .script import start_task_process
+            return start_task_process(open_store(spec.store_path).task_row(spec.task_id), spec.store_path,
+                                      self.python, spec.env)
         if self._fork:
             with self._lock:
                 if self._template is None or not self._template.alive:
                     self._template = _Template(self.python, env)
                 template = self._template
             try:
-                return template.fork(spec_path, result_path, env, spec.working_dir)
+                return TaskProcess(template.fork(spec_path, result_path, env, spec.working_dir), spec.task_id)
             except OSError:  # the template died meanwhile: this step starts the classic way
                 pass
         argv = [self.python, "-m", "pipetrack.executors.child", spec_path, result_path]
-        return subprocess.Popen(argv, cwd=spec.working_dir, env=env, start_new_session=True)
+        return TaskProcess(subprocess.Popen(argv, cwd=spec.working_dir, env=env, start_new_session=True), spec.task_id)
 
     def _run(self, spec: StepSpec, spec_path: str, env: dict) -> StepResult:
         result_path = os.path.join(self._tmp, f"{spec.task_id}.result")
@@ -106,23 +107,18 @@ class LocalExecutor:
         proc = self._start(spec, spec_path, result_path, env)
         with self._lock:
             self._procs[spec.task_id] = proc
-            late_cancel = spec.task_id in self._cancelled  # cancelled while it was being started
-        if late_cancel:
-            self._kill(proc)
-        timed_out = False
-        try:
-            proc.wait(timeout=spec.time_limit)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            self._kill(proc)
+        try:  # killed at once (no grace) on its time limit, or when cancelled (even while it was being started)
+            code = proc.wait(lambda: ABORTED if spec.task_id in self._cancelled else None, spec.time_limit,
+                             TIME_LIMIT, grace=0)
         finally:
             with self._lock:
                 self._procs.pop(spec.task_id, None)
+        timed_out = proc.reason == TIME_LIMIT
         if spec.script is not None and not timed_out and spec.task_id not in self._cancelled:
             from ..tracking.store import open_store
             from .script import result_from_store
             os.remove(spec_path)
-            return result_from_store(open_store(spec.store_path), spec.task_id, proc.returncode)
+            return result_from_store(open_store(spec.store_path), spec.task_id, code)
         if os.path.exists(result_path) and not timed_out:
             import cloudpickle
             with open(result_path, "rb") as fh:
@@ -131,44 +127,29 @@ class LocalExecutor:
             os.remove(spec_path)
             return result
         if timed_out:
-            message = f"time limit exceeded: step {spec.name!r} ran longer than {spec.time_limit}s and was killed"
-            status = "stopped"
+            message, status = time_limit_message(f"step {spec.name!r}", spec.time_limit, " and was killed"), "stopped"
         elif spec.task_id in self._cancelled:
             message, status = f"step {spec.name!r} was aborted", "stopped"
-        elif proc.returncode and proc.returncode < 0:
-            message = f"step {spec.name!r}: its process was killed by signal {signal.Signals(-proc.returncode).name}"
-            status = "failed"
         else:
-            message = f"step {spec.name!r}: its process exited with code {proc.returncode} without a result"
+            message = f"step {spec.name!r}: its process {exit_message(code)}{'' if code < 0 else ' without a result'}"
             status = "failed"
         _mark_dead_step(spec, status, message)
         return StepResult(task_id=spec.task_id, status=status, error=message, worker=f"pid {proc.pid}",
                           duration=time.time() - started)
-
-    @staticmethod
-    def _kill(proc: Any) -> None:
-        """Kill the step's whole process group (or the process, if it has no group of its own yet)."""
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(proc.pid, signal.SIGKILL)
-                break
-            except (ProcessLookupError, PermissionError):
-                continue
-        proc.wait()
 
     def cancel(self, task_id: str) -> None:
         with self._lock:
             proc = self._procs.get(task_id)
             self._cancelled.add(task_id)
         if proc is not None:
-            self._kill(proc)
+            proc.kill(ABORTED)
 
     def shutdown(self) -> None:
         with self._lock:
             self._closing = True
             procs = list(self._procs.values())
         for proc in procs:
-            self._kill(proc)
+            proc.kill("executor shut down")
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._template is not None:
             self._template.close()
@@ -194,6 +175,9 @@ class _ForkedStep:
         self.started = threading.Event()
         self.ended = threading.Event()
         self.error = ""
+
+    def poll(self) -> Optional[int]:
+        return self.returncode if self.ended.is_set() else None
 
     def wait(self, timeout: Optional[float] = None) -> int:
         if not self.ended.wait(timeout):

@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from typing import Any, Optional
 
 from ..steps import StepResult, StepSpec
+from .process import time_limit_message, time_limit_passed
 
 POLL_SECONDS = 0.2
 
@@ -59,10 +60,9 @@ class AgentQueueExecutor:
                 store = open_store(spec.store_path)
                 row = store.query_one("SELECT status, started FROM tasks WHERE id=?", (task_id,))
                 status = row["status"] if row else "failed"
-                if status == "in_progress" and spec.time_limit and row["started"] \
-                        and time.time() - row["started"] > spec.time_limit:
-                    status = _stop(store, task_id, "in_progress", f"time limit exceeded: step {spec.name!r} ran "
-                                                                  f"longer than {spec.time_limit}s")
+                if status == "in_progress" and time_limit_passed(row["started"], spec.time_limit, time.time()):
+                    status = _stop(store, task_id, "in_progress", time_limit_message(f"step {spec.name!r}",
+                                                                                     spec.time_limit))
                 if status == "created":  # dequeued (or reset) by someone else: it will not run
                     status = _stop(store, task_id, "created", f"step {spec.name!r} was taken off queue "
                                                               f"{self.queue!r} before an agent ran it")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,8 +28,7 @@ from typing import Any, Callable, Optional
 
 from ..errors import SetupError, ValidationError
 from ..steps import STEP_SPEC_KEY, StepResult
-
-KILL_GRACE_SECONDS = 10.0
+from .process import TaskProcess, exit_message, time_limit_message
 
 
 def script_command(row: dict, python: Optional[str] = None) -> tuple[list[str], str]:
@@ -76,18 +74,6 @@ def script_env(task_id: str, store_path: str, extra: Optional[dict] = None) -> d
     return env
 
 
-def exit_message(returncode: Optional[int]) -> str:
-    """'exited with code 3' / 'was killed by signal SIGKILL'."""
-    if returncode is None:
-        return "did not finish"
-    if returncode < 0:
-        try:
-            return f"was killed by signal {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"was killed by signal {-returncode}"
-    return f"exited with code {returncode}"
-
-
 def result_from_store(store: Any, task_id: str, returncode: Optional[int], message: str = "") -> StepResult:
     """The StepResult of a task subprocess that ran against ``store`` (it recorded itself); a
     task the process left open (crash, os._exit, no Task.init) is closed from its exit code."""
@@ -112,52 +98,12 @@ class _Stopped(Exception):
     """Asked to stop before the task's process started."""
 
 
-class TaskProcess:
-    """One task's subprocess, in its own process group, stoppable without blocking the caller:
-    :meth:`stop` sends SIGTERM (the task marks itself stopped), :meth:`poll` sends SIGKILL once
-    the grace period is over."""
-
-    def __init__(self, row: dict, store_path: str, python: Optional[str] = None, extra_env: Optional[dict] = None):
-        argv, cwd = script_command(row, python)
-        self.task_id = row["id"]
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=script_env(row["id"], store_path, extra_env),
-                                     start_new_session=True)
-        self.kill_at: Optional[float] = None
-        self.reason = ""
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def poll(self) -> Optional[int]:
-        code = self.proc.poll()
-        if code is None and self.kill_at is not None and time.monotonic() >= self.kill_at:
-            self._signal(signal.SIGKILL)
-        return code
-
-    def stop(self, reason: str = "", grace: float = KILL_GRACE_SECONDS) -> None:
-        if self.kill_at is None and self.proc.poll() is None:
-            self.reason = reason
-            self.kill_at = time.monotonic() + grace
-            self._signal(signal.SIGTERM)
-
-    def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
-        """Wait for the end (stopping it after ``timeout``); returns the exit code."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            code = self.poll()
-            if code is not None:
-                return code
-            if deadline is not None and time.monotonic() >= deadline:
-                self.stop("time limit")
-                deadline = None
-            time.sleep(0.05)
+def start_task_process(row: dict, store_path: str, python: Optional[str] = None,
+                       extra_env: Optional[dict] = None) -> TaskProcess:
+    """Start the task's code (:func:`script_command`) in its own process group, against ``store_path``."""
+    argv, cwd = script_command(row, python)
+    proc = subprocess.Popen(argv, cwd=cwd, env=script_env(row["id"], store_path, extra_env), start_new_session=True)
+    return TaskProcess(proc, row["id"])
 
 
 def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
@@ -202,7 +148,7 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
                 checkout = checkout_for(row, config.home() / "agent",
                                         lambda text: buffer_for(store).add_console(task_id, f"pipetrack: {text}"))
                 row = dict(row, script=checkout.script)
-            process = TaskProcess(row, str(store.path))
+            process = start_task_process(row, str(store.path))
         except _Stopped as stop:
             store.end_task(task_id, "stopped", str(stop))
             result = result_from_store(store, task_id, None)
@@ -214,20 +160,9 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
             store.end_task(task_id, "failed", message)
             result = result_from_store(store, task_id, None)
         else:
-            message = ""
-            while True:
-                code = process.poll()
-                if code is not None:
-                    break
-                if on_poll is not None:
-                    on_poll(store)
-                reason = should_stop() if should_stop is not None else None
-                if reason is None and time_limit and time.monotonic() - started > time_limit:
-                    reason = f"time limit exceeded: the task ran longer than {time_limit}s"
-                if reason:
-                    message = message or reason
-                    process.stop(reason)
-                time.sleep(poll)
+            code = process.wait(should_stop, time_limit, time_limit_message("the task", time_limit), started=started,
+                                poll=poll, on_poll=(lambda: on_poll(store)) if on_poll is not None else None)
+            message = process.reason
             if message:
                 store.end_task(task_id, "stopped", message,
                                only_from=("created", "queued", "in_progress", "stopped"))
