@@ -100,6 +100,7 @@ class PipelineController(RunMixin):
         self._add_pipeline_tags = bool(add_pipeline_tags)
         self._target_project = target_project
         self._packages = packages
+        self._repo = (repo, repo_branch, repo_commit)  # where an agent checks the controller out (remote.py)
         self._docker = docker
         self._working_dir = working_dir
         self._default_queue: Optional[str] = None

@@ -296,7 +296,8 @@ class PipelineDecorator:
                                   target_project=target_project or True, abort_on_failure=abort_on_failure,
                                   add_run_number=add_run_number, retry_on_failure=retry_on_failure, docker=docker,
                                   docker_args=docker_args, docker_bash_setup_script=docker_bash_setup_script,
-                                  packages=packages, artifact_serialization_function=artifact_serialization_function,
+                                  packages=packages, repo=repo, repo_branch=repo_branch, repo_commit=repo_commit,
+                                  artifact_serialization_function=artifact_serialization_function,
                                   artifact_deserialization_function=artifact_deserialization_function,
                                   output_uri=output_uri, working_dir=working_dir)
 

@@ -11,18 +11,37 @@ calling a ``@pipeline`` function enqueues it and exits the process, as in ClearM
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ..errors import StateError
 
 
-def _hand_over(task: Any, queue: str) -> None:
+def _hand_over(task: Any, queue: str, repo: Optional[tuple] = None) -> None:
     """End this process's session on ``task`` (its recorded code, parameters and DAG stay) and
-    enqueue it as a Draft script task."""
+    enqueue it as a Draft script task; ``repo`` = (repo, repo_branch, repo_commit) of the
+    controller: the agent runs it in a checkout of that repository, from its root."""
     from ..tracking.session import back_to_draft
     from ..tracking.task import Task
     back_to_draft(task, f"enqueued on {queue!r}")
+    if repo and repo[0]:
+        _attach_repository(task, *repo)
     Task.enqueue(task.id, queue_name=queue)
+
+
+def _attach_repository(task: Any, repo: str, branch: Optional[str], commit: Optional[str]) -> None:
+    """The controller's ``repo=``: its script section names that repository (a local checkout is
+    converted into its remote and commit); the entry point is relative to the repository root."""
+    import os
+    from ..tracking.environment import entry_script, repository_source
+    source = repository_source(repo, branch, commit)
+    root = source.pop("repository_root", None)
+    script = dict(task.data.get("script") or {}, **source, working_dir=".")
+    path = entry_script()
+    if root and path and os.path.abspath(path).startswith(os.path.abspath(root) + os.sep):
+        script["entry_point"] = os.path.relpath(path, root)
+    if "diff" not in source and script.get("repository") != (task.data.get("script") or {}).get("repository"):
+        script["diff"] = ""  # the captured diff belongs to another checkout
+    task._store.update_task(task.id, script=script)
 
 
 def enqueue_controller(pipeline: Any, queue: str, wait: bool = True) -> bool:
@@ -34,7 +53,7 @@ def enqueue_controller(pipeline: Any, queue: str, wait: bool = True) -> bool:
     pipeline._build_graph()
     pipeline._settle_version()  # auto_version_bump: compared with the earlier runs, as start_locally does
     pipeline._store_dag()
-    _hand_over(pipeline._task, queue)
+    _hand_over(pipeline._task, queue, pipeline._repo)
     print(f"pipetrack: pipeline '{pipeline._task.name}' ({pipeline.id}) enqueued on {queue!r}; an agent serving "
           f"that queue runs it (pipetrack agent --queue {queue})" + ("; waiting for it to finish" if wait else ""),
           flush=True)
@@ -51,7 +70,7 @@ def enqueue_decorated_pipeline(func: Callable, options: dict, arguments: dict, q
     controller = PipelineController(**options)
     for arg, value in arguments.items():  # "section/arg" keys (args_map) are kept as given
         controller._task._write_params({arg if "/" in arg else f"Args/{arg}": value}, check=False)
-    _hand_over(controller._task, queue)
+    _hand_over(controller._task, queue, controller._repo)
     print(f"pipetrack: pipeline '{controller._task.name}' ({controller.id}) enqueued on {queue!r}; an agent "
           f"serving that queue runs it (pipetrack agent --queue {queue})", flush=True)
     sys.exit(0)

@@ -46,6 +46,21 @@ def git_info(path: str) -> dict[str, str]:
     return info
 
 
+def repository_source(repo: str, branch: Optional[str] = None, commit: Optional[str] = None) -> dict[str, str]:
+    """Where an agent checks code out from, for a ``repo=`` argument: a git URL as given, or a local
+    checkout converted into its remote URL and the commit (and uncommitted diff) checked out there
+    now, as ClearML does; an explicit ``branch``/``commit`` wins over what the checkout says."""
+    source = {"repository": repo, "branch": branch or "", "version_num": commit or ""}
+    if os.path.isdir(os.path.expanduser(repo)):
+        info = git_info(os.path.abspath(os.path.expanduser(repo)))
+        if info:
+            source.update(repository=info["repository"], branch=branch or info["branch"],
+                          version_num=commit or info["version_num"], repository_root=info["repository_root"])
+            if not commit:
+                source["diff"] = info["diff"]
+    return source
+
+
 def entry_script() -> Optional[str]:
     """Absolute path of the running script (None for ``-c``, REPL or notebooks)."""
     main = sys.modules.get("__main__")

@@ -174,3 +174,35 @@ def test_a_function_step_with_repo_runs_on_an_agent_in_that_checkout(repository,
     assert status == "completed", (proc.stdout, _console(step), agent.log())
     assert step.artifacts["r"].get() == 10  # helper.VALUE at the commit (the uncommitted 2 is not the step's)
     assert f"code: {origin} at {commit[:12]}" in _console(step) and "text-unidecode==1.3" in _console(step)
+
+
+CONTROLLER = """
+import sys
+from pipetrack import PipelineController
+def step():
+    return 1
+pipe = PipelineController(name="from a repo", project="agent-code", repo=sys.argv[1], **dict(
+    arg.split("=", 1) for arg in sys.argv[2:]))
+pipe.add_function_step("s", step, function_return=["r"])
+pipe.start(queue="nobody-serves-this", wait=False)
+"""
+
+
+@pytest.mark.parametrize("given", ["checkout", "url"])
+def test_a_controller_with_repo_is_enqueued_to_run_in_that_repository(repository, tmp_path, given):
+    """PipelineController(repo=...): a local checkout becomes its remote, commit and diff (as ClearML
+    converts it); a URL is taken as given with repo_branch/repo_commit; the agent works from its root."""
+    origin, checkout, commit = repository
+    script = checkout / "pipe.py"  # the controller lives in the repository: its entry point is relative
+    script.write_text(textwrap.dedent(CONTROLLER))
+    args = [str(checkout)] if given == "checkout" else [f"file://{origin}", "repo_branch=main", f"repo_commit={commit}"]
+    run_python(script, *args)
+    (controller,) = Task.get_tasks(project_name="agent-code", task_name="from a repo")
+    recorded = controller.get_script()
+    assert controller.get_status() == "queued"
+    assert recorded["version_num"] == commit and recorded["working_dir"] == "."
+    assert recorded["entry_point"] == "pipe.py"
+    if given == "checkout":
+        assert recorded["repository"] == str(origin) and "VALUE = 2" in recorded["diff"]
+    else:
+        assert recorded["repository"] == f"file://{origin}" and recorded["branch"] == "main"
