@@ -104,6 +104,8 @@ class StepResult:
     raised: Optional[BaseException] = field(default=None, repr=False)  # in-process: the exception itself
     worker: str = ""
     duration: float = 0.0
+    # every run of the step on a cluster (worker, started, ended, why it ended), when it ran more than once
+    attempts: list = field(default_factory=list)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -103,6 +103,7 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
                    f"(host {guard[0]!r}), but Dask worker {_worker_address()} (host {socket.gethostname()!r}) cannot "
                    f"see that folder; {SHARED_STORAGE_HINT}")
         return _failed(spec, message, StorageError(message))
+    _LiveReports(None, spec.task_id).announce()
     if spec.function is None:  # a script task (add_step): its own process, recording privately
         from .script import run_task_in_private_store
         result = run_task_in_private_store(bundle, output_uri, should_stop=_stop_requested(spec.task_id),
@@ -164,6 +165,17 @@ class _LiveReports:
         except (ImportError, ValueError):
             self.worker = None
         self._next = time.monotonic() + LIVE_FIRST_SECONDS
+
+    def announce(self) -> None:
+        """Tell the controller this run of the step started here, at once: a run Dask repeats
+        elsewhere after losing this worker is then recorded as a second attempt."""
+        if self.worker is None:
+            return
+        try:
+            self.worker.log_event(LIVE_TOPIC, {"task_id": self.task_id,
+                                               "attempt": {"worker": self.worker.address, "started": time.time()}})
+        except Exception:  # noqa: BLE001 - best effort, like the snapshots
+            pass
 
     def send(self) -> None:
         """Send a snapshot now (the step's buffered reports flushed first)."""
@@ -399,6 +411,7 @@ class DaskExecutor:
             return future
         if not spec.sys_path:
             spec.sys_path = [p for p in sys.path if p]
+        self._live.expect_attempts(spec.task_id)
         if spec.records_store:
             self._live.expect(spec.task_id, spec.records_store)
         key = f"{spec.name}-{spec.task_id[:8]}-{next(self._attempts)}"
@@ -443,7 +456,7 @@ class DaskExecutor:
             if self._futures.get(spec.task_id) is dask_future:
                 del self._futures[spec.task_id]
                 self._scripts.discard(spec.task_id)
-        self._live.finished(spec.task_id)  # no snapshot lands after this: the final records win
+        result.attempts = _attempts(self._live.finished(spec.task_id), result)  # no snapshot lands after this
         if not future.done():
             future.set_result(result)
 
@@ -512,6 +525,7 @@ class _LiveImports:
         self._wake = threading.Condition(self._lock)
         self._targets: dict[str, str] = {}   # task id -> store path, while the step runs
         self._latest: dict[str, dict] = {}   # task id -> newest snapshot not written yet
+        self._attempts: dict[str, list] = {}  # task id -> the runs its workers announced, while it runs
         self._writing = threading.Lock()
         self._closed = False
         self._thread: Optional[threading.Thread] = None
@@ -519,6 +533,10 @@ class _LiveImports:
             client.subscribe_topic(LIVE_TOPIC, self._on_event)
         except Exception:  # noqa: BLE001 - an old scheduler without events: no live view, results still come
             pass
+
+    def expect_attempts(self, task_id: str) -> None:
+        with self._lock:
+            self._attempts[task_id] = []
 
     def expect(self, task_id: str, store_path: str) -> None:
         with self._lock:
@@ -532,7 +550,10 @@ class _LiveImports:
         if not isinstance(msg, dict) or "task_id" not in msg:
             return
         with self._lock:
-            if msg["task_id"] in self._targets:
+            if "attempt" in msg:
+                if msg["task_id"] in self._attempts:
+                    self._attempts[msg["task_id"]].append(dict(msg["attempt"]))
+            elif msg["task_id"] in self._targets:
                 self._latest[msg["task_id"]] = msg["bundle"]
                 self._wake.notify()
 
@@ -556,17 +577,35 @@ class _LiveImports:
             finally:
                 self._writing.release()
 
-    def finished(self, task_id: str) -> None:
+    def finished(self, task_id: str) -> list:
+        """No more snapshots of ``task_id``; returns the runs its workers announced."""
         with self._lock:
             self._targets.pop(task_id, None)
             self._latest.pop(task_id, None)
+            attempts = self._attempts.pop(task_id, [])
         with self._writing:  # a snapshot being written now is done before the final records are imported
             pass
+        return attempts
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             self._wake.notify()
+
+
+def _attempts(announced: list, result: StepResult) -> list:
+    """Every run of a step, when Dask ran it more than once (a worker lost mid-step, the step run
+    again elsewhere): each with its worker, start, end and why it ended; [] for a single run."""
+    runs = sorted(announced, key=lambda run: run["started"])
+    if result.worker and (not runs or runs[-1]["worker"] != result.worker):  # its start event came late
+        runs.append({"worker": result.worker, "started": time.time() - (result.duration or 0.0)})
+    if len(runs) < 2:
+        return []
+    for run, following in zip(runs, runs[1:]):
+        run.update(ended=following["started"], outcome="lost",
+                   why=f"worker {run['worker']} was lost while running the step; Dask ran it again")
+    runs[-1].update(ended=time.time(), outcome=result.status, why=result.error or result.status)
+    return runs
 
 
 def _remove_quietly(path: str) -> None:

@@ -312,6 +312,8 @@ class RunMixin:
                 live = store.query_one("SELECT * FROM tasks WHERE id=?", (self._task.id,))
                 import_records(store, dict(result.parent_records, task=live), replace=False)
         node.job_ended = time.time()
+        if result.attempts:
+            self._record_attempts(node, result.attempts)
         if result.status == "completed":
             node.outputs = {name: ArtifactInput(url=a["uri"], type=a["type"], extension=a.get("extension"),
                                                 hash=a.get("hash"), producer=node.name,
@@ -349,6 +351,18 @@ class RunMixin:
                 self._abort_reason = f"step '{node.name}' {status}: {result.error}"
                 self._scheduler.stop(f"pipeline aborted: step '{node.name}' {status}")
         return False
+
+    def _record_attempts(self, node: Node, attempts: list) -> None:
+        """A step the cluster ran more than once: every run in its task's runtime (``attempts``) and a
+        line per run on its console and the pipeline's."""
+        store = self._task._store
+        row = store.task_row(node.executed)
+        store.update_task(node.executed, runtime=dict(row.get("runtime") or {}, attempts=attempts))
+        for number, run in enumerate(attempts, 1):
+            line = (f"attempt {number} of step '{node.name}' on {run['worker']}: {run.get('outcome', '?')} "
+                    f"after {run.get('ended', run['started']) - run['started']:.1f}s ({run.get('why', '')})")
+            self._task._reports.add_console(node.executed, f"pipetrack: {line}")
+            self._log(line)
 
     def _after_success(self, node: Node) -> None:
         self._copy_monitored(node)

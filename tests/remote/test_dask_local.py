@@ -243,3 +243,52 @@ def test_two_steps_in_threads_of_one_worker_keep_their_own_task_and_console(tmp_
         if f"console line of {other}" in consoles[name]:
             problems.append(f"step {name}'s console holds step {other}'s line")
     assert not problems, problems
+
+
+def test_a_step_dask_runs_again_after_losing_its_worker_shows_both_attempts(tmp_path):
+    """A worker killed mid-step: Dask runs the step again on another worker (allowed-failures=1)
+    and the step task records both runs — which worker, start, end, why the first one ended."""
+    import dask
+    import distributed  # noqa: F401  (its config defaults must exist before we override one)
+    markers = tmp_path / "m"
+    markers.mkdir()
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        executor = DaskExecutor(n_workers=2, threads_per_worker=1)
+    try:
+        stop = threading.Event()
+        killed: list[int] = []
+
+        def killer():
+            path = markers / "twice.pid.0"
+            while not stop.is_set():
+                if path.exists():
+                    killed.append(int(path.read_text()))
+                    time.sleep(0.5)  # the worker has announced this run by now
+                    os.kill(killed[-1], signal.SIGKILL)
+                    return
+                time.sleep(0.02)
+
+        thread = threading.Thread(target=killer, daemon=True)
+        thread.start()
+        pipe = PipelineController(name="attempts", project="remote")
+        pipe.add_function_step("twice", remote_steps.killable, function_kwargs={
+            "marker_dir": str(markers), "name": "twice", "die_times": 1}, function_return=["attempt"])
+        try:
+            pipe.start_locally(executor=executor)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+    finally:
+        executor.shutdown()
+    assert killed, "the first run never started"
+    node = _node(pipe, "twice")
+    assert node.status == "completed", node.error
+    step = Task.get_task(task_id=node.executed)
+    assert step.artifacts["attempt"].get() == 1  # the second run did the work
+    attempts = step.data["runtime"]["attempts"]
+    assert len(attempts) == 2, attempts
+    first, second = attempts
+    assert first["outcome"] == "lost" and "was lost" in first["why"] and first["worker"].startswith("tcp://")
+    assert first["started"] <= first["ended"] <= second["started"] + 1e-6 and second["outcome"] == "completed"
+    console = "\n".join(step.get_reported_console_output(number_of_reports=200))
+    assert "attempt 1 of step 'twice'" in console and "attempt 2 of step 'twice'" in console
