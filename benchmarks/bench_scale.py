@@ -64,16 +64,8 @@ RSS_AT = 10_000
 
 
 # --------------------------------------------------------------------------- step functions
-def inc(x):
-    return x + 1
-
-
-def leaf(i):
-    return i
-
-
-def join(**parts):
-    return sum(parts.values())
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_pipelines import inc, join, leaf  # noqa: E402  the same trivial steps as the pipeline benchmark
 
 
 def steps_of(shape: str, n: int) -> int:
