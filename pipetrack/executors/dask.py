@@ -234,11 +234,26 @@ STOP_EVENT = "pipetrack-stop-"
 STOP_POLL_SECONDS = 0.5
 
 
+def _worker_closing() -> bool:
+    """Whether the worker running this step is closing: it does so when it loses its scheduler,
+    and a script step's process (its own session, so not killed with the worker) would run on
+    orphaned, its result going nowhere."""
+    try:
+        from distributed import get_worker
+        from distributed.core import Status
+        return get_worker().status in (Status.closing, Status.closing_gracefully, Status.closed, Status.failed)
+    except (ImportError, ValueError, AttributeError):
+        return False
+
+
 def _stop_requested(task_id: str) -> Callable[[], Optional[str]]:
-    """A check, cheap to call often, of the Dask event by which the controller stops a step."""
+    """A check, cheap to call often, of the Dask event by which the controller stops a step, and
+    of the worker closing (its scheduler lost: nobody is left to take the step's result)."""
     state = {"next": 0.0, "event": None}
 
     def check() -> Optional[str]:
+        if _worker_closing():
+            return "lost connection to the Dask scheduler: stopped on its worker"
         now = time.monotonic()
         if now < state["next"]:
             return None

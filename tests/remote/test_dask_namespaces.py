@@ -190,3 +190,50 @@ def test_agent_exits_non_zero_when_its_cluster_fails_a_task(tmp_path, agents, pi
     finally:
         for proc in (worker, scheduler):
             stop_process(proc)
+
+
+def test_losing_the_scheduler_stops_a_script_step_on_its_worker(tmp_path, monkeypatch, pipetrack_home):
+    """A script step's process runs in its own session on the worker: when the worker loses its
+    scheduler (and closes), the step's process is stopped there, not left running orphaned."""
+    distributed = pytest.importorskip("distributed")
+    import time as _time
+    from processes import process_gone, wait_for
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    pid_file = tmp_path / "script.pid"
+    script = tmp_path / "long.py"
+    script.write_text("import os, time\nfrom pipetrack import Task\nTask.init(project_name='namespaces', "
+                      f"task_name='long')\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
+    base = Task.create(project_name="namespaces", task_name="long", script=str(script))
+    with open(tmp_path / "scheduler.log", "wb") as log:
+        scheduler = subprocess.Popen([PY, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
+                                      str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([PY, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads",
+                                   "1", "--host", "127.0.0.1", "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+        monkeypatch.setenv("PIPETRACK_QUEUES", f"doomed={address.replace('tcp://', 'dask://')}")
+        pipe = PipelineController(name="script orphan", project="namespaces")
+        pipe.set_default_execution_queue("doomed")
+        pipe.add_step("long", base_task_id=base.id)
+
+        def kill_when_started() -> None:
+            deadline = _time.monotonic() + 60
+            while not pid_file.exists() and _time.monotonic() < deadline:
+                _time.sleep(0.1)
+            _time.sleep(0.3)
+            scheduler.kill()
+
+        import threading
+        threading.Thread(target=kill_when_started, daemon=True).start()
+        pipe.start_locally()
+        assert pid_file.exists(), (tmp_path / "worker.log").read_text()[-3000:]
+        node = pipe.get_pipeline_dag()["long"]
+        assert node.status == "failed" and "lost connection to the Dask scheduler" in node.error, node.error
+        pid = int(pid_file.read_text())
+        assert wait_for(lambda: process_gone(pid), timeout=45), "the script step's process runs on orphaned"
+    finally:
+        for proc in (worker, scheduler):
+            stop_process(proc)
