@@ -33,9 +33,11 @@ Script steps and ``pipetrack agent --executor dask`` tasks run through
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
 import dataclasses
 import itertools
+import logging
 import os
 import shutil
 import socket
@@ -44,6 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from concurrent.futures import Future
 from typing import Any, Callable, Optional
 
@@ -348,7 +351,10 @@ class DaskExecutor:
         self._probed: set[tuple[str, str]] = set()  # (worker address, destination) found usable
         self._cancelled: set[str] = set()    # steps this executor was asked to stop
         self._closing = False
+        self._connection_lost = False        # a step failed because the scheduler went away
         self._live = _LiveImports(self.client)
+        self._quiet = _QuietReconnects(self)
+        logging.getLogger("distributed.client").addFilter(self._quiet)
         self._address = self.client.scheduler.address if self.client.scheduler is not None else "?"
 
     @property
@@ -459,6 +465,7 @@ class DaskExecutor:
             result = await self.client.gather(dask_future, asynchronous=True)
         except BaseException as exc:  # KilledWorker, lost connection, unpicklable result, cancelled ...
             if self._lost_scheduler(dask_future, spec.task_id):
+                self._connection_lost = True
                 message = f"step {spec.name!r}: lost connection to the Dask scheduler at {self._address}"
                 result = _failed(spec, message, ConnectionError(message))
             elif dask_future.cancelled():
@@ -527,6 +534,7 @@ class DaskExecutor:
             self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+        logging.getLogger("distributed.client").removeFilter(self._quiet)
 
 
 class _LiveImports:
@@ -606,6 +614,29 @@ class _LiveImports:
         with self._lock:
             self._closed = True
             self._wake.notify()
+
+
+class _QuietReconnects(logging.Filter):
+    """Drops distributed's tracebacks of a connection to the scheduler that is gone (its client's
+    reconnect loop, cancelled or refused) once this executor has said so itself: the step failed
+    with "lost connection to the Dask scheduler at ADDR", or the executor is shutting down. Any
+    other record, and these before the loss is known, pass."""
+
+    def __init__(self, executor: "DaskExecutor"):
+        super().__init__()
+        self._executor = weakref.ref(executor)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        executor = self._executor()
+        if executor is None or not (executor._connection_lost or executor._closing) or not record.exc_info:
+            return True
+        from distributed.comm.core import CommClosedError
+        exc: Optional[BaseException] = record.exc_info[1]
+        while exc is not None:
+            if isinstance(exc, (CommClosedError, asyncio.CancelledError, ConnectionError)):
+                return False
+            exc = exc.__cause__ or exc.__context__
+        return True
 
 
 def _attempts(announced: list, result: StepResult) -> list:

@@ -112,8 +112,9 @@ def test_step_and_helpers_from_a_module_only_the_controller_has(namespaced_worke
     assert step.artifacts["r"].get() == 41 and step.last_worker == worker
 
 
-def test_losing_the_scheduler_fails_the_running_step_with_that_reason(tmp_path, monkeypatch, pipetrack_home):
-    """The scheduler is killed (by pid) while a step runs: the step fails saying so, in bounded time."""
+def test_losing_the_scheduler_fails_the_running_step_with_that_reason(tmp_path, monkeypatch, pipetrack_home, caplog):
+    """The scheduler is killed (by pid) while a step runs: the step fails saying so, in bounded time,
+    and distributed's raw reconnect tracebacks are not printed on top of that message."""
     distributed = pytest.importorskip("distributed")
     import threading
     import time as _time
@@ -153,6 +154,8 @@ def test_losing_the_scheduler_fails_the_running_step_with_that_reason(tmp_path, 
         assert "cancelled" not in node.error
         assert took < 50, took  # not the step's 60 s: the run ends once the connection is known lost
         assert Task.get_task(task_id=node.executed).get_status() == "failed"
+        raw = [r for r in caplog.records if r.name == "distributed.client" and r.exc_info]
+        assert not raw, [r.getMessage() for r in raw]
     finally:
         for proc in (worker, scheduler):
             stop_process(proc)
