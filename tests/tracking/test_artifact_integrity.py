@@ -174,6 +174,7 @@ def test_files_under_the_home_are_private_and_a_shared_destination_keeps_the_uma
     try:
         task = _task("private")
         task.upload_artifact("data", {"a": 1})
+        task.upload_artifact("large", {"a": "x" * 1_200_000})  # >= 1 MiB: its verification stamp makes cache/
         shared = tmp_path / "shared"
         other = Task.create(project_name="integrity", task_name="shared")
         other._owner = True
