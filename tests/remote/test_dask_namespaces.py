@@ -27,6 +27,17 @@ def _can_unshare() -> bool:
     return probe.returncode == 0
 
 
+def _scheduler_and_worker(tmp_path, port: int, address: str) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """A ``dask scheduler`` on ``port`` and one ``dask worker`` (1 thread) for it, logging into tmp_path."""
+    with open(tmp_path / "scheduler.log", "wb") as log:
+        scheduler = subprocess.Popen([PY, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
+                                      str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([PY, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads",
+                                   "1", "--host", "127.0.0.1", "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    return scheduler, worker
+
+
 @pytest.fixture
 def namespaced_worker(tmp_path, pipetrack_home):
     """``start(hidden)``: a scheduler and one worker that sees an empty tmpfs over folder ``hidden``;
@@ -122,12 +133,7 @@ def test_losing_the_scheduler_fails_the_running_step_with_that_reason(tmp_path, 
     address = f"tcp://127.0.0.1:{port}"
     markers = tmp_path / "markers"
     markers.mkdir()
-    with open(tmp_path / "scheduler.log", "wb") as log:
-        scheduler = subprocess.Popen([PY, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
-                                      str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
-    with open(tmp_path / "worker.log", "wb") as log:
-        worker = subprocess.Popen([PY, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads",
-                                   "1", "--host", "127.0.0.1", "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    scheduler, worker = _scheduler_and_worker(tmp_path, port, address)
     try:
         with distributed.Client(address, timeout=30) as client:
             client.wait_for_workers(1, timeout=60)
@@ -173,12 +179,7 @@ def test_agent_exits_non_zero_when_its_cluster_fails_a_task(tmp_path, agents, pi
                       f"task_name='slow')\nopen({str(running)!r}, 'w').write('x')\ntime.sleep(60)\n")
     task = Task.create(project_name="namespaces", task_name="slow", script=str(script))
     Task.enqueue(task, queue_name="lost")
-    with open(tmp_path / "scheduler.log", "wb") as log:
-        scheduler = subprocess.Popen([PY, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
-                                      str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
-    with open(tmp_path / "worker.log", "wb") as log:
-        worker = subprocess.Popen([PY, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads",
-                                   "1", "--host", "127.0.0.1", "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    scheduler, worker = _scheduler_and_worker(tmp_path, port, address)
     try:
         agent = agents("--queue", "lost", "--executor", address.replace("tcp://", "dask://"), "--max-tasks", "1")
         deadline = _time.monotonic() + 90
@@ -208,12 +209,7 @@ def test_losing_the_scheduler_stops_a_script_step_on_its_worker(tmp_path, monkey
     script.write_text("import os, time\nfrom pipetrack import Task\nTask.init(project_name='namespaces', "
                       f"task_name='long')\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
     base = Task.create(project_name="namespaces", task_name="long", script=str(script))
-    with open(tmp_path / "scheduler.log", "wb") as log:
-        scheduler = subprocess.Popen([PY, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
-                                      str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
-    with open(tmp_path / "worker.log", "wb") as log:
-        worker = subprocess.Popen([PY, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads",
-                                   "1", "--host", "127.0.0.1", "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+    scheduler, worker = _scheduler_and_worker(tmp_path, port, address)
     try:
         with distributed.Client(address, timeout=30) as client:
             client.wait_for_workers(1, timeout=60)
