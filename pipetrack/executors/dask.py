@@ -106,7 +106,7 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
                    f"(host {guard[0]!r}), but Dask worker {_worker_address()} (host {socket.gethostname()!r}) cannot "
                    f"see that folder; {SHARED_STORAGE_HINT}")
         return _failed(spec, message, StorageError(message))
-    _LiveReports(None, spec.task_id).announce()
+    _announce_attempt(spec.task_id)
     if spec.function is None:  # a script task (add_step): its own process, recording privately
         from .script import run_task_in_private_store
         result = run_task_in_private_store(bundle, output_uri, should_stop=_stop_requested(spec.task_id),
@@ -153,6 +153,18 @@ LIVE_INTERVAL_SECONDS = 2.0
 LIVE_FIRST_SECONDS = 0.5  # steps shorter than this never stream: their result comes first anyway
 
 
+def _announce_attempt(task_id: str) -> None:
+    """On a worker: tell the controller this run of the step started here, at once (a worker
+    event on ``LIVE_TOPIC``), so a run Dask repeats elsewhere after losing this worker is recorded
+    as a second attempt. Outside a worker it does nothing."""
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+        worker.log_event(LIVE_TOPIC, {"task_id": task_id, "attempt": {"worker": worker.address, "started": time.time()}})
+    except Exception:  # noqa: BLE001 - not on a worker, or best effort like the snapshots
+        pass
+
+
 class _LiveReports:
     """On a worker: snapshots of a running step's records (status, console, scalars, ...) sent to
     the controller as Dask worker events (``Worker.log_event``, batched on the worker's stream to
@@ -168,17 +180,6 @@ class _LiveReports:
         except (ImportError, ValueError):
             self.worker = None
         self._next = time.monotonic() + LIVE_FIRST_SECONDS
-
-    def announce(self) -> None:
-        """Tell the controller this run of the step started here, at once: a run Dask repeats
-        elsewhere after losing this worker is then recorded as a second attempt."""
-        if self.worker is None:
-            return
-        try:
-            self.worker.log_event(LIVE_TOPIC, {"task_id": self.task_id,
-                                               "attempt": {"worker": self.worker.address, "started": time.time()}})
-        except Exception:  # noqa: BLE001 - best effort, like the snapshots
-            pass
 
     def send(self) -> None:
         """Send a snapshot now (the step's buffered reports flushed first)."""

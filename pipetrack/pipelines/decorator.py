@@ -78,11 +78,10 @@ class Component:
         return call, dict(bound.arguments)
 
 
-def _to_references(value: Any, parents: list[str], seen: Optional[set] = None) -> Any:
+def _to_references(value: Any, parents: list[str], seen: set) -> Any:
     """LazyResults (also nested) become ``${step.return}`` references; their steps become parents
     (``seen``: the names already in ``parents``, so a join of 10,000 inputs stays linear)."""
     from ..steps import map_nested
-    seen = set(parents) if seen is None else seen
 
     def leaf(item: Any) -> Any:
         if type(item) is not LazyResult:  # type(): a LazyResult reports its value's class

@@ -31,14 +31,14 @@ def _hand_over(task: Any, queue: str, repo: Optional[tuple] = None) -> None:
 def _attach_repository(task: Any, repo: str, branch: Optional[str], commit: Optional[str]) -> None:
     """The controller's ``repo=``: its script section names that repository (a local checkout is
     converted into its remote and commit); the entry point is relative to the repository root."""
-    import os
+    from pathlib import Path
     from ..tracking.environment import entry_script, repository_source
     source = repository_source(repo, branch, commit)
     root = source.pop("repository_root", None)
     script = dict(task.data.get("script") or {}, **source, working_dir=".")
     path = entry_script()
-    if root and path and os.path.abspath(path).startswith(os.path.abspath(root) + os.sep):
-        script["entry_point"] = os.path.relpath(path, root)
+    if root and path and Path(path).is_relative_to(root):
+        script["entry_point"] = str(Path(path).relative_to(root))
     if "diff" not in source and script.get("repository") != (task.data.get("script") or {}).get("repository"):
         script["diff"] = ""  # the captured diff belongs to another checkout
     task._store.update_task(task.id, script=script)

@@ -146,8 +146,6 @@ class Scheduler:
                         if left == 1:
                             held = self._completing.get(node.name)
                             (held if held is not None else self._ready).append(child)
-            elif was_finished and not node.is_finished and node.name in self._registered:
-                self._finished -= 1  # never in practice: finished nodes stay finished
             self.all_done.notify_all()
         self.hooks.status_changed(node, previous)
 
