@@ -47,7 +47,7 @@ QUERIES = {
 def fill(n: int) -> float:
     """n tasks through the Task API; returns seconds taken."""
     from pipetrack import Task
-    from pipetrack.tracking.store import default_store
+    from pipetrack.store import default_store
     rng = random.Random(0)
     store = default_store()
     statuses = ["completed"] * 6 + ["failed", "stopped", "in_progress", "created", "queued", "published"]
@@ -91,7 +91,7 @@ def main() -> None:
         print(f"\nfirst request after start: {first * 1000:.1f} ms ({len(body['rows'])} rows of {body['total']})\n")
 
         from urllib.parse import urlencode
-        from pipetrack.tracking.store import default_store
+        from pipetrack.store import default_store
         from pipetrack.ui.api import list_tasks
         store = default_store()
         print(f"{'query':28} {'HTTP median':>12} {'HTTP max':>9} {'in-process':>11} {'ratio':>6}  rows/total")

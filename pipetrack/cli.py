@@ -58,7 +58,7 @@ def _duration(row: dict) -> str:
 
 def cmd_tasks_list(args: argparse.Namespace) -> int:
     from .tracking.query import find_tasks
-    from .tracking.store import default_store
+    from .store import default_store
     task_filter = {"status": args.status} if args.status else None
     rows = find_tasks(default_store(), project_name=args.project, task_name=args.name, task_filter=task_filter,
                       limit=args.limit)
@@ -76,7 +76,7 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
 
 def cmd_tasks_show(args: argparse.Namespace) -> int:
     from .tracking.query import complete_task_id
-    from .tracking.store import default_store
+    from .store import default_store
     from .tracking.task import Task
     task = Task.get_task(task_id=complete_task_id(default_store(), args.task_id))
     data = task.data
@@ -139,7 +139,7 @@ def cmd_tasks_compare(args: argparse.Namespace) -> int:
     """Parameters and scalars of 2-5 tasks side by side; rows whose values differ are marked ``*``."""
     from .tracking.compare import check_compare_count, compare_parameters, compare_scalars
     from .tracking.query import complete_task_id
-    from .tracking.store import default_store
+    from .store import default_store
     from .tracking.task import Task
     ids = list(args.task_ids)
     check_compare_count(ids)
@@ -175,7 +175,7 @@ def cmd_tasks_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_projects(args: argparse.Namespace) -> int:
-    from .tracking.store import default_store
+    from .store import default_store
     rows = default_store().query(
         "SELECT p.name, COUNT(t.id) AS tasks, MAX(t.last_update) AS last FROM projects p "
         "LEFT JOIN tasks t ON t.project_id=p.id GROUP BY p.id ORDER BY p.name")

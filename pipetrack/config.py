@@ -5,6 +5,8 @@ use gets its own store. Environment variables:
 
 - ``PIPETRACK_HOME``: folder holding ``pipetrack.db`` and the default ``artifacts/`` and
   ``cache/`` folders (default ``~/.pipetrack``).
+- ``PIPETRACK_STORE``: the task store, a ``postgresql://user:pass@host/db`` URL (a team's shared
+  catalogue) or a SQLite file path; also ``[store] url`` of config.toml. Default: ``pipetrack.db``.
 - ``PIPETRACK_OUTPUT_URI``: default destination of artifacts and models (any fsspec URL).
 - ``PIPETRACK_QUEUES``: ``name=executor,...`` mapping of queue names to executors; also the
   ``[queues]`` table of ``$PIPETRACK_HOME/config.toml``.
@@ -72,6 +74,13 @@ def _real_folder(folder: str) -> str:
 def store_path() -> Path:
     """Path of the embedded SQLite store."""
     return home() / "pipetrack.db"
+
+
+def store_location() -> str:
+    """Where the task store is: ``PIPETRACK_STORE``, else ``[store] url`` of config.toml (a
+    ``postgresql://`` URL for a shared catalogue, or a SQLite file path), else :func:`store_path`."""
+    location = os.environ.get("PIPETRACK_STORE") or str(_read_toml().get("store", {}).get("url") or "")
+    return location or str(store_path())
 
 
 def default_output_uri() -> str:

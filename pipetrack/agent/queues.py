@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..errors import StateError, ValidationError
-from ..tracking.store import Store, default_store
+from ..store import TaskStore, default_store
 from ..tracking.task_metadata import resolve_task_id
 
 
-def set_priority(task: Any, priority: int, store: Optional[Store] = None) -> None:
+def set_priority(task: Any, priority: int, store: Optional[TaskStore] = None) -> None:
     """Set the queue priority of a Draft or pending task (higher runs first)."""
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise ValidationError(f"priority must be an int, got {priority!r}")
@@ -25,7 +25,7 @@ def set_priority(task: Any, priority: int, store: Optional[Store] = None) -> Non
                          ("no such task" if row is None else f"it is {row['status']!r}, not Draft or pending"))
 
 
-def move_to_front(task: Any, store: Optional[Store] = None) -> None:
+def move_to_front(task: Any, store: Optional[TaskStore] = None) -> None:
     """Make a pending task the next one its queue's agents take."""
     store = store or default_store()
     task_id = resolve_task_id(task)
@@ -36,7 +36,7 @@ def move_to_front(task: Any, store: Optional[Store] = None) -> None:
     set_priority(task_id, int(top["p"] or 0) + 1, store)
 
 
-def queue_entries(queue: str, store: Optional[Store] = None) -> list[dict]:
+def queue_entries(queue: str, store: Optional[TaskStore] = None) -> list[dict]:
     """The pending tasks of ``queue`` in the order an agent takes them."""
     store = store or default_store()
     return store.query("SELECT id, name, priority, enqueued FROM tasks WHERE queue=? AND status='queued' "

@@ -42,7 +42,7 @@ from ..errors import SetupError, StoreError, ValidationError
 from ..executors.process import KILL_GRACE_SECONDS, TaskProcess, store_stop_request
 from ..executors.script import result_from_store, start_task_process
 from ..tracking.reporting import buffer_for
-from ..tracking.store import Store, default_store
+from ..store import TaskStore, default_store
 
 HEARTBEAT_SECONDS = 5.0
 
@@ -57,7 +57,7 @@ class _LocalRun:
 
     where = "local"
 
-    def __init__(self, store: Store, row: dict, agent_home: Path, use_venv: bool = True):
+    def __init__(self, store: TaskStore, row: dict, agent_home: Path, use_venv: bool = True):
         self.task_id = row["id"]
         self.process: Optional[TaskProcess] = None
         self.error = ""
@@ -119,7 +119,7 @@ class _LocalRun:
             if self.process is not None:
                 self.process.stop(reason)
 
-    def finish(self, store: Store) -> str:
+    def finish(self, store: TaskStore) -> str:
         if self._checkout is not None:
             self._checkout.remove()
         if self.process is None:  # never started: the preparation failed, or we were stopped first
@@ -159,7 +159,7 @@ class _DaskRun:
 
     where = "dask"
 
-    def __init__(self, executor: Any, store: Store, row: dict):
+    def __init__(self, executor: Any, store: TaskStore, row: dict):
         from ..steps import StepSpec
         from ..tracking.records import export_records
         self.task_id = row["id"]
@@ -178,7 +178,7 @@ class _DaskRun:
             self.reason = reason
             self.executor.cancel(self.task_id)
 
-    def finish(self, store: Store) -> str:
+    def finish(self, store: TaskStore) -> str:
         from ..tracking.records import import_records
         result = self.future.result()
         if result.records is not None:
@@ -194,7 +194,7 @@ class Agent:
     """Pull tasks from ``queues`` and run up to ``concurrency`` at once (see module docstring)."""
 
     def __init__(self, queues: Sequence[str], max_tasks: Optional[int] = None, poll: float = 1.0,
-                 concurrency: int = 2, store: Optional[Store] = None, name: Optional[str] = None,
+                 concurrency: int = 2, store: Optional[TaskStore] = None, name: Optional[str] = None,
                  executor: Optional[str] = None, use_venv: bool = True):
         if isinstance(queues, str) or not queues or not all(isinstance(q, str) and q.strip() for q in queues):
             raise ValidationError(f"the agent needs a list of queue names, got {queues!r}")

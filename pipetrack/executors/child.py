@@ -66,7 +66,7 @@ def main_for_task(task_id: str) -> int:
     from pipetrack.errors import NotFoundError, PipetrackError
     from pipetrack.steps import load_step_spec
     from pipetrack.executors.worker import run_step
-    from pipetrack.tracking.store import default_store
+    from pipetrack.store import default_store
     signal.signal(signal.SIGTERM, _sigterm)
     store = default_store()
     row = store.task_row(task_id)

@@ -67,7 +67,7 @@ _private_lock = threading.Lock()
 def _private_store() -> Any:
     """This worker thread's private store (created once, removed at exit). One per thread: steps
     running at once in one worker process must not share rows (their pipeline task's, say)."""
-    from ..tracking.store import open_store
+    from ..store import open_store
     key = (os.getpid(), threading.get_ident())
     with _private_lock:
         store = _private.get(key)
@@ -583,7 +583,7 @@ class _LiveImports:
 
     def _run(self) -> None:
         from ..tracking.records import import_records
-        from ..tracking.store import open_store
+        from ..store import open_store
         while True:
             with self._lock:
                 while not self._latest and not self._closed:

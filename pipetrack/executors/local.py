@@ -76,7 +76,7 @@ class LocalExecutor:
     def _start(self, spec: StepSpec, spec_path: str, result_path: str, env: dict) -> TaskProcess:
         """The step's process: a fork of the template, or a new interpreter (script steps, no fork)."""
         if spec.script is not None:  # a script task: run its own entry point, it records itself
-            from ..tracking.store import open_store
+            from ..store import open_store
             from .script import start_task_process
             return start_task_process(open_store(spec.store_path).task_row(spec.task_id), spec.store_path,
                                       self.python, spec.env)
@@ -115,7 +115,7 @@ class LocalExecutor:
                 self._procs.pop(spec.task_id, None)
         timed_out = proc.reason == TIME_LIMIT
         if spec.script is not None and not timed_out and spec.task_id not in self._cancelled:
-            from ..tracking.store import open_store
+            from ..store import open_store
             from .script import result_from_store
             os.remove(spec_path)
             return result_from_store(open_store(spec.store_path), spec.task_id, code)
@@ -159,7 +159,7 @@ class LocalExecutor:
 
 def _mark_dead_step(spec: StepSpec, status: str, message: str) -> None:
     """The child could not record its own end: do it for it (it ran against the shared store)."""
-    from ..tracking.store import open_store
+    from ..store import open_store
     if not spec.store_path:
         return
     open_store(spec.store_path).end_task(spec.task_id, status, message)

@@ -32,7 +32,7 @@ class AgentQueueExecutor:
         self._stop = threading.Event()
 
     def submit(self, spec: StepSpec) -> "Future[StepResult]":
-        from ..tracking.store import open_store
+        from ..store import open_store
         from ..steps import store_step_spec
         store = open_store(spec.store_path)
         if spec.function is not None:
@@ -51,7 +51,7 @@ class AgentQueueExecutor:
         return future
 
     def _watch(self) -> None:
-        from ..tracking.store import open_store
+        from ..store import open_store
         from .script import result_from_store
         while not self._stop.wait(self.poll):
             with self._lock:
@@ -76,7 +76,7 @@ class AgentQueueExecutor:
             entry = self._watched.get(task_id)
         if entry is None:
             return
-        from ..tracking.store import open_store
+        from ..store import open_store
         store = open_store(entry[1].store_path)
         store.end_task(task_id, "stopped", "aborted by the pipeline", only_from=("queued", "in_progress"))
 

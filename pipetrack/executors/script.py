@@ -122,11 +122,11 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
     is called at every poll while the process runs (the Dask side's live snapshots).
     """
     from ..tracking.records import export_records, import_records
-    from ..tracking.store import Store
+    from ..store.sqlite import SqliteStore
     task_id = bundle["task"]["id"]
     own_output = bundle["task"].get("output_uri")
     home = tempfile.mkdtemp(prefix="pipetrack-task-")
-    store = Store(os.path.join(home, "pipetrack.db"))
+    store = SqliteStore(os.path.join(home, "pipetrack.db"))
     try:
         import socket
         seed = dict(bundle["task"], output_uri=output_uri or own_output, host=socket.gethostname(),

@@ -31,7 +31,7 @@ PLAIN_RETURN_TYPES = (int, float, bool, str)
 
 
 def _open_task(spec: StepSpec):
-    from ..tracking.store import open_store
+    from ..store import open_store
     from ..tracking.task import Task
     if not spec.store_path:
         raise ValueError(f"step {spec.name!r}: StepSpec.store_path is required (Dask steps get a private store)")

@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the runs table (or JSON) of ``pipetrack pipelines list``."""
-    from ..tracking.store import default_store
+    from ..store import default_store
     from .runs import list_runs
     total, runs = list_runs(default_store(), project=args.project, name=args.name, limit=args.limit)
     if args.json:
@@ -81,7 +81,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one run's header and its DAG, layer by layer (``pipetrack pipelines show RUN_ID``)."""
     from ..tracking.query import complete_task_id
-    from ..tracking.store import default_store
+    from ..store import default_store
     from .runs import load_run
     store = default_store()
     run = load_run(store, complete_task_id(store, args.run_id))  # NotFoundError -> exit code 2 (cli.main)

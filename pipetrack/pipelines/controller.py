@@ -147,7 +147,7 @@ class PipelineController(RunMixin):
                              reuse_last_task_id=False, output_uri=output_uri, auto_connect_arg_parser=False,
                              auto_resource_monitoring=False)
         else:
-            from ..tracking.store import default_store
+            from ..store import default_store
             from ..tracking.task import _normalise_output_uri
             store = default_store()
             task_id = _insert_task(store, self._project, self._name, "controller", created_by="pipeline",

@@ -15,12 +15,12 @@ import time
 from typing import Callable, Optional
 
 from .. import config
-from .store import Store
+from ..store import TaskStore
 
 ABORT_POLL_SECONDS = 1.0
 
 _lock = threading.Lock()
-_tasks: dict[str, tuple[Store, Optional[Callable[[], None]]]] = {}
+_tasks: dict[str, tuple[TaskStore, Optional[Callable[[], None]]]] = {}
 _thread: Optional[threading.Thread] = None
 _wake = threading.Event()
 _pid = os.getpid()
@@ -61,7 +61,7 @@ def _loop() -> None:
                     pass
 
 
-def claim_process(store: Store, task_id: str) -> None:
+def claim_process(store: TaskStore, task_id: str) -> None:
     """Record this process as the one running ``task_id``: the watchdog judges a task by its own
     process (an agent that started it may die while the task runs on, healthy)."""
     try:
@@ -71,7 +71,7 @@ def claim_process(store: Store, task_id: str) -> None:
         pass
 
 
-def register(store: Store, task_id: str, on_abort: Optional[Callable[[], None]] = None) -> None:
+def register(store: TaskStore, task_id: str, on_abort: Optional[Callable[[], None]] = None) -> None:
     """Keep ``task_id``'s heartbeat fresh; call ``on_abort`` once if another process stops it."""
     global _thread, _pid
     with _lock:
@@ -87,13 +87,13 @@ def register(store: Store, task_id: str, on_abort: Optional[Callable[[], None]] 
             _thread.start()
 
 
-def unregister(task_id: str) -> Optional[tuple[Store, Optional[Callable[[], None]]]]:
+def unregister(task_id: str) -> Optional[tuple[TaskStore, Optional[Callable[[], None]]]]:
     """Stop the heartbeat of ``task_id``; returns its registration (for :func:`restore`)."""
     with _lock:
         return _tasks.pop(task_id, None)
 
 
-def restore(task_id: str, entry: Optional[tuple[Store, Optional[Callable[[], None]]]]) -> None:
+def restore(task_id: str, entry: Optional[tuple[TaskStore, Optional[Callable[[], None]]]]) -> None:
     """Undo :func:`unregister` (a status change that did not happen after all)."""
     if entry is not None:
         register(entry[0], task_id, entry[1])

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..errors import NotFoundError, ValidationError
-from .store import Store, default_store, new_id
+from ..store import TaskStore, default_store, new_id
 
 
 class Model:
     """A stored model (read-only view)."""
 
     def __init__(self, model_id: Optional[str] = None, *, _row: Optional[dict] = None,
-                 _store: Optional[Store] = None):
+                 _store: Optional[TaskStore] = None):
         """``Model(model_id)``: the stored model with that id (NotFoundError if there is none)."""
         if isinstance(model_id, dict):  # Model(row, store): the internal form
             model_id, _row = None, model_id
@@ -243,7 +243,7 @@ def task_models(task: Any) -> dict[str, ModelList]:
     return out
 
 
-def _link(store: Store, task_id: str, model_id: str, role: str, name: str) -> None:
+def _link(store: TaskStore, task_id: str, model_id: str, role: str, name: str) -> None:
     with store.write() as conn:
         seq = conn.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM task_models WHERE task_id=?", (task_id,)).fetchone()[0]
         conn.execute("INSERT OR REPLACE INTO task_models(task_id, model_id, role, name, seq) VALUES (?,?,?,?,?)",
@@ -416,7 +416,7 @@ def _check_model_fields(name: Any, tags: Any, comment: Any, config_text: Any) ->
     return name, check_tags(tags)
 
 
-def _store() -> Store:
+def _store() -> TaskStore:
     from .task import Task
     return Task._main_store() if Task._main_task is not None else default_store()
 

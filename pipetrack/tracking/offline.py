@@ -20,7 +20,8 @@ from .. import config
 from ..errors import NotFoundError, ValidationError
 from .records import export_records, import_records
 from .session import OFFLINE_DB
-from .store import Store, default_store, new_id
+from ..store import TaskStore, default_store, new_id
+from ..store.sqlite import SqliteStore
 
 
 def _open_session(folder_or_zip: str) -> tuple[Path, Optional[str]]:
@@ -61,7 +62,7 @@ def import_session(folder_or_zip: str, previous_task_id: Optional[str] = None, i
         raise ValidationError(f"iteration_offset must be an int, got {iteration_offset!r}")
     session_dir, tmp = _open_session(folder_or_zip)
     try:
-        session_store = Store(session_dir / OFFLINE_DB)
+        session_store = SqliteStore(session_dir / OFFLINE_DB)
         rows = session_store.query("SELECT id FROM tasks ORDER BY created")
         if not rows:
             raise ValidationError(f"offline session {folder_or_zip!r} holds no task")
@@ -94,7 +95,7 @@ def import_session(folder_or_zip: str, previous_task_id: Optional[str] = None, i
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def finish_session(store: Store) -> Path:
+def finish_session(store: TaskStore) -> Path:
     """Make the session folder self-contained (WAL checkpointed) and zip it next to itself."""
     folder = store.path.parent
     try:
@@ -111,6 +112,6 @@ def finish_session(store: Store) -> Path:
     return archive
 
 
-def offline_output_uri(store: Store) -> str:
+def offline_output_uri(store: TaskStore) -> str:
     """Where an offline task's artifacts, models and debug samples go: inside its session folder."""
     return (Path(store.path).parent / "artifacts").resolve().as_uri()

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from ..errors import NotFoundError, ValidationError
 from .logger import check_name as _storable
 from .states import STATUSES, TASK_TYPES
-from .store import Store, decode_task_row
+from ..store import TaskStore, decode_task_row
 
 ARCHIVED_TAG = "archived"
 MIN_ID_PREFIX = 4  # as git: shorter prefixes are ambiguous too soon to be worth accepting
@@ -103,7 +103,7 @@ def choice_clause(where: list[str], params: list[Any], key: str, values: Sequenc
         params += list(values)
 
 
-def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
+def find_tasks(store: TaskStore, task_ids: Sequence[str] | None = None,
                project_name: str | Sequence[str] | None = None, task_name: str | None = None,
                tags: Sequence[str] | None = None, allow_archived: bool = True,
                task_filter: Mapping[str, Any] | None = None, limit: int | None = None,
@@ -194,7 +194,7 @@ def find_tasks(store: Store, task_ids: Sequence[str] | None = None,
     return out[:limit] if limit else out
 
 
-def complete_task_id(store: Store, text: str) -> str:
+def complete_task_id(store: TaskStore, text: str) -> str:
     """The id of the one task whose id is ``text`` or starts with it (a unique prefix, as git
     takes abbreviated commits); ValidationError for a non-hex, too short or ambiguous prefix,
     NotFoundError when no task matches."""

@@ -22,13 +22,13 @@ from typing import Any, Mapping, Optional
 from ..errors import ValidationError
 from . import scalars
 from .parameters import encode_value
-from .store import TASK_OUTPUT_TABLES, TASK_RECORD_TABLES, Store, new_id
+from ..store import TASK_OUTPUT_TABLES, TASK_RECORD_TABLES, TaskStore, new_id
 
 CONFIG_FIELDS = ("name", "type", "comment", "tags", "script", "labels", "container", "output_uri", "parent")
 BUNDLE_VERSION = 1
 
 
-def export_config(store: Store, task_id: str) -> dict:
+def export_config(store: TaskStore, task_id: str) -> dict:
     row = store.task_row(task_id)
     if row is None:
         from ..errors import NotFoundError
@@ -46,7 +46,7 @@ def export_config(store: Store, task_id: str) -> dict:
     return data
 
 
-def import_config(store: Store, data: Mapping[str, Any], target_id: Optional[str], update: bool = False) -> str:
+def import_config(store: TaskStore, data: Mapping[str, Any], target_id: Optional[str], update: bool = False) -> str:
     """Write exported configuration into ``target_id`` (or a new Draft task); returns the id."""
     if not isinstance(data, Mapping):
         raise ValidationError(f"task_data must be a dict as returned by export_task(), got {type(data).__name__}")
@@ -91,7 +91,7 @@ def import_config(store: Store, data: Mapping[str, Any], target_id: Optional[str
 
 
 # --------------------------------------------------------------------- full bundles
-def export_records(store: Store, task_id: str) -> dict:
+def export_records(store: TaskStore, task_id: str) -> dict:
     """Everything stored about one task (row, records, its models, project name), JSON-able."""
     from .reporting import flush_all
     flush_all()
@@ -112,7 +112,7 @@ def export_records(store: Store, task_id: str) -> dict:
     return bundle
 
 
-def import_records(store: Store, bundle: Mapping[str, Any], target_id: Optional[str] = None,
+def import_records(store: TaskStore, bundle: Mapping[str, Any], target_id: Optional[str] = None,
                    iteration_offset: int = 0, replace: bool = True, replace_outputs: bool = False) -> str:
     """Write a bundle into ``store`` as ``target_id`` (default: the bundle's own id); returns the id.
 

@@ -29,7 +29,7 @@ import weakref
 from typing import Any
 
 from ..errors import StoreError
-from .store import Store
+from ..store import TaskStore
 
 FLUSH_INTERVAL_SECONDS = 0.5
 _KINDS = ("scalars", "console lines", "plots", "debug samples", "single values")
@@ -58,7 +58,7 @@ def _store_unavailable(exc: BaseException) -> bool:
 class ReportBuffer:
     """In-memory queue of report rows for one store, flushed in batches by a daemon thread."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: TaskStore):
         self.store = store
         self.scalars: list[tuple] = []
         self.console: list[tuple] = []
@@ -242,7 +242,7 @@ _buffers: "weakref.WeakSet[ReportBuffer]" = weakref.WeakSet()
 _by_store: dict[int, ReportBuffer] = {}
 
 
-def buffer_for(store: Store) -> ReportBuffer:
+def buffer_for(store: TaskStore) -> ReportBuffer:
     """The process-wide ReportBuffer of ``store``."""
     buf = _by_store.get(id(store))
     if buf is None or buf.store is not store:

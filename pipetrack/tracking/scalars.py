@@ -19,7 +19,7 @@ from array import array
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-from .store import Store
+from ..store import TaskStore
 
 CHUNK_COLUMNS = ("task_id", "metric", "variant", "n", "min_iteration", "max_iteration", "min_value",
                  "max_value", "last_value", "last_ts", "iters", "vals", "stamps")
@@ -85,7 +85,7 @@ def pack_rows(rows: Iterable[Sequence[Any]]) -> list[tuple]:
 
 
 # --------------------------------------------------------------------------- read-back
-def read_series(store: Store, task_id: str) -> dict[tuple[str, str], tuple[array, array, array]]:
+def read_series(store: TaskStore, task_id: str) -> dict[tuple[str, str], tuple[array, array, array]]:
     """``{(metric, variant): (iterations, values, timestamps)}`` in report order."""
     out: dict[tuple[str, str], tuple[array, array, array]] = {}
     for row in store.rows("SELECT metric, variant, iters, vals, stamps FROM scalars WHERE task_id=? "
@@ -109,7 +109,7 @@ def _x_values(iters: array, stamps: array, x_axis: str) -> list:
     return [datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() for ts in stamps]
 
 
-def all_scalars(store: Store, task_id: str, x_axis: str = "iter") -> dict[str, dict[str, dict[str, list]]]:
+def all_scalars(store: TaskStore, task_id: str, x_axis: str = "iter") -> dict[str, dict[str, dict[str, list]]]:
     """Every point, ``{metric: {variant: {'x': [...], 'y': [...]}}}``, sorted by the x axis."""
     out: dict[str, dict[str, dict[str, list]]] = {}
     for (metric, variant), (iters, vals, stamps) in read_series(store, task_id).items():
@@ -138,7 +138,7 @@ def downsample(graph: dict, limit: int, averaged_x: bool) -> dict:
     return {"x": out_x, "y": out_y}
 
 
-def last_metrics(store: Store, task_id: str) -> dict[str, dict[str, dict[str, float]]]:
+def last_metrics(store: TaskStore, task_id: str) -> dict[str, dict[str, dict[str, float]]]:
     """``{metric: {variant: {'last', 'min', 'max'}}}`` from the chunk summaries."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     best: dict[tuple[str, str], int] = {}
@@ -160,12 +160,12 @@ def last_metrics(store: Store, task_id: str) -> dict[str, dict[str, dict[str, fl
     return out
 
 
-def max_iteration(store: Store, task_id: str) -> int | None:
+def max_iteration(store: TaskStore, task_id: str) -> int | None:
     rows = store.rows("SELECT MAX(max_iteration) FROM scalars WHERE task_id=?", (task_id,))
     return None if not rows or rows[0][0] is None else int(rows[0][0])
 
 
-def export_series(store: Store, task_id: str) -> list[dict]:
+def export_series(store: TaskStore, task_id: str) -> list[dict]:
     """The task's scalars for a records bundle: one JSON-able dict of columns per series.
 
     Columns rather than a dict per point keep a million-point bundle at tens of MB, not hundreds.
@@ -200,7 +200,7 @@ def import_series(conn: Any, task_id: str, series: Iterable[dict], iteration_off
 COMPACT_ABOVE_CHUNKS = 32
 
 
-def compact(store: Store, task_id: str) -> None:
+def compact(store: TaskStore, task_id: str) -> None:
     """Merge a task's chunks into one per series when a series has many (a long run flushed every
     half second); called when the run ends, keeps later reads to one row per series."""
     with store.write() as conn:

@@ -32,13 +32,13 @@ from typing import Any, Optional
 from .. import config
 from . import heartbeat
 from .reporting import flush_all
-from .store import Store, default_store, open_store, new_id
+from ..store import TaskStore, default_store, open_store, new_id
 
 OFFLINE_DB = "session.db"
 MASTER_ENV = "PIPETRACK_PROC_MASTER_ID"  # "<pid>:<task id>" of the process whose main task children join
 
 
-def store_for_init(offline: bool) -> Store:
+def store_for_init(offline: bool) -> TaskStore:
     """The default store, or a new offline session store (a folder with its own database)."""
     if not offline:
         return default_store()
@@ -47,7 +47,7 @@ def store_for_init(offline: bool) -> Store:
     return open_store(folder / OFFLINE_DB)
 
 
-def is_offline_store(store: Store) -> bool:
+def is_offline_store(store: TaskStore) -> bool:
     """True for the private store of an offline session (see offline.py)."""
     return store.path.name == OFFLINE_DB
 

@@ -32,7 +32,7 @@ from .records import export_config, import_config
 from .reporting import buffer_for, flush_all
 from .states import (FINISHED, TaskStatusEnum, TaskTypes, check_transition, normalise_status,
                      normalise_task_type)
-from .store import TASK_JSON_COLUMNS, TASK_OUTPUT_TABLES, Store, default_store, new_id
+from ..store import TASK_JSON_COLUMNS, TASK_OUTPUT_TABLES, TaskStore, default_store, new_id
 from .task_artifacts import MAX_ARTIFACT_NAME_BYTES, ArtifactsMixin
 from .task_extras import ExtrasMixin
 from .task_lookup import TASK_ID_ENV, LookupMixin
@@ -85,7 +85,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
     _offline_mode: ClassVar[bool] = False
     _random_seed: ClassVar[Optional[int]] = 1337  # seeding.DEFAULT_RANDOM_SEED; set_random_seed changes it
 
-    def __init__(self, private: Any = None, *, store: Store | None = None, task_id: str | None = None,
+    def __init__(self, private: Any = None, *, store: TaskStore | None = None, task_id: str | None = None,
                  row: dict | None = None, owner: bool = False):
         if private is not _PRIVATE:
             raise StateError("Task() is not for users: use Task.init(), Task.create() or Task.get_task()")
@@ -110,7 +110,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         self._row = self._load_row()
 
     @classmethod
-    def _from_row(cls, store: Store, row: dict, owner: bool = False) -> "Task":
+    def _from_row(cls, store: TaskStore, row: dict, owner: bool = False) -> "Task":
         return cls(_PRIVATE, store=store, task_id=row["id"], row=row, owner=owner)
 
     @property
@@ -294,7 +294,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         cls._random_seed = normalise_seed(random_seed)
 
     @classmethod
-    def _attach_child(cls, store: Store, task_id: str, project_name: Optional[str], task_name: Optional[str],
+    def _attach_child(cls, store: TaskStore, task_id: str, project_name: Optional[str], task_name: Optional[str],
                       reuse_last_task_id: Any, continue_last_task: Any, remote: bool) -> Optional["Task"]:
         """In a child process of a tracked script: the parent's task (its reports land there), or
         None when this ``Task.init`` asks for another task or the parent's task is gone."""
@@ -310,7 +310,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         return task
 
     @classmethod
-    def _attach_remote(cls, store: Store, task_id: str) -> "Task":
+    def _attach_remote(cls, store: TaskStore, task_id: str) -> "Task":
         """Inside an agent/executor subprocess: run the task we were handed instead of a new one."""
         row = store.task_row(task_id)
         if row is None:
@@ -322,7 +322,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         return task
 
     @classmethod
-    def _create_or_reuse(cls, store: Store, project_name: str, task_name: str, task_type: str,
+    def _create_or_reuse(cls, store: TaskStore, project_name: str, task_name: str, task_type: str,
                          tags: Optional[Sequence[str]], reuse_last_task_id: bool | str,
                          continue_last_task: bool | str | int, output_uri: Any) -> "Task":
         reuse_id: Optional[str] = None
@@ -424,7 +424,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         return task
 
     @classmethod
-    def _main_store(cls) -> Store:
+    def _main_store(cls) -> TaskStore:
         return cls._main_task._store if cls._main_task is not None else default_store()
 
     # ---------------------------------------------------------------- status
@@ -731,7 +731,7 @@ def _normalise_output_uri(output_uri: Any) -> Optional[str]:
     return normalize_url(output_uri)
 
 
-def _insert_task(store: Store, project_name: str, task_name: str, task_type: str, tags=None,
+def _insert_task(store: TaskStore, project_name: str, task_name: str, task_type: str, tags=None,
                  created_by: str = "", **fields: Any) -> str:
     now = time.time()
     task_id = new_id()
@@ -743,7 +743,7 @@ def _insert_task(store: Store, project_name: str, task_name: str, task_type: str
     return task_id
 
 
-def _reusable_task(store: Store, project_name: str, task_name: str, task_type: str,
+def _reusable_task(store: TaskStore, project_name: str, task_name: str, task_type: str,
                    continuing: bool) -> Optional[dict]:
     """The last Task.init-created task of project+name that may be reused (the seeds' rules)."""
     project_id = store.project_id(project_name)

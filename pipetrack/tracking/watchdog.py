@@ -22,7 +22,7 @@ import time
 
 from .. import config
 from ..errors import StoreError
-from .store import Store
+from ..store import TaskStore
 
 
 def _pid_alive(pid: int) -> bool:
@@ -40,7 +40,7 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def sweep(store: Store) -> list[str]:
+def sweep(store: TaskStore) -> list[str]:
     """Mark dead running tasks stopped; returns their ids."""
     now = time.time()
     limit = config.watchdog_seconds()

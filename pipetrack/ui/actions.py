@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..errors import ValidationError
-from ..tracking.store import Store
+from ..store import TaskStore
 
 
-def _task(store: Store, task_id: str) -> Any:
+def _task(store: TaskStore, task_id: str) -> Any:
     from ..tracking.task import Task
     if store is not Task._main_store():
         raise ValidationError(f"the UI serves store {store.path}, but Task uses {Task._main_store().path}")
@@ -28,7 +28,7 @@ def _text(body: dict, key: str, required: bool = False) -> Any:
     return value.strip()
 
 
-def clone(store: Store, task_id: str, body: dict) -> dict:
+def clone(store: TaskStore, task_id: str, body: dict) -> dict:
     from ..tracking.task import Task
     comment = body.get("comment")
     if comment is not None and not isinstance(comment, str):
@@ -37,7 +37,7 @@ def clone(store: Store, task_id: str, body: dict) -> dict:
     return {"id": new.id, "status": new.get_status()}
 
 
-def parameters(store: Store, task_id: str, body: dict) -> dict:
+def parameters(store: TaskStore, task_id: str, body: dict) -> dict:
     """Set ``{"parameters": {"Section/name": value, ...}}`` on a Draft task (others: 409)."""
     values = body.get("parameters")
     if not isinstance(values, dict) or not values:
@@ -73,33 +73,33 @@ def _typed(key: str, value: Any, type_name: Optional[str]) -> Any:
     return typed
 
 
-def enqueue(store: Store, task_id: str, body: dict) -> dict:
+def enqueue(store: TaskStore, task_id: str, body: dict) -> dict:
     from ..tracking.task import Task
     return Task.enqueue(_task(store, task_id), queue_name=_text(body, "queue", required=True))
 
 
-def dequeue(store: Store, task_id: str, body: dict) -> dict:
+def dequeue(store: TaskStore, task_id: str, body: dict) -> dict:
     from ..tracking.task import Task
     return Task.dequeue(_task(store, task_id))
 
 
-def abort(store: Store, task_id: str, body: dict) -> dict:
+def abort(store: TaskStore, task_id: str, body: dict) -> dict:
     """Mark the task stopped; its own process (or agent) sees that and ends it (abort callbacks run)."""
     _task(store, task_id).mark_stopped(status_message="aborted from the pipetrack UI")
     return {"id": task_id, "status": "stopped"}
 
 
-def publish(store: Store, task_id: str, body: dict) -> dict:
+def publish(store: TaskStore, task_id: str, body: dict) -> dict:
     _task(store, task_id).publish(ignore_errors=False)
     return {"id": task_id, "status": "published"}
 
 
-def reset(store: Store, task_id: str, body: dict) -> dict:
+def reset(store: TaskStore, task_id: str, body: dict) -> dict:
     _task(store, task_id).reset()
     return {"id": task_id, "status": "created"}
 
 
-def archive(store: Store, task_id: str, body: dict) -> dict:
+def archive(store: TaskStore, task_id: str, body: dict) -> dict:
     """``{"archive": false}`` restores an archived task."""
     flag = body.get("archive", True)
     if not isinstance(flag, bool):
@@ -108,18 +108,18 @@ def archive(store: Store, task_id: str, body: dict) -> dict:
     return {"id": task_id, "archived": flag}
 
 
-def delete(store: Store, task_id: str, body: dict) -> dict:
+def delete(store: TaskStore, task_id: str, body: dict) -> dict:
     _task(store, task_id).delete()
     return {"id": task_id, "deleted": True}
 
 
-ACTIONS: dict[str, Callable[[Store, str, dict], dict]] = {
+ACTIONS: dict[str, Callable[[TaskStore, str, dict], dict]] = {
     "clone": clone, "parameters": parameters, "enqueue": enqueue, "dequeue": dequeue, "abort": abort,
     "publish": publish, "reset": reset, "archive": archive, "delete": delete,
 }
 
 
-def perform(store: Store, action: str, task_id: str, body: dict) -> dict:
+def perform(store: TaskStore, action: str, task_id: str, body: dict) -> dict:
     if action not in ACTIONS:
         raise ValidationError.choice("action", action, ACTIONS)
     return ACTIONS[action](store, task_id, body)

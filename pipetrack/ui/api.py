@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 from ..errors import NotFoundError, ValidationError
 from ..tracking.query import ARCHIVED_TAG, choice_clause, escape_like, project_clause
 from ..tracking.states import duration_seconds
-from ..tracking.store import Store, decode_task_row
+from ..store import TaskStore, decode_task_row
 
 # sortable columns of the tasks table -> SQL expression
 TASK_SORTS = {
@@ -106,7 +106,7 @@ def _table_row(row: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------- projects
-def list_projects(store: Store) -> list[dict]:
+def list_projects(store: TaskStore) -> list[dict]:
     """Every project with its own and its sub-projects' (non-archived, as the table shows them)
     task counts, as a tree (``children``)."""
     rows = store.query("SELECT p.id, p.name, COUNT(t.id) AS tasks, MAX(t.last_update) AS last_update "
@@ -131,7 +131,7 @@ def list_projects(store: Store) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------- tasks table
-def list_tasks(store: Store, project: Optional[str] = None, status: Sequence[str] = (), type: Sequence[str] = (),
+def list_tasks(store: TaskStore, project: Optional[str] = None, status: Sequence[str] = (), type: Sequence[str] = (),
                tag: Sequence[str] = (), search: Optional[str] = None, sort: str = "-created", page: Any = 0,
                page_size: Any = 50, archived: bool = False, parent: Optional[str] = None,
                columns: Sequence[str] = ()) -> dict:
@@ -186,7 +186,7 @@ def list_tasks(store: Store, project: Optional[str] = None, status: Sequence[str
     return {"total": total, "page": page, "page_size": page_size, "rows": [_table_row(r) for r in rows]}
 
 
-def task_columns(store: Store, project: Optional[str] = None, archived: bool = False) -> dict:
+def task_columns(store: TaskStore, project: Optional[str] = None, archived: bool = False) -> dict:
     """What the tasks table of ``project`` (with its sub-projects; all tasks when None) can add as
     columns: ``{"metrics": [{"title", "series"}], "parameters": [{"section", "name"}]}``, sorted,
     the names its tasks reported or set (at most ``MAX_COLUMN_KEYS`` of each)."""
@@ -206,7 +206,7 @@ def task_columns(store: Store, project: Optional[str] = None, archived: bool = F
 
 
 # ---------------------------------------------------------------------------------- one task
-def _one_task(store: Store, sql: str, task_id: str) -> dict:
+def _one_task(store: TaskStore, sql: str, task_id: str) -> dict:
     """The row ``sql`` (one ``?`` for the id) reads for the task; NotFoundError if there is none."""
     row = store.query_one(sql, (task_id,))
     if row is None:
@@ -214,11 +214,11 @@ def _one_task(store: Store, sql: str, task_id: str) -> dict:
     return row
 
 
-def _check_task(store: Store, task_id: str) -> None:
+def _check_task(store: TaskStore, task_id: str) -> None:
     _one_task(store, "SELECT 1 AS x FROM tasks WHERE id=?", task_id)
 
 
-def _or_missing(store: Store, task_id: str, result: Any) -> Any:
+def _or_missing(store: TaskStore, task_id: str, result: Any) -> Any:
     """``result``, unless it is empty because there is no such task: the existence check costs a
     query only for an empty answer (pages poll these while a task runs)."""
     if not result:
@@ -226,12 +226,12 @@ def _or_missing(store: Store, task_id: str, result: Any) -> Any:
     return result
 
 
-def _task_row(store: Store, task_id: str) -> dict:
+def _task_row(store: TaskStore, task_id: str) -> dict:
     return decode_task_row(_one_task(store, "SELECT t.*, p.name AS project_name FROM tasks t JOIN projects p "
                                             "ON p.id=t.project_id WHERE t.id=?", task_id))
 
 
-def task_detail(store: Store, task_id: str) -> dict:
+def task_detail(store: TaskStore, task_id: str) -> dict:
     """Everything the task page shows except the long series (console, scalars, plots, samples)."""
     from ..tracking.scalars import last_metrics
     row = _task_row(store, task_id)
@@ -262,7 +262,7 @@ def task_detail(store: Store, task_id: str) -> dict:
     return row
 
 
-def task_status(store: Store, task_id: str) -> dict:
+def task_status(store: TaskStore, task_id: str) -> dict:
     """The few fields a page polls while a task runs (the whole detail is re-read on a change)."""
     row = _one_task(store, "SELECT id, status, status_message, progress, last_update, last_iteration, started, "
                            "completed, system_tags FROM tasks WHERE id=?", task_id)
@@ -294,7 +294,7 @@ def allowed_actions(status: str, archived: bool) -> list[str]:
     return allowed
 
 
-def session_info(store: Store) -> dict:
+def session_info(store: TaskStore) -> dict:
     """What the page needs to know once: the store, the actions, and the vocabularies."""
     from ..pipelines.node import NODE_STATUSES
     from ..tracking.states import STATUSES, TASK_TYPES
@@ -303,7 +303,7 @@ def session_info(store: Store) -> dict:
             "task_types": list(TASK_TYPES), "node_statuses": list(NODE_STATUSES), "sorts": sorted(TASK_SORTS)}
 
 
-def task_console(store: Store, task_id: str, tail: Any = 500, after: Any = None, search: Optional[str] = None,
+def task_console(store: TaskStore, task_id: str, tail: Any = 500, after: Any = None, search: Optional[str] = None,
                  before: Any = None) -> dict:
     """Console lines, oldest first, ``{"lines", "last_seq", "more"}``.
 
@@ -339,7 +339,7 @@ def task_console(store: Store, task_id: str, tail: Any = 500, after: Any = None,
     return {"lines": rows, "last_seq": last, "more": more}
 
 
-def task_scalars(store: Store, task_id: str, x_axis: str = "iter", max_points: Any = None) -> dict:
+def task_scalars(store: TaskStore, task_id: str, x_axis: str = "iter", max_points: Any = None) -> dict:
     """``{title: {series: {"x": [...], "y": [...]}}}`` with iterations or epoch seconds on x;
     a series longer than ``max_points`` (default 2000) is window-averaged down to it."""
     from ..tracking.scalars import all_scalars, downsample
@@ -356,27 +356,27 @@ def task_scalars(store: Store, task_id: str, x_axis: str = "iter", max_points: A
     return graphs
 
 
-def task_plots(store: Store, task_id: str) -> list[dict]:
+def task_plots(store: TaskStore, task_id: str) -> list[dict]:
     return _or_missing(store, task_id, [{"seq": r["seq"], "metric": r["metric"], "variant": r["variant"], "iteration": r["iteration"],
              "figure": json.loads(r["figure"])}
             for r in store.query("SELECT seq, metric, variant, iteration, figure FROM plots WHERE task_id=? "
                                  "ORDER BY seq", (task_id,))])
 
 
-def task_debug_samples(store: Store, task_id: str) -> list[dict]:
+def task_debug_samples(store: TaskStore, task_id: str) -> list[dict]:
     return _or_missing(store, task_id, store.query(
         "SELECT seq, metric, variant, iteration, url, ts FROM debug_samples WHERE task_id=? "
         "ORDER BY metric, variant, seq DESC", (task_id,)))
 
 
-def debug_sample_url(store: Store, task_id: str, seq: int) -> str:
+def debug_sample_url(store: TaskStore, task_id: str, seq: int) -> str:
     row = store.query_one("SELECT url FROM debug_samples WHERE task_id=? AND seq=?", (task_id, seq))
     if row is None:
         raise NotFoundError(f"task {task_id!r} has no debug sample #{seq}")
     return row["url"]
 
 
-def artifact_url(store: Store, task_id: str, name: str) -> tuple[str, dict]:
+def artifact_url(store: TaskStore, task_id: str, name: str) -> tuple[str, dict]:
     row = store.query_one("SELECT uri, extension, content_type, hash FROM artifacts WHERE task_id=? AND name=?",
                           (task_id, name))
     if row is None:
@@ -385,7 +385,7 @@ def artifact_url(store: Store, task_id: str, name: str) -> tuple[str, dict]:
     return row["uri"], row
 
 
-def model_source(store: Store, task_id: str, model_id: str) -> tuple[str, str, Optional[str]]:
+def model_source(store: TaskStore, task_id: str, model_id: str) -> tuple[str, str, Optional[str]]:
     """(URI, name, id of the task that created it) of a model the task uses or produced."""
     row = store.query_one("SELECT m.uri, m.name, m.task_id FROM task_models tm JOIN models m ON m.id=tm.model_id "
                           "WHERE tm.task_id=? AND m.id=?", (task_id, model_id))
@@ -397,7 +397,7 @@ def model_source(store: Store, task_id: str, model_id: str) -> tuple[str, str, O
     return row["uri"], row["name"] or model_id, row["task_id"]
 
 
-def output_destinations(store: Store, *task_ids: Optional[str]) -> list[str]:
+def output_destinations(store: TaskStore, *task_ids: Optional[str]) -> list[str]:
     """The destinations pipetrack itself writes files of these tasks to: the default output
     URI and each task's own ``output_uri``. Downloads are served only from under these."""
     from .. import config
@@ -411,7 +411,7 @@ def output_destinations(store: Store, *task_ids: Optional[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- compare
-def compare_tasks(store: Store, task_ids: Sequence[str]) -> dict:
+def compare_tasks(store: TaskStore, task_ids: Sequence[str]) -> dict:
     """2–5 tasks side by side: their rows, parameters and last metrics (with ``differs``: the
     tasks having it disagree, and ``missing``: some task lacks it) and scalars."""
     from ..tracking.compare import check_compare_count, compare_parameters, compare_scalars
@@ -432,7 +432,7 @@ def compare_tasks(store: Store, task_ids: Sequence[str]) -> dict:
 
 
 # ---------------------------------------------------------------------------------- pipelines
-def list_pipelines(store: Store, project: Optional[str] = None, name: Optional[str] = None, page: Any = 0,
+def list_pipelines(store: TaskStore, project: Optional[str] = None, name: Optional[str] = None, page: Any = 0,
                    page_size: Any = 50) -> dict:
     from ..pipelines.runs import list_runs
     page = _int_arg("page", page, 0, 0, 10 ** 9)
@@ -441,12 +441,12 @@ def list_pipelines(store: Store, project: Optional[str] = None, name: Optional[s
     return {"total": total, "page": page, "page_size": page_size, "rows": rows}
 
 
-def pipeline_run(store: Store, run_id: str) -> dict:
+def pipeline_run(store: TaskStore, run_id: str) -> dict:
     from ..pipelines.runs import load_run
     return load_run(store, run_id)
 
 
-def list_queues(store: Store) -> list[dict]:
+def list_queues(store: TaskStore) -> list[dict]:
     """Known queues with their pending-task counts (a queue exists once something was enqueued to it)."""
     return store.query("SELECT q.name, (SELECT COUNT(*) FROM tasks t WHERE t.queue=q.name AND t.status='queued') "
                        "AS queued FROM queues q ORDER BY q.name")

@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import (IntegrityError, NotFoundError, PipetrackError, StateError, StorageError,
                       ValidationError)
-from ..tracking.store import Store, default_store
+from ..store import TaskStore, default_store
 from . import actions, api
 from .server import allowed_hosts as host_allow_list
 
@@ -389,7 +389,7 @@ def create_app(allowed_hosts: Optional[list[str]] = None, auth_token: Optional[s
     token_bytes = token.encode()
     index_html = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("{{CSRF_TOKEN}}", token)
 
-    def json_endpoint(handler: Callable[[Store, Request], Any]) -> Callable[[Request], Awaitable[Response]]:
+    def json_endpoint(handler: Callable[[TaskStore, Request], Any]) -> Callable[[Request], Awaitable[Response]]:
         """Run ``handler`` (blocking SQLite work, the store lookup and its watchdog sweep included)
         in the thread pool, never on the event loop; PipetrackErrors become 4xx."""
         def call(request: Request) -> Response:
@@ -431,7 +431,7 @@ def create_app(allowed_hosts: Optional[list[str]] = None, auth_token: Optional[s
         media_type = media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media_type, filename=filename)
 
-    def artifact_file(store: Store, request: Request) -> Response:
+    def artifact_file(store: TaskStore, request: Request) -> Response:
         task_id, name = request.path_params["task_id"], request.path_params["name"]
         url, row = api.artifact_url(store, task_id, name)
         if not url:
@@ -441,20 +441,20 @@ def create_app(allowed_hosts: Optional[list[str]] = None, auth_token: Optional[s
         return file_response(url, filename, api.output_destinations(store, task_id),
                              f"artifact {name!r} of task {task_id}", row.get("content_type"), row.get("hash"))
 
-    def model_file(store: Store, request: Request) -> Response:
+    def model_file(store: TaskStore, request: Request) -> Response:
         task_id, model_id = request.path_params["task_id"], request.path_params["model_id"]
         url, name, creator = api.model_source(store, task_id, model_id)
         return file_response(url, Path(url.rstrip("/")).name or name,
                              api.output_destinations(store, task_id, creator), f"model {model_id!r}")
 
-    def debug_sample_file(store: Store, request: Request) -> Response:
+    def debug_sample_file(store: TaskStore, request: Request) -> Response:
         task_id = request.path_params["task_id"]
         seq = api._int_arg("seq", request.path_params["seq"], 0, 0, 2 ** 63 - 1)
         url = api.debug_sample_url(store, task_id, seq)
         return file_response(url, Path(url).name, api.output_destinations(store, task_id),
                              f"debug sample #{seq} of task {task_id}")
 
-    def tasks(store: Store, request: Request) -> Any:
+    def tasks(store: TaskStore, request: Request) -> Any:
         q = request.query_params
         return api.list_tasks(store, project=q.get("project") or None, status=_list_arg(request, "status"),
                               type=_list_arg(request, "type"), tag=_list_arg(request, "tag"),

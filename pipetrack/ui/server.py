@@ -127,7 +127,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, home: Optional[str] = None,
         raise ValidationError(f"the UI needs the 'ui' extra ({exc.name} is missing): "
                               "pip install 'pipetrack[ui]'") from None
     from .. import config
-    from ..tracking.store import default_store
+    from ..store import default_store
     default_store()  # create the store (and sweep dead tasks) before the first request
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]

@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from pipetrack import Task
-from pipetrack.tracking.store import default_store
+from pipetrack.store import default_store
 from pipetrack.tracking.watchdog import sweep
 from remote_helpers import process_gone, wait_for
 

@@ -22,7 +22,7 @@ import pytest
 from pipetrack import Task
 from pipetrack.errors import IntegrityError, StorageError
 from pipetrack.storage import local_path
-from pipetrack.tracking.store import default_store
+from pipetrack.store import default_store
 
 
 def _task(name: str = "integrity", **kwargs) -> Task:
@@ -229,7 +229,7 @@ def test_a_killed_upload_leaves_a_folder_that_the_next_store_opening_removes(tmp
     artifacts = pipetrack_home / "artifacts"
     left = _leftovers(artifacts)
     assert len(left) == 1
-    code = "from pipetrack.tracking.store import default_store; default_store()"
+    code = "from pipetrack.store import default_store; default_store()"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     assert _leftovers(artifacts) == left, "a young work folder may be an upload in progress: kept"
     old = time.time() - 2 * 3600

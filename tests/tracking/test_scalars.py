@@ -175,14 +175,14 @@ def test_continue_last_task_continues_iterations(run_script):
 def test_records_bundle_round_trip_is_json_and_keeps_points(tmp_path):
     import json as json_module
     from pipetrack.tracking.records import export_records, import_records
-    from pipetrack.tracking.store import Store
+    from pipetrack.store.sqlite import SqliteStore
     task = Task.init("scalars", "bundle", auto_connect_streams=False)
     for i in range(50):
         task.get_logger().report_scalar("loss", "train", float(i), i)
     task.get_logger().report_scalar("acc", "val", 0.5, 7)
     task.close()
     bundle = json_module.loads(json_module.dumps(export_records(task._store, task.id)))
-    other = Store(tmp_path / "other.db")
+    other = SqliteStore(tmp_path / "other.db")
     import_records(other, bundle, iteration_offset=10)
     copy = Task._from_row(other, other.task_row(task.id))
     assert copy.get_all_reported_scalars()["loss"]["train"]["x"] == list(range(10, 60))
@@ -198,9 +198,9 @@ def test_records_bundle_round_trip_is_json_and_keeps_points(tmp_path):
 def test_schema_1_store_is_migrated(tmp_path):
     """A store written by schema 1 (one row per scalar point) is repacked when opened."""
     import sqlite3
-    from pipetrack.tracking.store import Store
+    from pipetrack.store.sqlite import SqliteStore
     path = tmp_path / "v1.db"
-    Store(path).conn  # creates the current schema
+    SqliteStore(path).conn  # creates the current schema
     conn = sqlite3.connect(path, isolation_level=None)
     conn.executescript("""
         DROP TABLE scalars;
@@ -212,11 +212,12 @@ def test_schema_1_store_is_migrated(tmp_path):
     """)
     conn.close()
     from pipetrack.tracking.scalars import all_scalars, last_metrics
-    store = Store(path)
+    store = SqliteStore(path)
     assert all_scalars(store, "t1") == {"loss": {"train": {"x": [0, 1], "y": [3.0, 2.0]}},
                                         "acc": {"val": {"x": [0], "y": [0.5]}}}
     assert last_metrics(store, "t1")["loss"]["train"] == {"last": 2.0, "min": 2.0, "max": 3.0}
-    from pipetrack.tracking.store import SCHEMA_VERSION
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    from pipetrack.store.sqlite import SCHEMA_VERSION
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"tasks_created", "tasks_started"} <= indexes  # schema 3's indexes added by the same upgrade
+    assert "seq" in {r[1] for r in store.conn.execute("PRAGMA table_info(scalars)")}  # schema 4

@@ -13,7 +13,7 @@ import pytest
 
 from pipetrack import Task
 from pipetrack.errors import StoreError
-from pipetrack.tracking.store import Store
+from pipetrack.store.sqlite import SqliteStore
 from processes import script_env
 
 
@@ -91,7 +91,7 @@ def test_close_on_a_store_with_no_room_at_all_still_stops_tracking(pipetrack_hom
 def test_a_failed_write_transaction_leaves_the_store_usable(tmp_path):
     """SQLITE_FULL may roll the transaction back itself: the real error is raised (not "cannot
     rollback - no transaction is active") and the connection keeps working."""
-    store = Store(tmp_path / "store.db")
+    store = SqliteStore(tmp_path / "store.db")
     task_id = Task.create(project_name="robust", task_name="before").id  # in the default store
     store.execute("CREATE TABLE big (x BLOB)")
     conn = store.conn
@@ -154,7 +154,7 @@ def test_a_damaged_store_file_is_refused_with_a_store_error(pipetrack_home, dama
 
 
 def test_a_missing_store_is_created_and_sqlite_errors_of_primitives_are_store_errors(tmp_path):
-    store = Store(tmp_path / "new" / "store.db")
+    store = SqliteStore(tmp_path / "new" / "store.db")
     assert store.query("SELECT COUNT(*) AS n FROM tasks") == [{"n": 0}]
     with pytest.raises(StoreError) as info:
         store.query("SELECT nope FROM tasks")

@@ -7,7 +7,7 @@ import socket
 import time
 
 from pipetrack import Task
-from pipetrack.tracking import store as store_module
+import pipetrack.store as store_module
 from tracking_helpers import read_until
 
 RUNNING_SCRIPT = """
@@ -23,7 +23,7 @@ RUNNING_SCRIPT = """
 
 def _forget_open_stores() -> None:
     """Make this test process open the store afresh, as a new process would."""
-    store_module._stores.clear()
+    store_module.forget_open_stores()
 
 
 def test_sigkill_is_noticed_by_the_next_process(start_script):

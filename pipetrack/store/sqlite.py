@@ -34,22 +34,19 @@ stores (see ``tracking/records.py``).
 """
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import StoreError
+from .base import TaskStore
 
-SCHEMA_VERSION = 3  # 2: scalars stored as packed chunks (see scalars.py); 3: created/started indexes (UI paging)
-
-# Columns of ``tasks`` that hold JSON documents (encoded/decoded transparently).
-TASK_JSON_COLUMNS = ("tags", "system_tags", "user_properties", "script", "runtime", "labels", "container")
+SCHEMA_VERSION = 4  # 2: scalars stored as packed chunks (see metrics.py); 3: created/started indexes (UI paging);
+# 4: scalars get an explicit ``seq`` (insertion order without SQLite's rowid, as on PostgreSQL)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -158,6 +155,7 @@ CREATE TABLE IF NOT EXISTS task_models (
     PRIMARY KEY (task_id, role, name)
 );
 CREATE TABLE IF NOT EXISTS scalars (
+    seq INTEGER PRIMARY KEY,
     task_id TEXT NOT NULL,
     metric TEXT NOT NULL,
     variant TEXT NOT NULL,
@@ -215,33 +213,16 @@ CREATE TABLE IF NOT EXISTS queues (
 );
 """
 
-# Tables holding one task's records, keyed by task_id (export/import/reset/delete use them).
-TASK_RECORD_TABLES = ("params", "configs", "artifacts", "task_models", "scalars", "single_values",
-                      "console", "plots", "debug_samples")
-# Output tables cleared by Task.reset (inputs such as params/configs survive a reset).
-TASK_OUTPUT_TABLES = ("artifacts", "scalars", "single_values", "console", "plots", "debug_samples")
-
-
-def new_id() -> str:
-    """A task/model/project id: 32 hex characters, like ClearML's."""
-    return uuid.uuid4().hex
-
-
-def _encode(column: str, value: Any) -> Any:
-    if column in TASK_JSON_COLUMNS and not isinstance(value, str) and value is not None:
-        return json.dumps(value)
-    return value
-
-
-class Store:
+class SqliteStore(TaskStore):
     """SQLite-backed store of projects, tasks and their records."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.location = str(self.path)
+        self.home = self.path.parent
         self._local = threading.local()
         self._initialised_pid: int | None = None
-        self._last_sweep = float("-inf")  # monotonic time of the last watchdog sweep
 
     # ----------------------------------------------------------------- connection
     def _connect(self) -> sqlite3.Connection:
@@ -348,6 +329,8 @@ class Store:
                     if version < SCHEMA_VERSION:
                         if version == 1:
                             _migrate_v1_scalars(conn)
+                        elif version in (2, 3):
+                            _migrate_scalars_seq(conn)
                         for statement in SCHEMA.split(";"):
                             if statement.strip():
                                 conn.execute(statement)
@@ -439,88 +422,6 @@ class Store:
             raise self._error(exc, "reading") from exc
         return dict(row) if row is not None else None
 
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one write statement in its own transaction; returns the changed row count."""
-        with self.write() as conn:
-            return conn.execute(sql, _params(params)).rowcount
-
-    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
-        with self.write() as conn:
-            conn.executemany(sql, rows)
-
-    # ----------------------------------------------------------------- projects
-    def project_id(self, name: str, create: bool = False) -> str | None:
-        """Id of the project named ``name`` (full path "a/b/c"); parents are created too."""
-        row = self.query_one("SELECT id FROM projects WHERE name=?", (name,))
-        if row or not create:
-            return row["id"] if row else None
-        parts = name.split("/")
-        if not all(part.strip() for part in parts):
-            from ..errors import ValidationError
-            raise ValidationError(f"project name {name!r} has an empty part; use 'a', 'a/b' or 'a/b/c'")
-        with self.write() as conn:
-            for i in range(1, len(parts) + 1):
-                conn.execute("INSERT OR IGNORE INTO projects(id, name, created) VALUES (?,?,?)",
-                             (new_id(), "/".join(parts[:i]), time.time()))
-        return self.query_one("SELECT id FROM projects WHERE name=?", (name,))["id"]
-
-    def project_name(self, project_id: str) -> str | None:
-        row = self.query_one("SELECT name FROM projects WHERE id=?", (project_id,))
-        return row["name"] if row else None
-
-    # ----------------------------------------------------------------- tasks
-    def insert_task(self, row: dict[str, Any]) -> None:
-        cols = list(row)
-        with self.write() as conn:
-            conn.execute(f"INSERT INTO tasks({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                         [_encode(c, row[c]) for c in cols])
-
-    def update_task(self, task_id: str, where_status: Iterable[str] | None = None, **fields: Any) -> bool:
-        """Update task columns; with ``where_status`` only if its status is one of those."""
-        fields.setdefault("last_update", time.time())
-        sets = ", ".join(f"{c}=?" for c in fields)
-        params = [_encode(c, v) for c, v in fields.items()] + [task_id]
-        sql = f"UPDATE tasks SET {sets} WHERE id=?"
-        if where_status is not None:
-            statuses = list(where_status)
-            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
-            params += statuses
-        return self.execute(sql, params) > 0
-
-    def task_row(self, task_id: str) -> dict[str, Any] | None:
-        row = self.query_one(
-            "SELECT t.*, p.name AS project_name FROM tasks t JOIN projects p ON p.id=t.project_id "
-            "WHERE t.id=?", (task_id,))
-        return decode_task_row(row) if row else None
-
-    def task_ids_starting_with(self, prefix: str, limit: int = 10) -> list[str]:
-        """Ids of tasks whose id starts with ``prefix`` (hex digits only: no LIKE wildcards), sorted."""
-        rows = self.query("SELECT id FROM tasks WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
-                          (prefix, prefix + "g", limit))  # an index range scan: ids are lowercase hex
-        return [row["id"] for row in rows]
-
-    def end_task(self, task_id: str, status: str, message: str,
-                 only_from: Iterable[str] = ("created", "queued", "in_progress")) -> bool:
-        """Close a task whose own process could not (killed, lost worker, time limit, aborted):
-        set ``status`` with ``message``, but only while it is still unfinished (``only_from``), so a
-        status the task recorded itself is never overwritten."""
-        now = time.time()
-        return self.update_task(task_id, where_status=only_from, status=status, status_message=message,
-                                status_reason=message, completed=now, last_update=now)
-
-    def delete_task(self, task_id: str, with_models: bool = False) -> None:
-        """Remove a task row and every record of it (and the models it produced) in one transaction."""
-        with self.write() as conn:
-            self.delete_task_records(task_id, TASK_RECORD_TABLES)
-            if with_models:
-                conn.execute("DELETE FROM models WHERE task_id=?", (task_id,))
-            conn.execute("DELETE FROM tasks WHERE id=?", (task_id,))
-
-    def delete_task_records(self, task_id: str, tables: Iterable[str]) -> None:
-        with self.write() as conn:
-            for table in tables:
-                conn.execute(f"DELETE FROM {table} WHERE task_id=?", (task_id,))
-
 
 def _damaged_advice(path: Path) -> str:
     return (f"pipetrack will not change it: restore it from a backup, or move it aside "
@@ -529,7 +430,7 @@ def _damaged_advice(path: Path) -> str:
 
 def _migrate_v1_scalars(conn: sqlite3.Connection) -> None:
     """Schema 1 kept one row per scalar point: repack those rows into chunks."""
-    from .scalars import INSERT_CHUNK, pack_rows
+    from ..tracking.scalars import INSERT_CHUNK, pack_rows
     rows = conn.execute("SELECT task_id, metric, variant, iteration, value, ts FROM scalars "
                         "ORDER BY rowid").fetchall()
     conn.execute("DROP INDEX IF EXISTS scalars_task")
@@ -538,54 +439,16 @@ def _migrate_v1_scalars(conn: sqlite3.Connection) -> None:
     conn.executemany(INSERT_CHUNK, pack_rows(tuple(r) for r in rows))
 
 
+def _migrate_scalars_seq(conn: sqlite3.Connection) -> None:
+    """Schema 2-3 ordered scalar chunks by SQLite's rowid: keep that order as the ``seq`` column."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(scalars)")]
+    conn.execute("ALTER TABLE scalars RENAME TO scalars_before_seq")
+    conn.execute("DROP INDEX IF EXISTS scalars_task")
+    conn.execute(SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS scalars"):].split(";")[0])
+    conn.execute(f"INSERT INTO scalars(seq, {', '.join(columns)}) SELECT rowid, {', '.join(columns)} "
+                 "FROM scalars_before_seq")
+    conn.execute("DROP TABLE scalars_before_seq")
+
+
 def _params(params: Any) -> Any:
     return params if isinstance(params, dict) else tuple(params)
-
-
-def decode_task_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Decode the JSON columns of a ``tasks`` row in place."""
-    for column in TASK_JSON_COLUMNS:
-        if column in row and isinstance(row[column], str):
-            row[column] = json.loads(row[column] or "null") or ([] if column.endswith("tags") else {})
-    return row
-
-
-_stores: dict[tuple[int, str], Store] = {}
-_stores_lock = threading.Lock()
-
-
-def open_store(path: str | os.PathLike) -> Store:
-    """The (per-process, cached) Store for the database file at ``path``."""
-    key = (os.getpid(), str(Path(path).resolve()))
-    with _stores_lock:
-        store = _stores.get(key)
-        if store is None:
-            store = _stores[key] = Store(path)
-    return store
-
-
-def default_store() -> Store:
-    """The store under ``PIPETRACK_HOME`` (read now, not at import).
-
-    The dead-task watchdog sweeps it when this process first opens it, and again whenever it
-    is asked for after a quarter of the watchdog period (at most 30 s), so a long-lived process
-    (a pipeline controller, an agent) also notices tasks that die while it runs.
-    """
-    from .. import config
-    store = open_store(config.store_path())
-    now = time.monotonic()
-    if now - store._last_sweep >= min(30.0, config.watchdog_seconds() / 4):
-        store._last_sweep = now
-        from .watchdog import sweep
-        sweep(store)
-        _remove_upload_leftovers()
-    return store
-
-
-def _remove_upload_leftovers() -> None:
-    """What killed uploads left in the default artifact destination (``storage.leftovers``)."""
-    from .. import config
-    from ..storage import is_local, local_path
-    from ..storage.leftovers import remove_stale
-    if is_local(config.default_output_uri()):
-        remove_stale([local_path(config.default_output_uri())])
