@@ -44,7 +44,12 @@ class IntegrityError(StorageError):
 
 
 class StoreError(PipetrackError):
-    """The task store (its database file) cannot be read or written; the message names the file."""
+    """The task store (its database file or server) cannot be read or written; the message names it."""
+
+
+class RecordRejected(StoreError):
+    """The store is working but refused these rows (a constraint, a value it cannot hold): writing
+    them again will fail again, unlike a StoreError of a store that is unavailable right now."""
 
 
 class SetupError(PipetrackError):

@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..errors import StoreError
+from ..errors import RecordRejected, StoreError
 from .base import TaskStore
 
 SCHEMA_VERSION = 4  # 2: scalars stored as packed chunks (see metrics.py); 3: created/started indexes (UI paging);
@@ -314,6 +314,8 @@ class SqliteStore(TaskStore):
         if name.startswith("SQLITE_FULL") or "database or disk is full" in str(exc):
             return StoreError(f"{doing} the task store {self.path} failed: {exc}; free space on its disk (or "
                               "raise the quota) and retry")
+        if isinstance(exc, _ROW_ERRORS):
+            return RecordRejected(f"{doing} the task store {self.path} failed: {exc}")
         return StoreError(f"{doing} the task store {self.path} failed: {exc}")
 
     def _init_schema(self, conn: sqlite3.Connection) -> None:
@@ -421,6 +423,10 @@ class SqliteStore(TaskStore):
         except sqlite3.Error as exc:
             raise self._error(exc, "reading") from exc
         return dict(row) if row is not None else None
+
+
+# sqlite3 errors that mean "these rows can't be stored", not "the store can't be written now"
+_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.DataError)
 
 
 def _damaged_advice(path: Path) -> str:
