@@ -86,13 +86,26 @@ def postgres_database(postgres_database_factory) -> str:
     return postgres_database_factory()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request, monkeypatch, pipetrack_home) -> str:
+    """Run the test once on each store backend: the embedded SQLite file, and a fresh database of
+    the session's PostgreSQL server named by PIPETRACK_STORE (which subprocesses inherit).
+
+    A test module opts in with ``pytestmark = pytest.mark.usefixtures("store_backend")`` (the
+    shared suite, as fsspec's abstract tests are shared by its filesystems); returns the backend."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_database_factory")("store")
+        monkeypatch.setenv("PIPETRACK_STORE", url)
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def pipetrack_home(tmp_path, monkeypatch):
     """Every test gets its own store; class-level Task state is reset around it."""
     home = tmp_path / "pipetrack-home"
     monkeypatch.setenv("PIPETRACK_HOME", str(home))
     for var in ("PIPETRACK_OUTPUT_URI", "PIPETRACK_TASK_ID", "PIPETRACK_QUEUES", "PIPETRACK_IGNORE_CACHE",
-                "PIPETRACK_PROC_MASTER_ID"):
+                "PIPETRACK_PROC_MASTER_ID", "PIPETRACK_STORE"):
         monkeypatch.delenv(var, raising=False)
     from pipetrack.tracking.task import Task
     Task._main_task = None

@@ -44,174 +44,11 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import RecordRejected, StoreError
 from .base import TaskStore
+from .schema import SCHEMA, table_statement
 
 SCHEMA_VERSION = 4  # 2: scalars stored as packed chunks (see metrics.py); 3: created/started indexes (UI paging);
 # 4: scalars get an explicit ``seq`` (insertion order without SQLite's rowid, as on PostgreSQL)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS projects (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created REAL NOT NULL,
-    description TEXT DEFAULT '',
-    system_tags TEXT DEFAULT '[]'
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY,
-    project_id TEXT NOT NULL REFERENCES projects(id),
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    status_message TEXT DEFAULT '',
-    status_reason TEXT DEFAULT '',
-    comment TEXT DEFAULT '',
-    parent TEXT,
-    created REAL NOT NULL,
-    started REAL,
-    completed REAL,
-    last_update REAL NOT NULL,
-    last_iteration INTEGER DEFAULT 0,
-    initial_iteration INTEGER DEFAULT 0,
-    progress REAL DEFAULT 0,
-    tags TEXT DEFAULT '[]',
-    system_tags TEXT DEFAULT '[]',
-    user_properties TEXT DEFAULT '{}',
-    script TEXT DEFAULT '{}',
-    runtime TEXT DEFAULT '{}',
-    labels TEXT DEFAULT '{}',
-    container TEXT DEFAULT '{}',
-    output_uri TEXT,
-    last_worker TEXT,
-    host TEXT,
-    pid INTEGER,
-    heartbeat REAL,
-    queue TEXT,
-    priority INTEGER DEFAULT 0,
-    enqueued REAL,
-    cache_key TEXT,
-    publish_on_completion INTEGER DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS tasks_project_name ON tasks(project_id, name, created);
-CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status);
-CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent);
-CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(queue, status, priority, enqueued);
-CREATE INDEX IF NOT EXISTS tasks_cache_key ON tasks(cache_key);
-CREATE INDEX IF NOT EXISTS tasks_last_update ON tasks(last_update);
-CREATE INDEX IF NOT EXISTS tasks_created ON tasks(created);
-CREATE INDEX IF NOT EXISTS tasks_started ON tasks(started);
-CREATE TABLE IF NOT EXISTS params (
-    task_id TEXT NOT NULL,
-    section TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value TEXT,
-    type TEXT,
-    description TEXT,
-    PRIMARY KEY (task_id, section, name)
-);
-CREATE TABLE IF NOT EXISTS configs (
-    task_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value TEXT,
-    type TEXT,
-    description TEXT,
-    PRIMARY KEY (task_id, name)
-);
-CREATE TABLE IF NOT EXISTS artifacts (
-    task_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    mode TEXT NOT NULL DEFAULT 'output',
-    type TEXT,
-    uri TEXT,
-    size INTEGER,
-    hash TEXT,
-    content_type TEXT,
-    extension TEXT,
-    metadata TEXT DEFAULT '{}',
-    preview TEXT,
-    created REAL,
-    PRIMARY KEY (task_id, name)
-);
-CREATE TABLE IF NOT EXISTS models (
-    id TEXT PRIMARY KEY,
-    task_id TEXT,
-    project_id TEXT,
-    name TEXT,
-    uri TEXT,
-    framework TEXT,
-    comment TEXT,
-    tags TEXT DEFAULT '[]',
-    iteration INTEGER,
-    design TEXT,
-    labels TEXT DEFAULT '{}',
-    published INTEGER DEFAULT 0,
-    created REAL
-);
-CREATE TABLE IF NOT EXISTS task_models (
-    task_id TEXT NOT NULL,
-    model_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    PRIMARY KEY (task_id, role, name)
-);
-CREATE TABLE IF NOT EXISTS scalars (
-    seq INTEGER PRIMARY KEY,
-    task_id TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    variant TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    min_iteration INTEGER,
-    max_iteration INTEGER,
-    min_value REAL,
-    max_value REAL,
-    last_value REAL,
-    last_ts REAL,
-    iters BLOB NOT NULL,
-    vals BLOB NOT NULL,
-    stamps BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS scalars_task ON scalars(task_id, metric, variant);
-CREATE TABLE IF NOT EXISTS single_values (
-    task_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value REAL,
-    ts REAL,
-    PRIMARY KEY (task_id, name)
-);
-CREATE TABLE IF NOT EXISTS console (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    task_id TEXT NOT NULL,
-    ts REAL,
-    level TEXT,
-    text TEXT
-);
-CREATE INDEX IF NOT EXISTS console_task ON console(task_id, seq);
-CREATE TABLE IF NOT EXISTS plots (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    task_id TEXT NOT NULL,
-    metric TEXT,
-    variant TEXT,
-    iteration INTEGER,
-    figure TEXT,
-    ts REAL
-);
-CREATE INDEX IF NOT EXISTS plots_task ON plots(task_id, seq);
-CREATE TABLE IF NOT EXISTS debug_samples (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    task_id TEXT NOT NULL,
-    metric TEXT,
-    variant TEXT,
-    iteration INTEGER,
-    url TEXT,
-    ts REAL
-);
-CREATE INDEX IF NOT EXISTS debug_samples_task ON debug_samples(task_id, metric, variant, seq);
-CREATE TABLE IF NOT EXISTS queues (
-    name TEXT PRIMARY KEY,
-    id TEXT NOT NULL,
-    created REAL NOT NULL
-);
-"""
 
 class SqliteStore(TaskStore):
     """SQLite-backed store of projects, tasks and their records."""
@@ -441,7 +278,7 @@ def _migrate_v1_scalars(conn: sqlite3.Connection) -> None:
                         "ORDER BY rowid").fetchall()
     conn.execute("DROP INDEX IF EXISTS scalars_task")
     conn.execute("DROP TABLE scalars")
-    conn.execute(SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS scalars"):].split(";")[0])
+    conn.execute(table_statement("scalars"))
     conn.executemany(INSERT_CHUNK, pack_rows(tuple(r) for r in rows))
 
 
@@ -450,7 +287,7 @@ def _migrate_scalars_seq(conn: sqlite3.Connection) -> None:
     columns = [row[1] for row in conn.execute("PRAGMA table_info(scalars)")]
     conn.execute("ALTER TABLE scalars RENAME TO scalars_before_seq")
     conn.execute("DROP INDEX IF EXISTS scalars_task")
-    conn.execute(SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS scalars"):].split(";")[0])
+    conn.execute(table_statement("scalars"))
     conn.execute(f"INSERT INTO scalars(seq, {', '.join(columns)}) SELECT rowid, {', '.join(columns)} "
                  "FROM scalars_before_seq")
     conn.execute("DROP TABLE scalars_before_seq")
