@@ -32,12 +32,10 @@ def move_to_front(task: Any, store: Optional[TaskStore] = None) -> None:
     row = store.task_row(task_id)
     if row is None or row["status"] != "queued":
         raise StateError(f"task {task_id} is not pending in a queue")
-    top = store.query_one("SELECT MAX(priority) AS p FROM tasks WHERE queue=? AND status='queued'", (row["queue"],))
-    set_priority(task_id, int(top["p"] or 0) + 1, store)
+    set_priority(task_id, (store.top_queued_priority(row["queue"]) or 0) + 1, store)
 
 
 def queue_entries(queue: str, store: Optional[TaskStore] = None) -> list[dict]:
     """The pending tasks of ``queue`` in the order an agent takes them."""
     store = store or default_store()
-    return store.query("SELECT id, name, priority, enqueued FROM tasks WHERE queue=? AND status='queued' "
-                       "ORDER BY priority DESC, enqueued ASC", (queue,))
+    return store.queued_tasks(queue)

@@ -2,8 +2,8 @@
 
 Order: the agent's queues in the order given (the first queue is served first, as
 ``clearml-agent --queue a b``), then task priority (higher first), then FIFO by enqueue time.
-Claiming is one write transaction (``SELECT`` + ``UPDATE ... WHERE status='queued'``), so
-several agents on one store never run the same task twice. The claimed task becomes
+Claiming is one compare-and-swap in the store (``claim_next_task``: the pick and the move from
+``queued`` in one transaction), so several agents on one store never run the same task twice. The claimed task becomes
 ``in_progress`` with the agent as ``last_worker``.
 
 Where a task runs (``executor``):
@@ -89,11 +89,10 @@ class _LocalRun:
             with self._lock:
                 if not self.reason:
                     self.process = start_task_process(dict(self._row, script=self._checkout.script),
-                                                      str(self._store.path), python=python)
+                                                      self._store.location, python=python)
             if self.process is not None:  # from now on its own process, not the agent, is what the watchdog checks
                 try:
-                    self._store.execute("UPDATE tasks SET pid=? WHERE id=? AND status='in_progress' AND pid=?",
-                                        (self.process.pid, self.task_id, os.getpid()))
+                    self._store.hand_task_to_process(self.task_id, self.process.pid, from_pid=os.getpid())
                 except StoreError:  # the task's heartbeat records its own pid once it attaches
                     pass
         except Exception as exc:  # noqa: BLE001 - the task fails with the reason, the agent goes on
@@ -167,7 +166,7 @@ class _DaskRun:
         self.reason = ""
         self.error = ""  # set when the task failed for the agent's own reason (its cluster), not the task's
         spec = StepSpec(task_id=row["id"], name=row["name"], script=row.get("script") or {},
-                        task_bundle=export_records(store, row["id"]), records_store=str(store.path))
+                        task_bundle=export_records(store, row["id"]), records_store=store.location)
         self.future = executor.submit(spec)
 
     def done(self) -> bool:
@@ -215,7 +214,7 @@ class Agent:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.executor_spec = executor or "local"
         self.use_venv = use_venv
-        self.home = Path(self.store.path).parent / "agent"  # git mirrors, run folders, environments
+        self.home = self.store.home / "agent"  # git mirrors, run folders, environments
         self._executor: Any = None
         self.running: dict[str, Any] = {}
         self.started_count = 0
@@ -227,19 +226,7 @@ class Agent:
     # ------------------------------------------------------------------ claiming
     def claim(self) -> Optional[dict]:
         """Atomically take the next queued task of our queues, or None."""
-        marks = ", ".join("?" * len(self.queues))
-        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(self.queues)))
-        with self.store.write() as conn:
-            row = conn.execute(f"SELECT id FROM tasks WHERE status='queued' AND queue IN ({marks}) "
-                               f"ORDER BY CASE queue {order} END, priority DESC, enqueued ASC LIMIT 1",
-                               [*self.queues, *self.queues]).fetchone()
-            if row is None:
-                return None
-            now = time.time()
-            conn.execute("UPDATE tasks SET status='in_progress', last_worker=?, started=?, heartbeat=?, host=?, pid=?, "
-                         "status_message='', completed=NULL, last_update=? WHERE id=? AND status='queued'",
-                         (self.name, now, now, socket.gethostname(), os.getpid(), now, row["id"]))
-        return self.store.task_row(row["id"])
+        return self.store.claim_next_task(self.queues, self.name, socket.gethostname(), os.getpid())
 
     # ------------------------------------------------------------------ running
     def _dask(self) -> Any:
@@ -274,8 +261,7 @@ class Agent:
                 if reason:
                     run.stop(reason)
                 elif beat:
-                    self.store.execute("UPDATE tasks SET heartbeat=? WHERE id=? AND status='in_progress'",
-                                       (time.time(), task_id))
+                    self.store.record_heartbeat(task_id, time.time())
                 continue
             try:
                 status = run.finish(self.store)
@@ -306,7 +292,7 @@ class Agent:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, self.stop)
         print(f"pipetrack agent {self.name}: serving queues {self.queues} with executor {self.executor_spec!r} "
-              f"(store {self.store.path})", flush=True)
+              f"(store {self.store})", flush=True)
         try:
             while not self._stop.is_set():
                 self.reap()
@@ -346,9 +332,7 @@ class Agent:
         for task_id in list(self.running):
             self.finished.append(task_id)
         self.running.clear()
-        self.store.execute(
-            "UPDATE tasks SET status='stopped', status_message=?, completed=? WHERE last_worker=? AND "
-            "status='in_progress'", (reason, time.time(), self.name))
+        self.store.stop_worker_tasks(self.name, reason)
         if self._executor is not None:
             self._executor.shutdown()
         for sig, handler in previous.items():

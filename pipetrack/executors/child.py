@@ -44,12 +44,16 @@ def main(spec_path: str, result_path: str) -> int:
     return 0
 
 
-def _function_arguments(store, task_id: str, kwargs: dict) -> dict:
-    """The spec's arguments, with the task's (possibly edited) ``Function/`` parameters applied."""
+def _function_arguments(store, task_id: str, kwargs: dict, section: str) -> dict:
+    """The spec's arguments, with the task's (possibly edited) parameters of ``section`` applied:
+    ``Function/`` of a function task, ``kwargs/`` of a pipeline step (a clone edited before it was
+    enqueued, as in ClearML; inputs from other steps are ``kwargs_artifacts/`` and stay as they are)."""
+    from pipetrack.steps import ArtifactInput
     from pipetrack.tracking.parameters import cast_like, cast_value
-    rows = store.query("SELECT name, value, type FROM params WHERE task_id=? AND section='Function'", (task_id,))
     merged = dict(kwargs)
-    for row in rows:
+    for row in (p for p in store.task_params(task_id) if p["section"] == section):
+        if isinstance(merged.get(row["name"]), ArtifactInput):
+            continue
         if row["name"] in merged:
             merged[row["name"]] = cast_like(row["value"], merged[row["name"]])
         else:
@@ -71,16 +75,16 @@ def main_for_task(task_id: str) -> int:
     store = default_store()
     row = store.task_row(task_id)
     if row is None:
-        raise NotFoundError(f"PIPETRACK_TASK_ID/--task {task_id!r} names no task in store {store.path}")
+        raise NotFoundError(f"PIPETRACK_TASK_ID/--task {task_id!r} names no task in store {store}")
     try:
         spec = load_step_spec(row)
     except PipetrackError as err:  # e.g. IntegrityError: the stored spec was changed, never unpickle it
         store.end_task(task_id, "failed", f"{type(err).__name__}: {err}")
         print(f"pipetrack: task {task_id} not run: {err}", file=sys.stderr)
         return 1
-    spec.task_id, spec.store_path, spec.task_bundle = task_id, str(store.path), None
-    if (row.get("runtime") or {}).get("created_by") == "function":
-        spec.kwargs = _function_arguments(store, task_id, spec.kwargs)
+    spec.task_id, spec.store_path, spec.task_bundle = task_id, store.location, None
+    section = "Function" if (row.get("runtime") or {}).get("created_by") == "function" else "kwargs"
+    spec.kwargs = _function_arguments(store, task_id, spec.kwargs, section)
     for entry in reversed(spec.sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)

@@ -52,7 +52,7 @@ from typing import Any, Callable, Optional
 
 import contextlib
 
-from ..errors import StorageError, ValidationError
+from ..errors import PipetrackError, StorageError, ValidationError
 from ..steps import StepResult, StepSpec
 from .process import KILL_GRACE_SECONDS, time_limit_message
 
@@ -117,11 +117,14 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
     for entry in spec.sys_path:  # the controller's import paths, after the worker's own
         if entry not in sys.path:
             sys.path.append(entry)
+    shared = _reachable_shared_store(spec.records_store)
+    if shared is not None:
+        return _run_in_shared_store(spec, shared, output_uri)
     store = _private_store()
     own_output = bundle["task"].get("output_uri")
     store.delete_task(spec.task_id, with_models=True)  # a cancelled earlier attempt may have left records here
     import_records(store, dict(bundle, task=dict(bundle["task"], output_uri=output_uri or own_output)))
-    spec = dataclasses.replace(spec, store_path=str(store.path), task_bundle=None)  # Dask may hold the original
+    spec = dataclasses.replace(spec, store_path=store.location, task_bundle=None)  # Dask may hold the original
     live = _LiveReports(store, spec.task_id)
     try:
         live.start()
@@ -132,6 +135,39 @@ def run_step_on_worker(spec: StepSpec, output_uri: Optional[str] = None,
     finally:
         live.stop()
         store.delete_task(spec.task_id, with_models=True)
+    return result
+
+
+def _reachable_shared_store(location: Optional[str]) -> Any:
+    """The controller's store when it is a server this worker reaches (a team's PostgreSQL), else
+    None: then the step records into a private store and its records travel back to the controller."""
+    from ..store import is_url, open_store
+    if not location or not is_url(location):
+        return None
+    try:
+        store = open_store(location)
+        store.task_count()  # connects (and checks the schema) now, not halfway through the step
+        return store
+    except (ImportError, PipetrackError) as exc:  # no psycopg here, or the server is out of reach
+        print(f"pipetrack: Dask worker {_worker_address()} cannot reach the task store "
+              f"({exc}); recording the step privately", file=sys.stderr)
+        return None
+
+
+def _run_in_shared_store(spec: StepSpec, store: Any, output_uri: Optional[str]) -> StepResult:
+    """Run a function step recording straight into the controller's (shared) store: nothing to
+    replay afterwards (``result.records`` stays None), no live snapshots needed (the controller
+    reads the same store). The pipeline task is already there, so it is not seeded either."""
+    from .worker import run_step
+    own_output = (store.task_row(spec.task_id) or {}).get("output_uri")
+    if output_uri:
+        store.update_task(spec.task_id, output_uri=output_uri)
+    try:
+        result = run_step(dataclasses.replace(spec, store_path=store.location, task_bundle=None, parent_bundle=None))
+    finally:
+        store.update_task(spec.task_id, output_uri=own_output)
+    result.worker = _worker_address()
+    store.update_task(spec.task_id, last_worker=result.worker)
     return result
 
 
@@ -562,9 +598,9 @@ class _LiveImports:
         with self._lock:
             self._attempts[task_id] = []
 
-    def expect(self, task_id: str, store_path: str) -> None:
+    def expect(self, task_id: str, location: str) -> None:
         with self._lock:
-            self._targets[task_id] = store_path
+            self._targets[task_id] = location
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="pipetrack-live-imports", daemon=True)
                 self._thread.start()

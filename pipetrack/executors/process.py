@@ -56,7 +56,7 @@ def time_limit_message(what: str, limit: Optional[float], suffix: str = "") -> s
 def store_stop_request(store: Any, task_id: str) -> Optional[str]:
     """Why a running task must stop, as recorded on it in the store (aborted elsewhere, deleted,
     reset or re-enqueued while running), or None while it may go on."""
-    row = store.query_one("SELECT status FROM tasks WHERE id=?", (task_id,))
+    row = store.task_state(task_id)
     if row is None or row["status"] == "stopped":
         return "aborted"
     if row["status"] in ("created", "queued"):

@@ -40,7 +40,7 @@ class AgentQueueExecutor:
             task = Task._from_row(store, store.task_row(spec.task_id))
             runtime = dict(task._row.get("runtime") or {}, **store_step_spec(spec, task.get_output_destination()))
             store.update_task(spec.task_id, runtime=runtime)
-        store.execute("INSERT OR IGNORE INTO queues(name, id, created) VALUES (?,?,?)", (self.queue, self.queue, time.time()))
+        store.ensure_queue(self.queue)
         store.update_task(spec.task_id, status="queued", queue=self.queue, enqueued=time.time())
         future: Future = Future()
         with self._lock:
@@ -58,7 +58,7 @@ class AgentQueueExecutor:
                 items = list(self._watched.items())
             for task_id, (future, spec, submitted) in items:
                 store = open_store(spec.store_path)
-                row = store.query_one("SELECT status, started FROM tasks WHERE id=?", (task_id,))
+                row = store.task_state(task_id)
                 status = row["status"] if row else "failed"
                 if status == "in_progress" and time_limit_passed(row["started"], spec.time_limit, time.time()):
                     status = _stop(store, task_id, "in_progress", time_limit_message(f"step {spec.name!r}",

@@ -65,10 +65,13 @@ def script_command(row: dict, python: Optional[str] = None) -> tuple[list[str], 
     return [python, path, *script.get("argv", [])], working_dir
 
 
-def script_env(task_id: str, store_path: str, extra: Optional[dict] = None) -> dict[str, str]:
-    """Environment of a task subprocess: ours, plus the task id and the store it lives in."""
-    env = {**os.environ, **(extra or {}), "PIPETRACK_TASK_ID": task_id,
-           "PIPETRACK_HOME": os.path.dirname(os.path.abspath(store_path))}
+def script_env(task_id: str, location: str, extra: Optional[dict] = None) -> dict[str, str]:
+    """Environment of a task subprocess: ours, plus the task id and the store it lives in (its
+    ``location``: a SQLite store's folder is also the subprocess's pipetrack home)."""
+    from ..store import is_url
+    env = {**os.environ, **(extra or {}), "PIPETRACK_TASK_ID": task_id, "PIPETRACK_STORE": location}
+    if not is_url(location):
+        env["PIPETRACK_HOME"] = os.path.dirname(os.path.abspath(location))
     paths = [p for p in sys.path if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*paths, *env.get("PYTHONPATH", "").split(os.pathsep)]))
     return env
@@ -88,7 +91,7 @@ def result_from_store(store: Any, task_id: str, returncode: Optional[int], messa
     elif status == "published":
         status = "completed"
     artifacts = {a["name"]: {k: a[k] for k in ("uri", "type", "extension", "hash", "size")}
-                 for a in store.query("SELECT * FROM artifacts WHERE task_id=?", (task_id,))}
+                 for a in store.task_artifacts(task_id)}
     final = "completed" if status == "completed" else ("stopped" if status == "stopped" else "failed")
     error = "" if final == "completed" else (store.task_row(task_id).get("status_message") or message)
     return StepResult(task_id=task_id, status=final, artifacts=artifacts, error=error)
@@ -98,11 +101,12 @@ class _Stopped(Exception):
     """Asked to stop before the task's process started."""
 
 
-def start_task_process(row: dict, store_path: str, python: Optional[str] = None,
+def start_task_process(row: dict, location: str, python: Optional[str] = None,
                        extra_env: Optional[dict] = None) -> TaskProcess:
-    """Start the task's code (:func:`script_command`) in its own process group, against ``store_path``."""
+    """Start the task's code (:func:`script_command`) in its own process group, against the store at
+    ``location`` (``store.location``)."""
     argv, cwd = script_command(row, python)
-    proc = subprocess.Popen(argv, cwd=cwd, env=script_env(row["id"], store_path, extra_env), start_new_session=True)
+    proc = subprocess.Popen(argv, cwd=cwd, env=script_env(row["id"], location, extra_env), start_new_session=True)
     return TaskProcess(proc, row["id"])
 
 
@@ -148,7 +152,7 @@ def run_task_in_private_store(bundle: dict, output_uri: Optional[str] = None,
                 checkout = checkout_for(row, config.home() / "agent",
                                         lambda text: buffer_for(store).add_console(task_id, f"pipetrack: {text}"))
                 row = dict(row, script=checkout.script)
-            process = start_task_process(row, str(store.path))
+            process = start_task_process(row, store.location)
         except _Stopped as stop:
             store.end_task(task_id, "stopped", str(stop))
             result = result_from_store(store, task_id, None)

@@ -139,7 +139,7 @@ def run_step(spec: StepSpec) -> StepResult:
     task = _open_task(spec)
     parent_id = _seed_parent(task._store, spec.parent_bundle)
     result = StepResult(task_id=spec.task_id, status="failed", worker=f"{socket.gethostname()}:{os.getpid()}")
-    with task._store.write():  # one transaction: started, by which worker, this process's claim
+    with task._store.atomic():  # one transaction: started, by which worker, this process's claim
         task.mark_started(force=True)
         task._store.update_task(task.id, last_worker=result.worker)
         heartbeat.register(task._store, task.id)

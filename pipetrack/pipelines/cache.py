@@ -205,13 +205,9 @@ def find_cached_task(store: Any, key: str, return_names: Iterable[str],
 
     A candidate with a missing or corrupted output is not a hit: ``log`` is told why
     ("cache entry <task> rejected: artifact 'data' missing") and the next candidate is tried."""
-    rows = store.query("SELECT id, system_tags FROM tasks WHERE cache_key=? AND status IN ('completed', 'published') "
-                       "ORDER BY completed DESC", (key,))
     wanted = set(return_names)
-    for row in rows:
-        if "archived" in json.loads(row["system_tags"] or "[]"):
-            continue
-        artifacts = {r["name"]: r for r in store.query("SELECT * FROM artifacts WHERE task_id=?", (row["id"],))}
+    for row in store.cached_step_tasks(key):
+        artifacts = {r["name"]: r for r in store.task_artifacts(row["id"])}
         missing = sorted(wanted - set(artifacts))
         problems = [f"artifact {name!r} missing" for name in missing]
         for name in sorted(wanted or artifacts):

@@ -666,9 +666,8 @@ class PipelineController(RunMixin):
                         "cache": n.cache_executed_step, "job_started": n.job_started, "job_ended": n.job_ended,
                         "error": n.error, "retries": n.retries}
                for n in self._nodes.values()}
-        self._task._store.execute(
-            "INSERT OR REPLACE INTO configs(task_id, name, value, type, description) VALUES (?,?,?,?,?)",
-            (self._task.id, "Pipeline", json.dumps(dag, indent=1, default=str), "json", "pipeline DAG and step status"))
+        self._task._store.put_configs([(self._task.id, "Pipeline", json.dumps(dag, indent=1, default=str), "json",
+                                        "pipeline DAG and step status")])
 
     def update_execution_plot(self) -> None:
         """Store the DAG coloured by step status as a plot on the pipeline task."""

@@ -194,10 +194,10 @@ class RunMixin:
             store = self._task._store
             spec.task_bundle = export_records(store, spec.task_id)
             spec.parent_bundle = {"version": BUNDLE_VERSION, "project_name": self._project_name(),
-                                  "task": store.query_one("SELECT * FROM tasks WHERE id=?", (self._task.id,))}
-            spec.records_store = str(store.path)
+                                  "task": store.stored_task_row(self._task.id)}
+            spec.records_store = store.location
         else:
-            spec.store_path = str(self._task._store.path)
+            spec.store_path = self._task._store.location
         if not executor.runs_in_caller:  # waiting for a worker (inline: it starts right now)
             self._task._store.update_task(spec.task_id, status="queued")
         node.job_started = time.time()
@@ -210,7 +210,7 @@ class RunMixin:
         task = node.job.task
         if spec.function is not None:  # what an agent needs to run it once enqueued (see executors/queue.py)
             from ..steps import store_step_spec
-            spec.store_path = str(self._task._store.path)
+            spec.store_path = self._task._store.location
             runtime = dict(task.data.get("runtime") or {}, **store_step_spec(spec, task.get_output_destination()))
             self._task._store.update_task(task.id, runtime=runtime)
         self._log(f"step '{node.name}' is a draft: task {task.id} was created as a Draft and not run")
@@ -265,33 +265,32 @@ class RunMixin:
         if node.repo:  # an agent runs the step in a checkout of that repository (its modules importable)
             script.update(repository=node.repo, branch=node.repo_branch or "", version_num=node.repo_commit or "",
                           working_dir=".")
-        with store.write():  # one transaction for the task and its parameters
-            task_id = self._insert_step_task(store, project, node, tags, script, key, kwargs)
+        task_id = self._insert_step_task(store, project, node, tags, script, key, kwargs)
         return Task._from_row(store, store.task_row(task_id))
 
     def _insert_step_task(self, store: Any, project: str, node: Node, tags: list, script: dict, key: Optional[str],
                           kwargs: dict) -> str:
+        """Store the step's Draft task and its ``kwargs``/``kwargs_artifacts`` parameters (one transaction)."""
         from ..tracking.parameters import encode_value
         from ..tracking.task import _insert_task
-        task_id = _insert_task(store, project, node.task_name or node.name, node.task_type or "training", tags=tags,
-                               created_by="pipeline", parent=self._task.id, script=script, cache_key=key,
-                               output_uri=node.output_uri or self._output_uri,
-                               runtime={"created_by": "pipeline", "pipeline_step": node.name,
-                                        "pipeline_id": self._task.id})
-        rows = []
-        for name, value in kwargs.items():
-            if isinstance(value, ArtifactInput):
-                producer = self._nodes.get(value.producer)
-                rows.append((task_id, "kwargs_artifacts", name,
-                             f"{producer.executed if producer else ''}.{_artifact_name(value)}", "str", None))
-            else:
-                text, type_name = encode_value(value)
-                rows.append((task_id, "kwargs", name, text, type_name, None))
-        if rows:
-            store.executemany("INSERT OR REPLACE INTO params VALUES (?,?,?,?,?,?)", rows)
-        if node.docker:
-            store.update_task(task_id, container={"image": node.docker, "arguments": node.docker_args or "",
-                                                  "setup_shell_script": node.docker_bash_setup_script or ""})
+        container = ({"image": node.docker, "arguments": node.docker_args or "",
+                      "setup_shell_script": node.docker_bash_setup_script or ""} if node.docker else {})
+        with store.atomic():
+            task_id = _insert_task(store, project, node.task_name or node.name, node.task_type or "training",
+                                   tags=tags, created_by="pipeline", parent=self._task.id, script=script,
+                                   cache_key=key, output_uri=node.output_uri or self._output_uri, container=container,
+                                   runtime={"created_by": "pipeline", "pipeline_step": node.name,
+                                            "pipeline_id": self._task.id})
+            params = []
+            for name, value in kwargs.items():
+                if isinstance(value, ArtifactInput):
+                    producer = self._nodes.get(value.producer)
+                    params.append((task_id, "kwargs_artifacts", name,
+                                   f"{producer.executed if producer else ''}.{_artifact_name(value)}", "str", None))
+                else:
+                    text, type_name = encode_value(value)
+                    params.append((task_id, "kwargs", name, text, type_name, None))
+            store.put_params(params)
         return task_id
 
     def _project_name(self) -> str:
@@ -309,7 +308,7 @@ class RunMixin:
             store = self._task._store
             import_records(store, result.records, replace_outputs=True)  # replaces what live snapshots wrote
             if result.parent_records:  # what the step reported to this pipeline task: records only
-                live = store.query_one("SELECT * FROM tasks WHERE id=?", (self._task.id,))
+                live = store.stored_task_row(self._task.id)
                 import_records(store, dict(result.parent_records, task=live), replace=False)
         node.job_ended = time.time()
         if result.attempts:
@@ -422,9 +421,8 @@ class RunMixin:
             limit = node.timeout + TIME_LIMIT_GRACE_SECONDS if node.timeout else None
             # job_started (submit time) is never after the real start: no query until it could be late
             if limit and node.executed and now - (node.job_started or now) > limit:
-                row = self._task._store.query_one("SELECT started FROM tasks WHERE id=? AND status='in_progress'",
-                                                  (node.executed,))  # from its real start, not its queueing
-                if row and row["started"] and now - row["started"] > limit:
+                row = self._task._store.task_state(node.executed)  # from its real start, not its queueing
+                if row and row["status"] == "in_progress" and row["started"] and now - row["started"] > limit:
                     self._cancel_node(node)
         if self._plot_dirty and now - self._plot_time > 2.0:
             self.update_execution_plot()
@@ -478,10 +476,7 @@ class RunMixin:
 
     def _link_artifact(self, artifact: Any, target: str) -> None:
         # mode 'linked': the file belongs to the step; resetting/deleting the pipeline must not remove it
-        row = dict(artifact._row, task_id=self._task.id, name=target, mode="linked")
-        cols = list(row)
-        self._task._store.execute(f"INSERT OR REPLACE INTO artifacts({', '.join(cols)}) "
-                                  f"VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols])
+        self._task._store.put_artifacts([dict(artifact._row, task_id=self._task.id, name=target, mode="linked")])
 
     def _log(self, message: str) -> None:
         self._task._reports.add_console(self._task.id, f"pipetrack: {message}")

@@ -12,19 +12,13 @@ from typing import Any, Optional
 
 
 from ..errors import NotFoundError
-from ..tracking.query import project_clause
 from ..tracking.states import duration_seconds
 from .node import FINISHED_STATUSES, NODE_STATUSES
 from .plot import dag_graph, layered_positions
-from .versions import PIPELINE_TAG
-
-RUN_COLUMNS = ("t.id, t.name, t.status, t.status_message, t.progress, t.created, t.started, t.completed, "
-               "t.last_update, t.runtime, t.tags, p.name AS project_name")
 
 
 def _decode_run(row: dict) -> dict:
-    runtime = json.loads(row.pop("runtime") or "{}")
-    row["tags"] = json.loads(row["tags"] or "[]")
+    runtime = row.pop("runtime")
     row["pipeline_name"] = runtime.get("pipeline_name") or row["name"]
     row["run_number"] = runtime.get("run_number")
     row["version"] = runtime.get("version")
@@ -36,34 +30,23 @@ def list_runs(store: Any, project: Optional[str] = None, name: Optional[str] = N
               offset: int = 0) -> tuple[int, list[dict]]:
     """(total, newest-first page) of pipeline runs, optionally of one project (sub-projects
     included) and one pipeline name."""
-    where = ["t.type='controller'", "EXISTS (SELECT 1 FROM json_each(t.system_tags) WHERE value=?)"]
-    params: list[Any] = [PIPELINE_TAG]
-    if project:
-        clause, values = project_clause(project)
-        where.append(clause)
-        params += values
-    if name:
-        where.append("json_extract(t.runtime, '$.pipeline_name')=?")
-        params.append(name)
-    sql_from = f"FROM tasks t JOIN projects p ON p.id=t.project_id WHERE {' AND '.join(where)}"
-    total = store.query_one(f"SELECT COUNT(*) AS n {sql_from}", params)["n"]
-    rows = store.query(f"SELECT {RUN_COLUMNS} {sql_from} ORDER BY t.created DESC LIMIT ? OFFSET ?",
-                       [*params, int(limit), int(offset)])
+    project, name = project or None, name or None
+    total = store.count_pipeline_runs(project, name, subprojects=True)
+    rows = store.pipeline_runs(project, name, subprojects=True, limit=limit, offset=offset)
     return total, [_decode_run(r) for r in rows]
 
 
 def load_run(store: Any, run_id: str) -> dict:
     """One pipeline run: its row plus ``nodes`` (name, status, task id, parents, layer/slot for
     drawing) and ``edges``; ``counts`` per status and ``done``/``total`` steps."""
-    row = store.query_one(f"SELECT {RUN_COLUMNS}, t.type FROM tasks t JOIN projects p ON p.id=t.project_id "
-                          "WHERE t.id=?", (run_id,))
+    row = store.pipeline_run(run_id)
     if row is None:
         raise NotFoundError(f"no pipeline run with id {run_id!r}")
     if row.pop("type") != "controller":
         raise NotFoundError(f"task {run_id!r} is not a pipeline run (its type is not 'controller')")
     run = _decode_run(row)
-    stored = store.query_one("SELECT value FROM configs WHERE task_id=? AND name='Pipeline'", (run_id,))
-    dag: dict = json.loads(stored["value"]) if stored and stored["value"] else {}
+    stored = store.task_config(run_id, "Pipeline")
+    dag: dict = json.loads(stored) if stored else {}
     graph = dag_graph({name: node.get("parents") or [] for name, node in dag.items()})
     positions = layered_positions(graph)
     ended = run["status"] not in ("created", "queued", "in_progress")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any, Optional, Sequence
 
-PIPELINE_TAG = "pipeline"
+from ..store.pipelines import PIPELINE_TAG as PIPELINE_TAG
+
 DEFAULT_VERSION = "1.0.0"
 
 
@@ -26,22 +27,7 @@ def bump_version(version: str) -> str:
 
 def pipeline_runs(store: Any, project: Optional[str], name: Optional[str]) -> list[dict]:
     """Rows of previous runs of pipeline ``name`` in ``project`` (newest first)."""
-    sql = ("SELECT t.id, t.name, t.runtime, t.created, t.last_update, t.tags, t.status, p.name AS project_name "
-           "FROM tasks t JOIN projects p ON p.id=t.project_id WHERE t.type='controller' AND "
-           "EXISTS (SELECT 1 FROM json_each(t.system_tags) WHERE value=?)")
-    params: list[Any] = [PIPELINE_TAG]
-    if project is not None:
-        sql += " AND p.name=?"
-        params.append(project)
-    if name is not None:
-        sql += " AND json_extract(t.runtime, '$.pipeline_name')=?"
-        params.append(name)
-    import json
-    rows = store.query(sql + " ORDER BY t.created DESC", params)
-    for row in rows:
-        row["runtime"] = json.loads(row["runtime"] or "{}")
-        row["tags"] = json.loads(row["tags"] or "[]")
-    return rows
+    return store.pipeline_runs(project, name)
 
 
 def claim_run(store: Any, task_id: str, project: str, name: str, version: Optional[str],
@@ -49,20 +35,22 @@ def claim_run(store: Any, task_id: str, project: str, name: str, version: Option
     """Make ``task_id`` the next run of pipeline ``name``: run number = previous runs + 1 ("name #2"),
     version bumped from the highest one unless given. One write transaction, so runs started at
     the same time (threads or processes) never get the same number."""
-    import json
-    with store.write():
-        runs = [r for r in pipeline_runs(store, project, name) if r["id"] != task_id]
+    decided: dict[str, Any] = {}
+
+    def claim(run: dict, runs: list[dict]) -> dict:
         number = 1 + max((int(r["runtime"].get("run_number") or 0) for r in runs), default=0)
-        if version is None:
+        chosen = version
+        if chosen is None:
             versions = [r["runtime"].get("version") for r in runs if version_key(r["runtime"].get("version") or "")]
-            version = bump_version(max(versions, key=version_key)) if versions else DEFAULT_VERSION
-        row = store.query_one("SELECT runtime, system_tags FROM tasks WHERE id=?", (task_id,))
-        runtime = dict(json.loads(row["runtime"] or "{}"), pipeline_name=name, version=version, run_number=number)
-        system_tags = list(dict.fromkeys([*json.loads(row["system_tags"] or "[]"), PIPELINE_TAG]))
-        store.update_task(task_id, name=f"{name} #{number}" if add_run_number and number > 1 else name,
-                          type="controller", project_id=store.project_id(project, create=True), runtime=runtime,
-                          system_tags=system_tags)
-    return number, version
+            chosen = bump_version(max(versions, key=version_key)) if versions else DEFAULT_VERSION
+        decided.update(number=number, version=chosen)
+        return {"name": f"{name} #{number}" if add_run_number and number > 1 else name, "type": "controller",
+                "project_id": store.project_id(project, create=True),
+                "runtime": dict(run["runtime"], pipeline_name=name, version=chosen, run_number=number),
+                "system_tags": list(dict.fromkeys([*run["system_tags"], PIPELINE_TAG]))}
+
+    store.revise_pipeline_run(task_id, project, name, claim)
+    return decided["number"], decided["version"]
 
 
 def pick_run(rows: Sequence[dict], version: Optional[str] = None, tags: Optional[Sequence[str]] = None) -> Optional[dict]:
@@ -97,14 +85,12 @@ def settle_version(store: Any, task_id: str, project: str, name: str, fingerprin
     the version of the last run of ``name`` when nothing changed since, else a bumped one (the
     given version, bumped past every version taken by a run that differs). Returns the version
     when it changed, else None."""
-    import json
-    with store.write():
-        row = store.query_one("SELECT runtime FROM tasks WHERE id=?", (task_id,))
-        runtime = json.loads(row["runtime"] or "{}")
-        current = runtime.get("version")
-        version = current
+    decided: dict[str, Any] = {}
+
+    def settle(run: dict, runs: list[dict]) -> dict:
+        runtime = run["runtime"]
+        version = decided["current"] = runtime.get("version")
         if auto_bump:
-            runs = [r for r in pipeline_runs(store, project, name) if r["id"] != task_id]
             if given is None:
                 last = runs[0] if runs else None
                 if last is not None and last["runtime"].get(HASH_KEY) == fingerprint and last["runtime"].get("version"):
@@ -115,5 +101,8 @@ def settle_version(store: Any, task_id: str, project: str, name: str, fingerprin
                 version = given
                 while version in taken and version not in same:
                     version = bump_version(version)
-        store.update_task(task_id, runtime=dict(runtime, version=version, **{HASH_KEY: fingerprint}))
-    return version if version != current else None
+        decided["version"] = version
+        return {"runtime": dict(runtime, version=version, **{HASH_KEY: fingerprint})}
+
+    store.revise_pipeline_run(task_id, project, name, settle)
+    return decided["version"] if decided["version"] != decided["current"] else None

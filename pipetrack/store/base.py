@@ -21,12 +21,15 @@ text matching.
 from __future__ import annotations
 
 import abc
+import os
+import threading
 import uuid
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from .catalogue import CatalogueOperations
+from .exchange import ExchangeOperations
 from .metrics import MetricOperations
 from .models import ModelOperations
 from .pipelines import PipelineOperations
@@ -79,7 +82,7 @@ class Dialect:
 
 
 class TaskStore(TaskOperations, RecordOperations, ModelOperations, MetricOperations, QueueOperations,
-                PipelineOperations, CatalogueOperations, abc.ABC):
+                PipelineOperations, CatalogueOperations, ExchangeOperations, abc.ABC):
     """A catalogue of projects, tasks and their records (see the module docstring).
 
     The primitives below are for this package's operations only: callers outside
@@ -94,6 +97,13 @@ class TaskStore(TaskOperations, RecordOperations, ModelOperations, MetricOperati
     @abc.abstractmethod
     def write(self) -> AbstractContextManager[Transaction]:
         """A write transaction; nested use joins the outer one; every failure is a StoreError."""
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Group the operations called inside into one transaction (all or none, one commit):
+        the unit of work callers outside this package may ask for."""
+        with self.write():
+            yield
 
     @abc.abstractmethod
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
@@ -116,9 +126,17 @@ class TaskStore(TaskOperations, RecordOperations, ModelOperations, MetricOperati
         with self.write() as conn:
             conn.executemany(sql, rows)
 
-    @abc.abstractmethod
+    def checkpoint(self) -> None:
+        """Fold what was committed into the store's own file, so a copy of that one file holds
+        everything (a SQLite store's write-ahead log); nothing to do for a server."""
+
     def close(self) -> None:
-        """Close this thread's connection."""
+        """Close this thread's connection (a backend keeps it as ``self._local.conn``, opened by
+        process ``self._local.pid``: a connection is never used across ``fork``)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            conn.close()
+        self._local = threading.local()
 
     def __str__(self) -> str:
         return self.location

@@ -215,13 +215,6 @@ class PostgresStore(TaskStore):
             return RecordRejected(message)
         return StoreError(message)
 
-    def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            conn.close()
-        self._local = threading.local()
-
     # ----------------------------------------------------------------- primitives
     @contextmanager
     def write(self) -> Iterator[_Transaction]:

@@ -186,12 +186,13 @@ class SqliteStore(TaskStore):
                 time.sleep(0.05 + 0.01 * attempt)
         raise StoreError(f"could not initialise the task store {self.path}: the database stayed locked")
 
-    def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            conn.close()
-        self._local = threading.local()
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file. Best effort: a reader still holding the log
+        leaves it in place (copy it too)."""
+        try:
+            self.query("PRAGMA wal_checkpoint(TRUNCATE)")
+        except StoreError:
+            pass
 
     # ----------------------------------------------------------------- primitives
     @contextmanager
@@ -273,7 +274,7 @@ def _damaged_advice(path: Path) -> str:
 
 def _migrate_v1_scalars(conn: sqlite3.Connection) -> None:
     """Schema 1 kept one row per scalar point: repack those rows into chunks."""
-    from ..tracking.scalars import INSERT_CHUNK, pack_rows
+    from .scalar_chunks import INSERT_CHUNK, pack_rows
     rows = conn.execute("SELECT task_id, metric, variant, iteration, value, ts FROM scalars "
                         "ORDER BY rowid").fetchall()
     conn.execute("DROP INDEX IF EXISTS scalars_task")

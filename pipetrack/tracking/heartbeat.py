@@ -47,8 +47,8 @@ def _loop() -> None:
         for task_id, (store, on_abort) in items:
             try:
                 if beat:
-                    store.execute("UPDATE tasks SET heartbeat=? WHERE id=? AND status='in_progress'", (now, task_id))
-                row = store.query_one("SELECT status FROM tasks WHERE id=?", (task_id,))
+                    store.record_heartbeat(task_id, now)
+                row = store.task_state(task_id)
             except Exception:  # a busy or vanished store must not kill the thread
                 continue
             if on_abort is not None and row is not None and row["status"] == "stopped":
@@ -65,8 +65,7 @@ def claim_process(store: TaskStore, task_id: str) -> None:
     """Record this process as the one running ``task_id``: the watchdog judges a task by its own
     process (an agent that started it may die while the task runs on, healthy)."""
     try:
-        store.execute("UPDATE tasks SET host=?, pid=?, heartbeat=? WHERE id=? AND status='in_progress'",
-                      (socket.gethostname(), os.getpid(), time.time(), task_id))
+        store.record_task_process(task_id, socket.gethostname(), os.getpid(), time.time())
     except Exception:  # a busy store: the agent's pid stays, the heartbeat still decides
         pass
 

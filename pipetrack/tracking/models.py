@@ -4,11 +4,9 @@ ClearML's ``Model``/``InputModel``/``OutputModel``: upload weights through stora
 list (``task.models['output'][-1]`` or by name), fetch a local copy, connect an existing model
 as a task's input, labels and design, metadata, and the model's own reports.
 
-Where a model's extras live (existing tables, keyed by the model's id where a task's records
-are keyed by the task's id; model and task ids never collide):
-- metadata: ``params`` rows with section ``__model_metadata__`` (name = key, value, type);
-- reports (scalars, single values, plots): the ``scalars`` / ``single_values`` / ``plots`` tables,
-  written through the same report buffer as a task's, so ``get_reported_*`` reads them back.
+A model's metadata and its own reports (scalars, single values, plots) are kept by the store
+beside its row (``store/models.py``); the reports are written through the same report buffer
+as a task's, keyed by the model's id, so ``get_reported_*`` reads them back.
 """
 from __future__ import annotations
 
@@ -34,9 +32,9 @@ class Model:
         if _row is None:
             if not isinstance(model_id, str) or not model_id:
                 raise ValidationError(f"Model needs a model id string, got {model_id!r}")
-            _row = store.query_one("SELECT * FROM models WHERE id=?", (model_id,))
+            _row = store.model_row(model_id)
             if _row is None:
-                raise NotFoundError(f"no model with id {model_id!r} in store {store.path}")
+                raise NotFoundError(f"no model with id {model_id!r} in store {store}")
         self._row = _row
         self._store = store
 
@@ -86,20 +84,15 @@ class Model:
         for key, entry in metadata.items():
             v_type = entry.get("type")
             v_type = str(v_type) if str(v_type) in _METADATA_TYPES else None
-            rows.append((self.id, _METADATA_SECTION, check_name("metadata key", str(key)),
-                         check_name("metadata value", str(entry.get("value"))), v_type))
+            rows.append((check_name("metadata key", str(key)), check_name("metadata value", str(entry.get("value"))),
+                         v_type))
         self._ensure_stored()
-        with self._store.write() as conn:
-            if replace:
-                conn.execute("DELETE FROM params WHERE task_id=? AND section=?", (self.id, _METADATA_SECTION))
-            conn.executemany("INSERT OR REPLACE INTO params(task_id, section, name, value, type) VALUES (?,?,?,?,?)",
-                             rows)
+        self._store.put_model_metadata(self.id, rows, replace=replace)
         return True
 
     def get_all_metadata(self) -> dict[str, dict[str, Optional[str]]]:
         """``{key: {'key': key, 'value': str, 'type': str or None}}``."""
-        rows = self._store.query("SELECT name, value, type FROM params WHERE task_id=? AND section=? ORDER BY name",
-                                 (self.id, _METADATA_SECTION))
+        rows = self._store.model_metadata(self.id)
         return {r["name"]: {"key": r["name"], "value": r["value"], "type": r["type"]} for r in rows}
 
     def get_metadata(self, key: str) -> Optional[str]:
@@ -163,15 +156,14 @@ class Model:
 
     def get_reported_single_values(self) -> dict[str, float]:
         self._flush_reports()
-        return {r["name"]: float("nan") if r["value"] is None else r["value"] for r in
-                self._store.query("SELECT name, value FROM single_values WHERE task_id=?", (self.id,))}
+        return {name: float("nan") if value is None else value
+                for name, value in self._store.single_values(self.id).items()}
 
     def get_reported_plots(self) -> list[dict]:
         """The model's plots (tables, line plots, plotly figures), oldest first."""
         import json
         self._flush_reports()
-        rows = self._store.query("SELECT metric, variant, iteration, figure FROM plots WHERE task_id=? ORDER BY seq",
-                                 (self.id,))
+        rows = self._store.task_plots(self.id)
         return [{"metric": r["metric"], "variant": r["variant"], "iter": r["iteration"],
                  "plot": json.loads(r["figure"])} for r in rows]
 
@@ -181,14 +173,11 @@ class Model:
 
     def _ensure_stored(self) -> None:
         """Models are rows of the store once they have anything to keep (Model(model_id) finds them)."""
-        if self._store.query_one("SELECT 1 AS x FROM models WHERE id=?", (self.id,)) is None:
+        if self._store.model_row(self.id) is None:
             self._save_row()
 
     def _save_row(self) -> None:
-        cols = list(self._row)
-        with self._store.write() as conn:
-            conn.execute(f"INSERT OR REPLACE INTO models({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                         [self._row[c] for c in cols])
+        self._store.put_model(self._row)
 
     def get_local_copy(self, extract_archive: bool = True, raise_on_error: bool = False, force_download: bool = False) -> Optional[str]:
         """A local path of the weights (a zipped folder is extracted unless extract_archive=False)."""
@@ -232,9 +221,7 @@ class ModelList(list):
 
 
 def task_models(task: Any) -> dict[str, ModelList]:
-    rows = task._store.query(
-        "SELECT m.*, tm.role AS role, tm.name AS link_name FROM task_models tm JOIN models m ON m.id = tm.model_id "
-        "WHERE tm.task_id=? ORDER BY tm.seq", (task.id,))
+    rows = task._store.task_model_rows(task.id)
     out = {"input": ModelList(), "output": ModelList()}
     for row in rows:
         role, link_name = row.pop("role"), row.pop("link_name")
@@ -244,10 +231,7 @@ def task_models(task: Any) -> dict[str, ModelList]:
 
 
 def _link(store: TaskStore, task_id: str, model_id: str, role: str, name: str) -> None:
-    with store.write() as conn:
-        seq = conn.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM task_models WHERE task_id=?", (task_id,)).fetchone()[0]
-        conn.execute("INSERT OR REPLACE INTO task_models(task_id, model_id, role, name, seq) VALUES (?,?,?,?,?)",
-                     (task_id, model_id, role, name, seq))
+    store.link_model(task_id, model_id, role, name)
 
 
 class OutputModel(Model):
@@ -311,7 +295,7 @@ class OutputModel(Model):
 
     def publish(self) -> None:
         self._row["published"] = 1
-        self._store.execute("UPDATE models SET published=1 WHERE id=?", (self.id,))
+        self._store.update_model(self.id, published=1)
 
     def connect(self, task: Any, name: Optional[str] = None, **kwargs: Any) -> None:
         """Register this model as an output model of its task, under ``name`` (default: the model's
@@ -328,8 +312,7 @@ class OutputModel(Model):
         if self.labels and not task.get_labels_enumeration():
             task.set_model_label_enumeration(self.labels)
         if self._row.get("uri"):  # already registered: the task lists it under the new name only
-            self._store.execute("DELETE FROM task_models WHERE task_id=? AND model_id=? AND role='output'",
-                                (task.id, self.id))
+            self._store.unlink_model(task.id, self.id, "output")
             _link(self._store, task.id, self.id, "output", self._link_name or self.name)
 
     def update_labels(self, labels: dict) -> None:
@@ -360,8 +343,7 @@ class OutputModel(Model):
         return True
 
     def _update_stored(self, **fields: Any) -> None:
-        sets = ", ".join(f"{c}=?" for c in fields)
-        self._store.execute(f"UPDATE models SET {sets} WHERE id=?", [*fields.values(), self.id])
+        self._store.update_model(self.id, **fields)
 
 
 class InputModel(Model):
@@ -371,18 +353,11 @@ class InputModel(Model):
                  tags: Optional[Sequence[str]] = None, only_published: bool = False):
         store = _store()
         if model_id:
-            row = store.query_one("SELECT * FROM models WHERE id=?", (model_id,))
+            row = store.model_row(model_id)
             if row is None:
                 raise NotFoundError(f"no model with id {model_id!r}")
         elif name:
-            sql = "SELECT m.* FROM models m LEFT JOIN projects p ON p.id=m.project_id WHERE m.name=? AND m.uri IS NOT NULL"
-            params: list[Any] = [name]
-            if project:
-                sql += " AND p.name=?"
-                params.append(project)
-            if only_published:
-                sql += " AND m.published=1"
-            rows = store.query(sql + " ORDER BY m.created DESC", params)
+            rows = store.find_models(name, project=project, only_published=only_published)
             if tags:
                 import json
                 rows = [r for r in rows if set(tags) <= set(json.loads(r["tags"] or "[]"))]
@@ -423,7 +398,6 @@ def _store() -> TaskStore:
 
 _store_for_lookup = _store
 
-_METADATA_SECTION = "__model_metadata__"
 _METADATA_TYPES = ("float", "int", "bool", "str", "basestring", "list", "tuple", "dict")
 
 

@@ -63,16 +63,16 @@ def import_session(folder_or_zip: str, previous_task_id: Optional[str] = None, i
     session_dir, tmp = _open_session(folder_or_zip)
     try:
         session_store = SqliteStore(session_dir / OFFLINE_DB)
-        rows = session_store.query("SELECT id FROM tasks ORDER BY created")
-        if not rows:
+        task_ids = session_store.task_ids()
+        if not task_ids:
             raise ValidationError(f"offline session {folder_or_zip!r} holds no task")
         target = default_store()
         if previous_task_id is not None and target.task_row(previous_task_id) is None:
-            raise NotFoundError(f"previous_task_id {previous_task_id!r} names no task in {target.path}")
+            raise NotFoundError(f"previous_task_id {previous_task_id!r} names no task in {target}")
         main_id = None
         new_base = config.default_output_uri()
-        for row in rows:
-            bundle = export_records(session_store, row["id"])
+        for task_id in task_ids:
+            bundle = export_records(session_store, task_id)
             source_id = bundle["task"]["id"]
             if main_id is None and previous_task_id:
                 target_id = previous_task_id
@@ -86,8 +86,8 @@ def import_session(folder_or_zip: str, previous_task_id: Optional[str] = None, i
             for table, column in moves:
                 for record in bundle[table]:
                     record[column] = _relocate(record[column], old_base, session_dir, new_base, source_id, target_id)
-            task_id = import_records(target, bundle, target_id=target_id, iteration_offset=iteration_offset)
-            main_id = main_id or task_id
+            imported = import_records(target, bundle, target_id=target_id, iteration_offset=iteration_offset)
+            main_id = main_id or imported
         session_store.close()
         return main_id
     finally:
@@ -97,11 +97,8 @@ def import_session(folder_or_zip: str, previous_task_id: Optional[str] = None, i
 
 def finish_session(store: TaskStore) -> Path:
     """Make the session folder self-contained (WAL checkpointed) and zip it next to itself."""
-    folder = store.path.parent
-    try:
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except Exception:
-        pass  # another connection still reading: the -wal file goes into the zip instead
+    folder = store.home
+    store.checkpoint()  # another connection still reading: the -wal file goes into the zip instead
     archive = folder.with_suffix(".zip")
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
@@ -114,4 +111,4 @@ def finish_session(store: TaskStore) -> Path:
 
 def offline_output_uri(store: TaskStore) -> str:
     """Where an offline task's artifacts, models and debug samples go: inside its session folder."""
-    return (Path(store.path).parent / "artifacts").resolve().as_uri()
+    return (store.home / "artifacts").resolve().as_uri()

@@ -1,8 +1,8 @@
-"""Task queries: the filters of ``Task.get_tasks`` / ``Task.query_tasks`` as SQL plus Python.
+"""Task queries: the filters of ``Task.get_tasks`` / ``Task.query_tasks``, in the store plus Python.
 
-Cheap, indexed conditions (project, status, type, parent, archived) go into SQL; name regexes,
-tag expressions and ``_all_``/``_any_`` field patterns are applied in Python to the rows SQL
-returns.
+Cheap, indexed conditions (ids, project, status, type, exact name, parent) are the store's
+``tasks_matching``; the archived flag, name regexes, tag expressions and ``_all_``/``_any_``
+field patterns are applied in Python to the rows it returns.
 """
 from __future__ import annotations
 
@@ -12,17 +12,16 @@ from typing import Any, Iterable, Mapping, Sequence
 from ..errors import NotFoundError, ValidationError
 from .logger import check_name as _storable
 from .states import STATUSES, TASK_TYPES
-from ..store import TaskStore, decode_task_row
+from ..store import TaskStore
+from ..store.catalogue import ARCHIVED_TAG, TASK_ORDER_FIELDS
 
-ARCHIVED_TAG = "archived"
 MIN_ID_PREFIX = 4  # as git: shorter prefixes are ambiguous too soon to be worth accepting
 ID_PREFIX = re.compile(r"[0-9a-f]+")
 ID_LENGTH = 32
 # "user" is accepted and ignored: the embedded store has a single user.
 TASK_FILTER_KEYS = ("status", "type", "parent", "search_text", "order_by", "_all_", "_any_", "user",
                     "page", "page_size")
-ORDERABLE = ("created", "last_update", "name", "started", "completed", "status", "type", "progress",
-             "last_iteration", "id")
+ORDERABLE = TASK_ORDER_FIELDS
 
 
 def tag_matcher(tags: Sequence[str]):
@@ -78,29 +77,17 @@ def _as_list(value: Any) -> list:
     return [v.value if hasattr(v, "value") else v for v in value]
 
 
-def escape_like(text: str) -> str:
-    """``text`` made literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+CHOICES = {"status": STATUSES, "type": TASK_TYPES}
 
 
-def project_clause(name: str) -> tuple[str, list[str]]:
-    """SQL (over ``projects p``) matching project ``name`` and its sub-projects ("name/...")."""
-    return "(p.name = ? OR p.name LIKE ? ESCAPE '\\')", [name, escape_like(name) + "/%"]
-
-
-CHOICE_COLUMNS = {"status": ("t.status", STATUSES), "type": ("t.type", TASK_TYPES)}
-
-
-def choice_clause(where: list[str], params: list[Any], key: str, values: Sequence[str], what: str) -> None:
-    """Append ``t.<key> IN (values)`` to ``where``/``params``, refusing values that are not a
-    known status / task type (``what`` names the filter in the error)."""
-    column, accepted = CHOICE_COLUMNS[key]
+def check_choices(key: str, values: Sequence[str], what: str) -> list[str]:
+    """``values`` of the ``status`` or ``type`` filter as a list, refusing one that is not a known
+    status / task type (``what`` names the filter in the error)."""
+    accepted = CHOICES[key]
     for value in values:
         if value not in accepted:
             raise ValidationError.choice(what, value, accepted)
-    if values:
-        where.append(f"{column} IN ({', '.join('?' * len(values))})")
-        params += list(values)
+    return list(values)
 
 
 def find_tasks(store: TaskStore, task_ids: Sequence[str] | None = None,
@@ -114,45 +101,24 @@ def find_tasks(store: TaskStore, task_ids: Sequence[str] | None = None,
     unknown = set(task_filter) - set(TASK_FILTER_KEYS)
     if unknown:
         raise ValidationError(f"unknown task_filter key(s) {sorted(unknown)}; accepted: {list(TASK_FILTER_KEYS)}")
-    where, params = [], []
-    if task_ids is not None:
-        ids = _as_list(task_ids)
-        if not ids:
-            return []
-        where.append(f"t.id IN ({', '.join('?' * len(ids))})")
-        params += ids
-    else:
-        projects = _as_list(project_name)
-        if projects:
-            clauses = []
-            for name in projects:
-                _storable("project_name", name)  # a lone surrogate failed the query with UnicodeEncodeError
-                if exact_project:
-                    clauses.append("p.name = ?")
-                    params.append(name)
-                else:
-                    clause, values = project_clause(name)
-                    clauses.append(clause)
-                    params += values
-            where.append("(" + " OR ".join(clauses) + ")")
-    for key in ("status", "type"):
-        choice_clause(where, params, key, [str(v) for v in _as_list(task_filter.get(key))], f"task_filter {key}")
-    if exact_name is not None:
-        where.append("t.name = ?")
-        params.append(exact_name)
-    if task_filter.get("parent"):
-        parent = task_filter["parent"]
-        where.append("t.parent = ?")
-        params.append(getattr(parent, "id", parent))
+    ids = _as_list(task_ids) if task_ids is not None else None
+    if ids == []:
+        return []
+    projects = [] if ids is not None else _as_list(project_name)
+    for name in projects:
+        _storable("project_name", name)  # a lone surrogate failed the query with UnicodeEncodeError
+    statuses, types = (check_choices(key, [str(v) for v in _as_list(task_filter.get(key))], f"task_filter {key}")
+                       for key in ("status", "type"))
+    parent = task_filter.get("parent")
     order = []
     for key in _as_list(task_filter.get("order_by")) or ["-created"]:
         column = key.lstrip("-+").replace("last_updated", "last_update")
         if column not in ORDERABLE:
             raise ValidationError.choice("task_filter order_by field", key, ORDERABLE)
-        order.append(f"t.{column} {'DESC' if key.startswith('-') else 'ASC'}")
-    sql = ("SELECT t.*, p.name AS project_name FROM tasks t JOIN projects p ON p.id = t.project_id"
-           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY " + ", ".join(order))
-    rows = store.query(sql, params)
+        order.append((column, key.startswith("-")))
+    rows = store.tasks_matching(task_ids=ids, projects=projects, exact_project=exact_project, statuses=statuses,
+                                types=types, name=exact_name, parent=getattr(parent, "id", parent) if parent else None,
+                                order=order)
 
     name_re = None
     if task_name and task_ids is None:
@@ -170,7 +136,6 @@ def find_tasks(store: TaskStore, task_ids: Sequence[str] | None = None,
     paged = "page" in task_filter or "page_size" in task_filter
     out = []
     for row in rows:
-        row = decode_task_row(row)
         if not allow_archived and ARCHIVED_TAG in row["system_tags"]:
             continue
         if name_re and not name_re.search(row["name"]):
@@ -194,6 +159,7 @@ def find_tasks(store: TaskStore, task_ids: Sequence[str] | None = None,
     return out[:limit] if limit else out
 
 
+
 def complete_task_id(store: TaskStore, text: str) -> str:
     """The id of the one task whose id is ``text`` or starts with it (a unique prefix, as git
     takes abbreviated commits); ValidationError for a non-hex, too short or ambiguous prefix,
@@ -210,7 +176,7 @@ def complete_task_id(store: TaskStore, text: str) -> str:
         raise ValidationError(f"task id prefix {text!r} is too short: give at least {MIN_ID_PREFIX} digits")
     matches = store.task_ids_starting_with(prefix, limit=6)
     if not matches:
-        raise NotFoundError(f"no task id starts with {prefix!r} in store {store.path}")
+        raise NotFoundError(f"no task id starts with {prefix!r} in store {store}")
     if len(matches) > 1 and prefix not in matches:
         shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
         raise ValidationError(f"task id prefix {prefix!r} is ambiguous: it starts {shown}; give more digits")

@@ -5,14 +5,14 @@ would be ~1000x slower. So each :class:`ReportBuffer` (one per store and process
 lists of row tuples. The lists are never replaced, so a producer may bind ``buffer.scalars.append``
 once and call it without any lookup; ``list.append``, slicing and ``del lst[:n]`` are each atomic
 under the GIL, so the flusher takes the first ``n`` rows without a lock and producers never wait.
-Each batch is written in one transaction (scalars packed into chunks, see ``scalars.py``).
+Each batch is written in one transaction (:meth:`~pipetrack.store.TaskStore.write_reports`).
 Everything is flushed on ``flush()``, on task close, at interpreter exit (atexit) and from the
 uncaught-exception hook.
 
 A failed flush never loses what it could write (issue 10): when the store itself is unavailable
-(locked past the timeout, disk full, damaged: a :class:`StoreError` from an
-``OperationalError``/``DatabaseError``) every row goes back in front of the buffers for the next
-flush and the error is raised; when the store refuses a *row* (a value it can't bind), the batch
+(locked past the timeout, disk full, damaged: a :class:`StoreError`) every row goes back in front
+of the buffers for the next flush and the error is raised; when the store refuses a *row* (a
+:class:`RecordRejected`, or a value that can't even be encoded), the batch
 is written again kind by kind, and a kind that fails one series chunk / one row at a time, so a
 bad row costs only itself and is reported on stderr. Console text is made storable when it is
 buffered (lone surrogates, e.g. from a file name decoded with ``surrogateescape``, become
@@ -22,19 +22,16 @@ from __future__ import annotations
 
 import atexit
 import json
-import sqlite3
 import threading
 import time
 import weakref
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import RecordRejected, StoreError
 from ..store import TaskStore
 
 FLUSH_INTERVAL_SECONDS = 0.5
 _KINDS = ("scalars", "console lines", "plots", "debug samples", "single values")
-# sqlite3 errors that mean "this row can't be stored", not "the store can't be written now"
-_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.DataError)
 
 
 def storable_text(text: str) -> str:
@@ -50,9 +47,7 @@ def storable_text(text: str) -> str:
 
 def _store_unavailable(exc: BaseException) -> bool:
     """True when ``exc`` says the store can't be written right now (retry every row later)."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return True
-    return isinstance(exc, StoreError) and not isinstance(exc.__cause__, _ROW_ERRORS)
+    return isinstance(exc, StoreError) and not isinstance(exc, RecordRejected)
 
 
 class ReportBuffer:
@@ -156,7 +151,6 @@ class ReportBuffer:
         series chunk (scalars) or one row at a time, so only the rows the store refuses are
         dropped (and reported on stderr). A store that becomes unavailable meanwhile gets the
         rest back in the buffers, and the error is raised."""
-        from .scalars import group_rows
         for index, batch in enumerate(batches):
             if not batch:
                 continue
@@ -168,7 +162,7 @@ class ReportBuffer:
                 if _store_unavailable(exc):
                     self._put_back([[] if i < index else b for i, b in enumerate(batches)])
                     raise
-            units = list(group_rows(batch).values()) if index == 0 else [[row] for row in batch]
+            units = list(_series_of(batch).values()) if index == 0 else [[row] for row in batch]
             dropped, reasons = 0, []
             for position, unit in enumerate(units):
                 try:
@@ -184,49 +178,26 @@ class ReportBuffer:
                         reasons.append(storable_text(f"{type(exc).__name__}: {exc}"))
             if dropped:
                 import sys
-                print(f"pipetrack: dropped {dropped} of {len(batch)} {_KINDS[index]} the store {self.store.path} "
+                print(f"pipetrack: dropped {dropped} of {len(batch)} {_KINDS[index]} the store {self.store} "
                       f"rejected (the others were written): {'; '.join(reasons)}", file=sys.__stderr__)
 
     def _write(self, scalars: list, console: list, plots: list, samples: list, singles: list) -> None:
-        from .scalars import pack_rows, INSERT_CHUNK
-        chunks = pack_rows(scalars) if scalars else []
-        last_iter: dict[str, int] = {}
-        for chunk in chunks:
-            if chunk[5] > last_iter.get(chunk[0], -(2 ** 63)):
-                last_iter[chunk[0]] = chunk[5]
-        for row in plots:
-            if row[3] is not None and row[3] > last_iter.get(row[0], -(2 ** 63)):
-                last_iter[row[0]] = row[3]
-        replaced = {r[:3]: i for i, r in enumerate(plots) if r[6]}  # key -> its last replacing plot
-        plot_rows = [(*r[:4], json.dumps(r[4], default=_json_default), r[5]) for i, r in enumerate(plots)
-                     if not r[6] or replaced[r[:3]] == i]
-        now = time.time()
-        with self.store.write() as conn:
-            if chunks:
-                conn.executemany(INSERT_CHUNK, chunks)
-            if console:
-                conn.executemany("INSERT INTO console(task_id, ts, level, text) VALUES (?,?,?,?)", console)
-            if replaced:
-                conn.executemany("DELETE FROM plots WHERE task_id=? AND metric=? AND variant=?", replaced)
-            if plot_rows:
-                conn.executemany("INSERT INTO plots(task_id, metric, variant, iteration, figure, ts) "
-                                 "VALUES (?,?,?,?,?,?)", plot_rows)
-            for row in samples:
-                if row[6]:
-                    conn.execute("DELETE FROM debug_samples WHERE task_id=? AND url=?", (row[0], row[4]))
-                conn.execute("INSERT INTO debug_samples(task_id, metric, variant, iteration, url, ts) "
-                             "VALUES (?,?,?,?,?,?)", row[:6])
-            if singles:
-                conn.executemany("INSERT OR REPLACE INTO single_values(task_id, name, value, ts) "
-                                 "VALUES (?,?,?,?)", singles)
-            for task_id, iteration in last_iter.items():
-                conn.execute("UPDATE tasks SET last_iteration=MAX(COALESCE(last_iteration, 0), ?), "
-                             "last_update=? WHERE id=?", (iteration, now, task_id))
+        plots = [(*r[:4], json.dumps(r[4], default=_json_default), *r[5:]) for r in plots]
+        self.store.write_reports(scalars=scalars, console=console, plots=plots, samples=samples,
+                                 single_values=singles)
 
     def stop(self) -> None:
         self._stopped = True
         self._wake.set()
         self.flush()
+
+
+def _series_of(rows: list) -> dict[tuple, list]:
+    """Scalar rows grouped by series (task_id, metric, variant), in report order."""
+    groups: dict[tuple, list] = {}
+    for row in rows:
+        groups.setdefault(row[:3], []).append(row)
+    return groups
 
 
 def _json_default(obj: Any) -> Any:
@@ -257,7 +228,7 @@ def flush_all() -> None:
             buf.flush()
         except Exception as exc:  # at exit there is nobody left to raise to
             import sys
-            print(f"pipetrack: could not flush reports to {buf.store.path}: {exc}", file=sys.__stderr__)
+            print(f"pipetrack: could not flush reports to {buf.store}: {exc}", file=sys.__stderr__)
 
 
 _held_for_fork: list = []

@@ -27,12 +27,13 @@ import signal
 import sys
 import threading
 import traceback
+from pathlib import Path
 from typing import Any, Optional
 
 from .. import config
 from . import heartbeat
 from .reporting import flush_all
-from ..store import TaskStore, default_store, open_store, new_id
+from ..store import TaskStore, default_store, is_url, open_store, new_id
 
 OFFLINE_DB = "session.db"
 MASTER_ENV = "PIPETRACK_PROC_MASTER_ID"  # "<pid>:<task id>" of the process whose main task children join
@@ -49,7 +50,7 @@ def store_for_init(offline: bool) -> TaskStore:
 
 def is_offline_store(store: TaskStore) -> bool:
     """True for the private store of an offline session (see offline.py)."""
-    return store.path.name == OFFLINE_DB
+    return not is_url(store.location) and Path(store.location).name == OFFLINE_DB
 
 
 def default_names() -> tuple[str, str]:
@@ -355,8 +356,7 @@ def end_session(task: Any) -> None:
             task.mark_failed(status_message=message, status_reason=message)
         else:
             task.mark_stopped(status_message=message, force=True)
-    from .scalars import compact
-    compact(task._store, task.id)
+    task._store.compact_scalars(task.id)
     task._closed = True
     if is_offline_store(task._store):
         from .offline import finish_session

@@ -32,7 +32,7 @@ from .records import export_config, import_config
 from .reporting import buffer_for, flush_all
 from .states import (FINISHED, TaskStatusEnum, TaskTypes, check_transition, normalise_status,
                      normalise_task_type)
-from ..store import TASK_JSON_COLUMNS, TASK_OUTPUT_TABLES, TaskStore, default_store, new_id
+from ..store import TASK_JSON_COLUMNS, TaskStore, default_store, new_id
 from .task_artifacts import MAX_ARTIFACT_NAME_BYTES, ArtifactsMixin
 from .task_extras import ExtrasMixin
 from .task_lookup import TASK_ID_ENV, LookupMixin
@@ -102,7 +102,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
     def _load_row(self) -> dict:
         row = self._store.task_row(self._id)
         if row is None:
-            raise NotFoundError(f"no task with id {self._id!r} in store {self._store.path}")
+            raise NotFoundError(f"no task with id {self._id!r} in store {self._store}")
         return row
 
     def reload(self) -> None:
@@ -199,10 +199,10 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
     def _check_editable(self, what: str, metadata: bool = False) -> None:
         if not metadata:
             self._check_open(what)
-        status = self._store.query_one("SELECT status FROM tasks WHERE id=?", (self._id,))
-        if status is None:
+        state = self._store.task_state(self._id)
+        if state is None:
             raise NotFoundError(f"task {self._id} was deleted")
-        status = status["status"]
+        status = state["status"]
         if status == "published":
             raise StateError(f"cannot change {what} of task {self._id}: it is published (read-only)")
         if not metadata and not self._owner and status != "created":
@@ -282,7 +282,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         """ClearML's "created new task id=... / results page" line, as one line on the terminal."""
         from .. import config
         from ..terminal import notice
-        where = ("offline session " + str(self._store.path.parent) if self._offline_mode
+        where = ("offline session " + str(self._store.home) if self._offline_mode
                  else f"{config.ui_url()}/#/task/{self._id}")
         notice(f"task '{self.name}' in project '{self.get_project_name()}', id {self._id}: {where}")
 
@@ -314,7 +314,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         """Inside an agent/executor subprocess: run the task we were handed instead of a new one."""
         row = store.task_row(task_id)
         if row is None:
-            raise NotFoundError(f"{TASK_ID_ENV}={task_id!r} names no task in store {store.path}")
+            raise NotFoundError(f"{TASK_ID_ENV}={task_id!r} names no task in store {store}")
         task = cls._from_row(store, row, owner=True)
         task._remote = True
         if row["status"] != "in_progress":
@@ -352,8 +352,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
             reuse = dict(running)
             if continue_last_task:
                 if initial_iteration is None:
-                    from .scalars import max_iteration
-                    last = max_iteration(store, candidate["id"])
+                    last = store.max_scalar_iteration(candidate["id"])
                     initial_iteration = 0 if last is None else int(last) + 1
                 reuse["initial_iteration"] = initial_iteration
             else:
@@ -361,12 +360,8 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
                              tags=list(tags or candidate["tags"]), type=task_type)
             # claim it with a compare-and-swap: two copies of a script started together must not
             # both reuse the same task (the loser starts a new one)
-            with store.write():
-                claimed = store.update_task(candidate["id"], where_status=None if reuse_id else [candidate["status"]],
-                                            **reuse)
-                if claimed and not continue_last_task:
-                    store.delete_task_records(candidate["id"], TASK_OUTPUT_TABLES + ("params", "configs"))
-                    store.execute("DELETE FROM task_models WHERE task_id=?", (candidate["id"],))
+            claimed = store.claim_task_for_run(candidate["id"], None if reuse_id else [candidate["status"]],
+                                               fresh=not continue_last_task, **reuse)
         if claimed:
             return cls._from_row(store, store.task_row(candidate["id"]), owner=True)
         task_id = _insert_task(store, project_name, task_name, task_type, tags=tags, created_by="init",
@@ -429,19 +424,19 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
 
     # ---------------------------------------------------------------- status
     def get_status(self) -> str:
-        row = self._store.query_one("SELECT status FROM tasks WHERE id=?", (self._id,))
-        if row is None:
+        state = self._store.task_state(self._id)
+        if state is None:
             raise NotFoundError(f"task {self._id} was deleted")
-        self._row["status"] = row["status"]
-        return row["status"]
+        self._row["status"] = state["status"]
+        return state["status"]
 
     def get_status_message(self) -> tuple[Optional[str], Optional[str]]:
         """``(status, message)``: the task's status and the message of its last status change,
         read without refreshing the whole Task (the seed's signature)."""
-        row = self._store.query_one("SELECT status, status_message FROM tasks WHERE id=?", (self._id,))
-        if row is None:
+        state = self._store.task_state(self._id)
+        if state is None:
             return None, None
-        return row["status"], row["status_message"] or ""
+        return state["status"], state["status_message"] or ""
 
     def _transition(self, target: str, force: bool = False, ignore_errors: bool = False, **fields: Any) -> bool:
         """Move to ``target`` atomically (checked against the current status inside one transaction).
@@ -451,26 +446,29 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         """
         flush_all()
         beat = heartbeat.unregister(self._id) if target in FINISHED else None
+
+        def allowed(current: str) -> bool:
+            try:
+                check_transition(self._id, current, target, force=force)
+            except StateError:
+                if ignore_errors and target != "published":
+                    return False
+                raise
+            return True
+
+        fields["last_update"] = time.time()
         done = False
         try:
-            with self._store.write() as conn:
-                row = conn.execute("SELECT status FROM tasks WHERE id=?", (self._id,)).fetchone()
-                if row is None:
-                    raise NotFoundError(f"task {self._id} was deleted")
-                try:
-                    check_transition(self._id, row["status"], target, force=force)
-                except StateError:
-                    if ignore_errors and target != "published":
-                        return False
-                    raise
-                fields.update(status=target, last_update=time.time())
-                conn.execute(f"UPDATE tasks SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?",
-                             [*fields.values(), self._id])
-            done = True
+            moved = self._store.transition_task(self._id, target, allowed, **fields)
+            if moved is None:
+                raise NotFoundError(f"task {self._id} was deleted")
+            done = moved
         finally:
             if not done:
                 heartbeat.restore(self._id, beat)
-        self._row.update(fields)
+        if not done:
+            return False
+        self._row.update(fields, status=target)
         return True
 
     def mark_started(self, force: bool = False) -> None:
@@ -488,7 +486,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
 
     def mark_completed(self, ignore_errors: bool = True, status_message: Optional[str] = None,
                        force: bool = False) -> None:
-        row = self._store.query_one("SELECT publish_on_completion FROM tasks WHERE id=?", (self._id,))
+        row = self._store.task_state(self._id)
         if row is None:
             raise NotFoundError(f"task {self._id} was deleted")
         done = self._transition("completed", force=force, ignore_errors=ignore_errors, completed=time.time(),
@@ -527,16 +525,10 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         if status in ("in_progress",) and not force:
             raise StateError(f"cannot reset task {self._id} while it is running; stop it first or pass force=True")
         files = self._artifact_files()
-        # one transaction, and only from the status we checked: an agent claiming the task meanwhile
-        # keeps it; files go after the commit, so no row ever points at a deleted file
-        with self._store.write():
-            if not self._store.update_task(self._id, where_status=[status], status="created", started=None,
-                                           completed=None, last_iteration=0, progress=0, status_message="",
-                                           status_reason="", queue=None, enqueued=None, last_worker=None,
-                                           cache_key=None, pid=None, heartbeat=None):
-                raise StateError(f"cannot reset task {self._id}: its status changed from {status!r} meanwhile")
-            self._store.delete_task_records(self._id, TASK_OUTPUT_TABLES)
-            self._store.execute("DELETE FROM task_models WHERE task_id=? AND role='output'", (self._id,))
+        # only from the status we checked: an agent claiming the task meanwhile keeps it; files go
+        # after the reset, so no row ever points at a deleted file
+        if not self._store.reset_task(self._id, from_status=status):
+            raise StateError(f"cannot reset task {self._id}: its status changed from {status!r} meanwhile")
         self._delete_artifact_files(targets=files)
         self.reload()
         if set_started_on_success:
@@ -592,8 +584,8 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
         self._store.update_task(self._id, progress=float(progress))
 
     def get_progress(self) -> Optional[int]:
-        row = self._store.query_one("SELECT progress FROM tasks WHERE id=?", (self._id,))
-        return None if row is None or row["progress"] is None else int(row["progress"])
+        state = self._store.task_state(self._id)
+        return None if state is None or state["progress"] is None else int(state["progress"])
 
     # ---------------------------------------------------------------- copy / export
     @classmethod
@@ -615,14 +607,7 @@ class Task(LookupMixin, QueueMixin, ParametersMixin, ArtifactsMixin, OutputsMixi
                    comment=comment if comment is not None else f"Auto-generated, cloned from {src['id']}",
                    parent=parent or src.get("parent") or src["id"], status="created", created=time.time(),
                    last_update=time.time(), system_tags=[t for t in src["system_tags"] if t != "archived"])
-        with store.write() as conn:  # one transaction: nobody sees a clone without its parameters
-            store.insert_task(row)
-            conn.execute("INSERT INTO params SELECT ?, section, name, value, type, description FROM params "
-                         "WHERE task_id=?", (new, src["id"]))
-            conn.execute("INSERT INTO configs SELECT ?, name, value, type, description FROM configs "
-                         "WHERE task_id=?", (new, src["id"]))
-            conn.execute("INSERT INTO task_models SELECT ?, model_id, role, name, seq FROM task_models "
-                         "WHERE task_id=? AND role='input'", (new, src["id"]))
+        store.clone_task(src["id"], row)
         return cls._from_row(store, store.task_row(new))
 
     def export_task(self) -> dict:
@@ -749,12 +734,10 @@ def _reusable_task(store: TaskStore, project_name: str, task_name: str, task_typ
     project_id = store.project_id(project_name)
     if project_id is None:
         return None
-    row = store.query_one(
-        "SELECT id FROM tasks WHERE project_id=? AND name=? AND json_extract(runtime, '$.created_by')='init' "
-        "ORDER BY created DESC LIMIT 1", (project_id, task_name))
-    if row is None:
+    task_id = store.latest_task_id(project_id, task_name, created_by="init")
+    if task_id is None:
         return None
-    row = store.task_row(row["id"])
+    row = store.task_row(task_id)
     if continuing:
         return row if row["status"] != "published" else None
     if row["status"] == "published" or _query.ARCHIVED_TAG in row["system_tags"]:
@@ -763,7 +746,4 @@ def _reusable_task(store: TaskStore, project_name: str, task_name: str, task_typ
         return None  # another process is (or should be) running it
     if row["type"] != task_type:
         return None
-    has_outputs = store.query_one(
-        "SELECT (SELECT COUNT(*) FROM artifacts WHERE task_id=:t) + "
-        "(SELECT COUNT(*) FROM task_models WHERE task_id=:t AND role='output') AS n", {"t": row["id"]})["n"]
-    return None if has_outputs else row
+    return None if store.task_has_outputs(row["id"]) else row

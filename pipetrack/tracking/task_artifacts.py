@@ -131,8 +131,7 @@ class ArtifactsMixin:
     @property
     def artifacts(self) -> dict[str, Artifact]:
         """Read-only mapping of artifact name -> :class:`Artifact` (a fresh read)."""
-        rows = self._store.query("SELECT * FROM artifacts WHERE task_id=? ORDER BY created", (self._id,))
-        return {row["name"]: Artifact(row, self._store) for row in rows}
+        return {row["name"]: Artifact(row, self._store) for row in self._store.task_artifacts(self._id)}
 
     def upload_artifact(self, name: str, artifact_object: Any, metadata: Optional[Mapping] = None,
                         delete_after_upload: bool = False, auto_pickle: bool = True, preview: Any = None,
@@ -199,18 +198,14 @@ class ArtifactsMixin:
             shutil.rmtree(work_dir, ignore_errors=True)
         row.update(task_id=self._id, name=name, mode="output", metadata=json.dumps(dict(metadata or {}), default=str),
                    created=time.time())
-        cols = list(row)
-        self._store.execute(f"INSERT OR REPLACE INTO artifacts({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                            [row[c] for c in cols])
+        self._store.put_artifacts([row])
         if row["type"] != "url" and row["hash"] is None:
             self._pending_hashes.append(hash_in_background(local_path(row["uri"]), self._hash_recorder(name, row["uri"])))
         return True
 
     def _hash_recorder(self, name: str, uri: str) -> Callable[[str], None]:
         store, task_id = self._store, self._id
-        return lambda digest: store.execute(
-            "UPDATE artifacts SET hash=? WHERE task_id=? AND name=? AND uri=? AND hash IS NULL",
-            (digest, task_id, name, uri))
+        return lambda digest: store.record_artifact_hash(task_id, name, uri, digest)
 
     def _settle_artifacts(self) -> None:
         """Upload the registered DataFrames and wait for the hashes still being computed, so every
@@ -241,18 +236,14 @@ class ArtifactsMixin:
                 except StorageError:
                     if raise_on_errors:
                         raise
-            self._store.execute("DELETE FROM artifacts WHERE task_id=? AND name=?", (self._id, name))
+            self._store.delete_artifact(self._id, name)
         return True
 
     def _artifact_files(self, skip_shared_models: bool = True) -> list[tuple[str, str]]:
         """(kind, url) of the files this task owns: its artifacts and its unshared output models."""
         targets = [("artifact", a.url) for a in self.artifacts.values() if a.type != "url" and a.mode != "linked"]
-        for model in self._store.query(
-                "SELECT m.id, m.uri FROM task_models tm JOIN models m ON m.id=tm.model_id "
-                "WHERE tm.task_id=? AND tm.role='output'", (self._id,)):
-            shared = self._store.query_one("SELECT COUNT(*) AS n FROM task_models WHERE model_id=? AND task_id!=?",
-                                           (model["id"], self._id))["n"]
-            if model["uri"] and not (skip_shared_models and shared):
+        for model in self._store.output_model_files(self._id):
+            if model["uri"] and not (skip_shared_models and model["shared"]):
                 targets.append(("model", model["uri"]))
         return targets
 

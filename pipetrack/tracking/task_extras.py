@@ -60,11 +60,9 @@ class ExtrasMixin:
 
     def get_project_object(self) -> dict:
         """The task's project: ``{'id', 'name', 'basename', 'description', 'created', 'system_tags'}``."""
-        import json
-        row = self._store.query_one("SELECT * FROM projects WHERE id=?", (self.project,))
+        row = self._store.project_row(self.project)
         if row is None:
             return {}
-        row["system_tags"] = json.loads(row.get("system_tags") or "[]")
         row["basename"] = row["name"].rsplit("/", 1)[-1]
         return row
 
@@ -215,11 +213,7 @@ class ExtrasMixin:
             row = {k: v for k, v in artifact._row.items() if k != "task_id"}
             row.update(task_id=self.id, created=row.get("created") or time.time())
             rows.append(row)
-        with self._store.write() as conn:
-            for row in rows:
-                cols = list(row)
-                conn.execute(f"INSERT OR REPLACE INTO artifacts({', '.join(cols)}) "
-                             f"VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols])
+        self._store.put_artifacts(rows)
         return list(self.artifacts.values())
 
     @property

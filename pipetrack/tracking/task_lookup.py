@@ -85,10 +85,7 @@ class LookupMixin:
     def get_projects(cls, **kwargs: Any) -> list:
         """All projects, most recently updated first (objects with id, name, created)."""
         from types import SimpleNamespace
-        rows = cls._main_store().query(
-            "SELECT p.*, MAX(t.last_update) AS last_update FROM projects p LEFT JOIN tasks t "
-            "ON t.project_id = p.id GROUP BY p.id ORDER BY COALESCE(MAX(t.last_update), p.created) DESC")
-        return [SimpleNamespace(**row) for row in rows]
+        return [SimpleNamespace(**row) for row in cls._main_store().projects_by_activity()]
 
     @classmethod
     def get_project_id(cls, project_name: str, search_hidden: bool = True) -> Optional[str]:

@@ -52,8 +52,8 @@ class OutputsMixin:
     # ------------------------------------------------------------------ iterations
     def get_last_iteration(self) -> int:
         self._reports.flush()
-        row = self._store.query_one("SELECT last_iteration FROM tasks WHERE id=?", (self._id,))
-        return int(row["last_iteration"] or 0) if row else 0
+        state = self._store.task_state(self._id)
+        return int(state["last_iteration"] or 0) if state else 0
 
     def set_last_iteration(self, last_iteration: int) -> None:
         self._store.update_task(self._id, last_iteration=int(last_iteration))
@@ -69,8 +69,7 @@ class OutputsMixin:
         return offset
 
     def get_initial_iteration(self) -> int:
-        row = self._store.query_one("SELECT initial_iteration FROM tasks WHERE id=?", (self._id,))
-        return int(row["initial_iteration"] or 0)
+        return int(self._store.task_state(self._id)["initial_iteration"] or 0)
 
     # ------------------------------------------------------------------ read-back
     def get_all_reported_scalars(self, x_axis: str = "iter") -> dict:
@@ -96,15 +95,14 @@ class OutputsMixin:
 
     def get_last_scalar_metrics(self) -> dict:
         """``{title: {series: {'last', 'min', 'max'}}}``; 'last' is the value at the highest iteration."""
-        from .scalars import last_metrics
         self._reports.flush()
-        return last_metrics(self._store, self._id)
+        return self._store.last_scalar_metrics(self._id)
 
     def get_reported_single_values(self) -> dict[str, float]:
         """``{name: value}``; a reported NaN reads back as NaN (SQLite stores a NaN REAL as NULL)."""
         self._reports.flush()
-        return {r["name"]: float("nan") if r["value"] is None else r["value"] for r in
-                self._store.query("SELECT name, value FROM single_values WHERE task_id=?", (self._id,))}
+        return {name: float("nan") if value is None else value
+                for name, value in self._store.single_values(self._id).items()}
 
     def get_reported_single_value(self, name: str) -> Optional[float]:
         return self.get_reported_single_values().get(name)
@@ -114,15 +112,12 @@ class OutputsMixin:
         if not isinstance(number_of_reports, int) or number_of_reports < 1:
             raise ValidationError(f"number_of_reports must be a positive int, got {number_of_reports!r}")
         self._reports.flush()
-        rows = self._store.query("SELECT text FROM console WHERE task_id=? ORDER BY seq DESC LIMIT ?",
-                                 (self._id, number_of_reports))
-        return [r["text"] for r in reversed(rows)]
+        return [row["text"] for row in reversed(self._store.console_tail(self._id, number_of_reports))]
 
     def get_reported_plots(self, max_iterations: Optional[int] = None) -> list[dict]:
         import json
         self._reports.flush()
-        rows = self._store.query("SELECT metric, variant, iteration, figure, ts FROM plots WHERE task_id=? ORDER BY seq",
-                                 (self._id,))
+        rows = self._store.task_plots(self._id)
         if max_iterations:
             keep = sorted({r["iteration"] for r in rows if r["iteration"] is not None})[-max_iterations:]
             rows = [r for r in rows if r["iteration"] is None or r["iteration"] in keep]
@@ -134,8 +129,7 @@ class OutputsMixin:
         if n_last_iterations is not None and (not isinstance(n_last_iterations, int) or n_last_iterations <= 0):
             raise TypeError(f"n_last_iterations must be a positive int, got {n_last_iterations!r}")
         self._reports.flush()
-        rows = self._store.query("SELECT metric, variant, iteration, url, ts FROM debug_samples WHERE task_id=? AND "
-                                 "metric=? AND variant=? ORDER BY seq DESC", (self._id, title, series))
+        rows = self._store.debug_sample_series(self._id, title, series)
         if n_last_iterations:
             keep = sorted({r["iteration"] for r in rows})[-n_last_iterations:]
             rows = [r for r in rows if r["iteration"] in keep]
@@ -249,9 +243,7 @@ class OutputsMixin:
     def remove_input_models(self, models_to_remove: Sequence[Any]) -> None:
         ids = [getattr(m, "id", m) for m in models_to_remove]
         self._check_editable("input models")
-        for model_id in ids:
-            self._store.execute("DELETE FROM task_models WHERE task_id=? AND role='input' AND (model_id=? OR name=?)",
-                                (self._id, model_id, model_id))
+        self._store.remove_input_models(self._id, ids)
 
     # ------------------------------------------------------------------ offline
     @classmethod
@@ -281,7 +273,7 @@ class OutputsMixin:
         task = self_or_cls if isinstance(self_or_cls, Task) else Task._main_task
         if task is None or not is_offline_store(task._store):
             return None
-        return Path(task._store.path).parent
+        return Path(task._store.home)
 
     @classmethod
     def import_offline_session(cls, session_folder_zip: str, previous_task_id: Optional[str] = None,

@@ -52,7 +52,7 @@ class ParametersMixin:
         for key, value in flat.items():
             if not isinstance(key, str) or not key:
                 raise ValidationError(f"parameter names must be non-empty strings, got {key!r}")
-            # checked before the write: a lone surrogate would fail the INSERT with a UnicodeEncodeError
+            # checked before the write: a lone surrogate would fail the write with a UnicodeEncodeError
             _storable("parameter name", key)
             section, name = split_key(key)
             try:
@@ -66,19 +66,12 @@ class ParametersMixin:
             if description is not None:
                 _storable(f"parameter {key!r} description", str(description))
             rows.append((self._id, section, name, text, type_name, description))
-        with self._store.write() as conn:
-            if check:  # inside the write: an agent claiming the task meanwhile can't get an edit it didn't see
-                self._check_editable("parameters")
-            if replace:
-                conn.execute("DELETE FROM params WHERE task_id=?", (self._id,))
-            conn.executemany(
-                "INSERT INTO params(task_id, section, name, value, type, description) VALUES (?,?,?,?,?,?) "
-                "ON CONFLICT(task_id, section, name) DO UPDATE SET value=excluded.value, type=excluded.type, "
-                "description=COALESCE(excluded.description, params.description)", rows)
+        # the check runs inside the write: an agent claiming the task meanwhile can't get an edit it didn't see
+        self._store.write_task_params(self._id, rows, replace=replace,
+                                      guard=(lambda: self._check_editable("parameters")) if check else None)
 
     def _param_rows(self) -> list[dict]:
-        return self._store.query("SELECT section, name, value, type, description FROM params WHERE task_id=? "
-                                 "ORDER BY section, name", (self._id,))
+        return self._store.task_params(self._id)
 
     # ------------------------------------------------------------ public parameter API
     def set_parameter(self, name: str, value: Any, description: Optional[str] = None,
@@ -102,8 +95,7 @@ class ParametersMixin:
 
     def get_parameter(self, name: str, default: Any = None, cast: bool = False) -> Any:
         section, key = split_key(name)
-        row = self._store.query_one("SELECT value, type FROM params WHERE task_id=? AND section=? AND name=?",
-                                    (self._id, section, key))
+        row = self._store.task_param(self._id, section, key)
         if row is None:
             return default
         return cast_value(row["value"], row["type"]) if cast else row["value"]
@@ -120,8 +112,7 @@ class ParametersMixin:
     def delete_parameter(self, name: str, force: bool = False) -> bool:
         self._check_editable("parameters")
         section, key = split_key(name)
-        return self._store.execute("DELETE FROM params WHERE task_id=? AND section=? AND name=?",
-                                   (self._id, section, key)) > 0
+        return self._store.delete_param(self._id, section, key)
 
     # ------------------------------------------------------------ connect
     def connect(self, mutable: Any, name: Optional[str] = None, ignore_remote_overrides: bool = False) -> Any:
@@ -191,19 +182,14 @@ class ParametersMixin:
             if isinstance(text, str):  # refused here, not as a UnicodeEncodeError from SQLite
                 _storable(f"configuration {name!r} {what}", text)
         self._check_editable("configuration")
-        self._store.execute(
-            "INSERT INTO configs(task_id, name, value, type, description) VALUES (?,?,?,?,?) "
-            "ON CONFLICT(task_id, name) DO UPDATE SET value=excluded.value, type=excluded.type, "
-            "description=COALESCE(excluded.description, configs.description)",
-            (self._id, name, config_text or "", config_type or "text", description))
+        self._store.put_configs([(self._id, name, config_text or "", config_type or "text", description)],
+                                keep_descriptions=True)
 
     def get_configuration_object(self, name: str) -> Optional[str]:
-        row = self._store.query_one("SELECT value FROM configs WHERE task_id=? AND name=?", (self._id, name))
-        return None if row is None else row["value"]
+        return self._store.task_config(self._id, name)
 
     def get_configuration_objects(self) -> dict[str, str]:
-        return {r["name"]: r["value"] for r in
-                self._store.query("SELECT name, value FROM configs WHERE task_id=? ORDER BY name", (self._id,))}
+        return {r["name"]: r["value"] for r in self._store.task_configs(self._id)}
 
     def get_configuration_object_as_dict(self, name: str) -> Optional[dict | list]:
         text = self.get_configuration_object(name)

@@ -23,8 +23,7 @@ class QueueMixin:
             task_obj.reset(force=True)
         task_obj._transition("queued", queue=queue, enqueued=time.time(), status_message="")
         # the queue is listed once something was really enqueued to it (not on a refused enqueue)
-        task_obj._store.execute("INSERT OR IGNORE INTO queues(name, id, created) VALUES (?,?,?)",
-                                (queue, queue, time.time()))
+        task_obj._store.ensure_queue(queue)
         return {"queued": 1, "updated": 1, "fields": {"status": "queued", "execution.queue": queue}}
 
     @classmethod
@@ -50,6 +49,4 @@ class QueueMixin:
     @classmethod
     def get_num_enqueued_tasks(cls, queue_name: Optional[str] = None, queue_id: Optional[str] = None) -> int:
         queue = _check_name("queue_name", queue_name or queue_id, allow_none=False)
-        row = cls._main_store().query_one("SELECT COUNT(*) AS n FROM tasks WHERE queue=? AND status='queued'",
-                                          (queue,))
-        return int(row["n"])
+        return cls._main_store().queued_task_count(queue)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import time
 
 from .. import config
@@ -46,8 +45,8 @@ def sweep(store: TaskStore) -> list[str]:
     limit = config.watchdog_seconds()
     host = socket.gethostname()
     try:
-        rows = store.query("SELECT id, host, pid, heartbeat FROM tasks WHERE status='in_progress'")
-    except (sqlite3.Error, StoreError):  # unreadable right now: the next sweep will try again
+        rows = store.running_tasks()
+    except StoreError:  # unreadable right now: the next sweep will try again
         return []
     dead: list[tuple[dict, str]] = []
     for row in rows:
@@ -59,10 +58,7 @@ def sweep(store: TaskStore) -> list[str]:
     stopped: list[str] = []
     for row, message in dead:
         try:
-            changed = store.execute(
-                "UPDATE tasks SET status='stopped', status_message=?, status_reason='watchdog', completed=?, "
-                "last_update=? WHERE id=? AND status='in_progress' AND pid IS ? AND heartbeat IS ?",
-                (message, now, now, row["id"], row["pid"], row["heartbeat"]))
+            changed = store.stop_dead_task(row["id"], message, row["pid"], row["heartbeat"], at=now)
         except StoreError:  # not writable right now: the next sweep will try again
             break
         if changed:

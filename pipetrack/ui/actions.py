@@ -14,8 +14,8 @@ from ..store import TaskStore
 
 def _task(store: TaskStore, task_id: str) -> Any:
     from ..tracking.task import Task
-    if store is not Task._main_store():
-        raise ValidationError(f"the UI serves store {store.path}, but Task uses {Task._main_store().path}")
+    if store.location != Task._main_store().location:
+        raise ValidationError(f"the UI serves store {store}, but Task uses {Task._main_store()}")
     return Task.get_task(task_id=task_id)
 
 
@@ -47,8 +47,7 @@ def parameters(store: TaskStore, task_id: str, body: dict) -> dict:
             raise ValidationError(f"parameter name {key!r} must look like 'Section/name' (e.g. 'Args/lr'), "
                                   "without surrounding spaces")
     task = _task(store, task_id)
-    types = {f"{r['section']}/{r['name']}": r["type"] for r in
-             store.query("SELECT section, name, type FROM params WHERE task_id=?", (task.id,))}
+    types = {f"{r['section']}/{r['name']}": r["type"] for r in store.task_params(task.id)}
     task.update_parameters({key: _typed(key, value, types.get(key)) for key, value in values.items()})
     return {"id": task_id, "parameters": task.get_parameters()}
 

@@ -273,7 +273,7 @@ def parse_json_body(raw: bytes) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationError("the request body must be a JSON object (UTF-8)") from None
-    depth = deepest = 0
+    depth = 0
     in_string = escaped = False
     for ch in text:  # nesting is measured before parsing: the parser itself recurses
         if in_string:

@@ -126,15 +126,14 @@ def serve(host: str = "127.0.0.1", port: int = 8080, home: Optional[str] = None,
     except ModuleNotFoundError as exc:
         raise ValidationError(f"the UI needs the 'ui' extra ({exc.name} is missing): "
                               "pip install 'pipetrack[ui]'") from None
-    from .. import config
     from ..store import default_store
-    default_store()  # create the store (and sweep dead tasks) before the first request
+    store = default_store()  # create the store (and sweep dead tasks) before the first request
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     app = create_app(allowed_hosts=allowed_hosts(host, extra_hosts), auth_token=auth_token)
     login = f"?token={auth_token}" if auth_token else ""
-    print(f"pipetrack ui: serving {config.store_path()} at http://{shown}:{bound_port}/{login} (Ctrl+C to stop)",
+    print(f"pipetrack ui: serving {store} at http://{shown}:{bound_port}/{login} (Ctrl+C to stop)",
           flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=2))
     server.run(sockets=[sock])

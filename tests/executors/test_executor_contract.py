@@ -11,6 +11,8 @@ import pytest
 from pipetrack import Task
 from pipetrack.executors.base import ArtifactInput, StepSpec, get_executor
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 EXECUTORS = ["inline", "local", "local-spawn", pytest.param("dask", marks=pytest.mark.dask)]
 
 
@@ -49,7 +51,7 @@ def make_spec(executor, func, kwargs=None, returns=("result",), time_limit=None,
         from pipetrack.tracking.records import export_records
         spec.task_bundle = export_records(task._store, task.id)
     else:
-        spec.store_path = str(task._store.path)
+        spec.store_path = task._store.location
     return task, spec
 
 

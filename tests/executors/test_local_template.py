@@ -26,7 +26,7 @@ def where_am_i(tag):
 def run(executor, tag):
     task = Task.create(project_name="template", task_name=tag)
     spec = StepSpec(task_id=task.id, name=tag, function=cloudpickle.dumps(where_am_i), kwargs={"tag": tag},
-                    return_names=["where"], store_path=str(task._store.path))
+                    return_names=["where"], store_path=task._store.location)
     result = executor.submit(spec).result(timeout=60)
     assert result.status == "completed", result.error
     return task.artifacts["where"].get()
@@ -76,7 +76,7 @@ def test_step_process_exits_like_an_interpreter(tmp_path):
     try:
         task = Task.create(project_name="template", task_name="thread")
         spec = StepSpec(task_id=task.id, name="thread", function=cloudpickle.dumps(leaves_a_thread),
-                        kwargs={"path": str(tmp_path / "late.txt")}, return_names=["r"], store_path=str(task._store.path))
+                        kwargs={"path": str(tmp_path / "late.txt")}, return_names=["r"], store_path=task._store.location)
         assert executor.submit(spec).result(timeout=60).status == "completed"
     finally:
         executor.shutdown()

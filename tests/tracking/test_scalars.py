@@ -13,6 +13,8 @@ from pipetrack import Task
 from processes import script_env
 from tracking_helpers import task_id_of
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 N_PROCS, N_SCALARS = 6, 3000
 
 
@@ -211,11 +213,11 @@ def test_schema_1_store_is_migrated(tmp_path):
         PRAGMA user_version=1;
     """)
     conn.close()
-    from pipetrack.tracking.scalars import all_scalars, last_metrics
+    from pipetrack.tracking.scalars import all_scalars
     store = SqliteStore(path)
     assert all_scalars(store, "t1") == {"loss": {"train": {"x": [0, 1], "y": [3.0, 2.0]}},
                                         "acc": {"val": {"x": [0], "y": [0.5]}}}
-    assert last_metrics(store, "t1")["loss"]["train"] == {"last": 2.0, "min": 2.0, "max": 3.0}
+    assert store.last_scalar_metrics("t1")["loss"]["train"] == {"last": 2.0, "min": 2.0, "max": 3.0}
     from pipetrack.store.sqlite import SCHEMA_VERSION
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}

@@ -14,6 +14,8 @@ from pipetrack.errors import NotFoundError, StorageError, ValidationError
 from pipetrack.utilities.plotly_reporter import SeriesInfo
 from tracking_helpers import task_id_of
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 NEW_TASK_API = ("get_all", "get_project_object", "set_credentials", "setup_gcp_upload", "setup_azure_upload",
                 "set_model_label_enumeration", "get_label_num_description", "labels_stats", "set_artifacts",
                 "get_model_design", "update_model_desc", "save_exec_model_design_file",
@@ -194,7 +196,7 @@ def test_metrics_manager_flushes_and_reads_back():
     task.get_logger().report_single_value("best", 0.2)
     manager = task.metrics_manager
     assert manager.flush() is True
-    points = task._store.query_one("SELECT SUM(n) AS n FROM scalars WHERE task_id=?", (task.id,))["n"]
+    points = task._store.scalar_count(task.id)
     assert points == 5
     assert manager.get_scalars()["loss"]["train"]["x"] == [0, 1, 2, 3, 4]
     assert manager.get_last_metrics()["loss"]["train"]["last"] == pytest.approx(0.2)
