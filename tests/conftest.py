@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -87,16 +88,23 @@ def postgres_database(postgres_database_factory) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_backend(request, monkeypatch, pipetrack_home) -> str:
+def store_backend(request, monkeypatch, pipetrack_home) -> Iterator[str]:
     """Run the test once on each store backend: the embedded SQLite file, and a fresh database of
     the session's PostgreSQL server named by PIPETRACK_STORE (which subprocesses inherit).
 
     A test module opts in with ``pytestmark = pytest.mark.usefixtures("store_backend")`` (the
-    shared suite, as fsspec's abstract tests are shared by its filesystems); returns the backend."""
+    shared suite, as fsspec's abstract tests are shared by its filesystems); yields the backend.
+    The test's main task is closed and its reports flushed before its database is dropped."""
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_database_factory")("store")
         monkeypatch.setenv("PIPETRACK_STORE", url)
-    return request.param
+    yield request.param
+    if request.param == "postgresql":
+        from pipetrack.store import forget_open_stores
+        from pipetrack.tracking.reporting import flush_all
+        _close_main_task()
+        flush_all()
+        forget_open_stores()
 
 
 @pytest.fixture(autouse=True)
@@ -112,12 +120,17 @@ def pipetrack_home(tmp_path, monkeypatch):
     Task._offline_mode = False
     Task._current_task_override = None
     yield home
+    _close_main_task()
+    Task._offline_mode = False
+    Task._current_task_override = None
+
+
+def _close_main_task() -> None:
+    from pipetrack.tracking.task import Task
     main = Task._main_task
     if main is not None and not main._closed:
         main.close()
     Task._main_task = None
-    Task._offline_mode = False
-    Task._current_task_override = None
 
 
 @pytest.fixture

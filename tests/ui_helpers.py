@@ -109,16 +109,25 @@ class UIServer:
         return self.request("POST", path, body if body is not None else {}, token=token)
 
 
+# home -> the PIPETRACK_STORE its processes use (the UI suite's PostgreSQL variant; tests/ui/conftest.py)
+STORES: dict[Path, str] = {}
+
+
+def _store_env(home: Path) -> dict:
+    store = STORES.get(Path(home))
+    return {"PIPETRACK_PROGRESS": "0", **({"PIPETRACK_STORE": store} if store else {})}
+
+
 def script_env(home: Path, **extra: str) -> dict:
-    """The environment of UI test scripts: no progress line (they run under pytest)."""
-    return processes.script_env(home, PIPETRACK_PROGRESS="0", **extra)
+    """The environment of UI test scripts: no progress line (they run under pytest), and the
+    store ``home`` is bound to (``STORES``), else the SQLite file under ``home``."""
+    return processes.script_env(home, **_store_env(home), **extra)
 
 
 def run_user_script(home: Path, folder: Path, code: str, *args: str, name: str = "script.py",
                     check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``code`` as a user script (a real subprocess) against the store under ``home``."""
-    return processes.run_user_script(home, folder, code, *args, name=name, env={"PIPETRACK_PROGRESS": "0"},
-                                     check=check)
+    """Run ``code`` as a user script (a real subprocess) against the store of ``home``."""
+    return processes.run_user_script(home, folder, code, *args, name=name, env=_store_env(home), check=check)
 
 
 def start_server(home: Path, *extra: str) -> UIServer:

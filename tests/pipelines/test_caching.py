@@ -8,8 +8,12 @@ not change keeps its children's hits.
 """
 from __future__ import annotations
 
+import pytest
+
 from pipeline_helpers import dag_of
 from pipetrack import Task
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
 
 CACHED = '''
 FACTOR = {factor}

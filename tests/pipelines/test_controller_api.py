@@ -3,8 +3,12 @@ start(wait=False), is_running, get_running_nodes, get_processed_nodes, elapsed, 
 is_successful(fail_condition=...), plus create_draft, tags, configuration and queues."""
 from __future__ import annotations
 
+import pytest
+
 from pipeline_helpers import dag_of, steps_of
 from pipetrack import Task
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
 
 BACKGROUND = '''
 def quick():

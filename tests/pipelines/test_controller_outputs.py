@@ -13,6 +13,8 @@ import pytest
 from pipeline_helpers import MODES, dag_of, pipeline_runs, steps_of
 from pipetrack import Task
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 REFERENCES = '''
 def produce(n):
     mark("produce", "start")

@@ -14,6 +14,8 @@ import pytest
 from pipeline_helpers import MODES, pipeline_runs, steps_of
 from pipetrack import Task
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 CALLS = '''
 @PipelineDecorator.component(return_values=["total"])
 def add_all(*values, scale=1, **extra):

@@ -6,6 +6,8 @@ import pytest
 from pipetrack import PipelineController, PipelineDecorator, Task
 from pipetrack.errors import ValidationError
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 
 def make_data(n):
     return list(range(n))

@@ -16,7 +16,7 @@ from pipetrack.errors import StateError
 from processes import script_env
 from remote_helpers import PY, run_python, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("store_backend")]  # the shared suite: SQLite and PostgreSQL
 
 TRAIN = """
     import argparse, json, os, time

@@ -9,7 +9,7 @@ from pipetrack import Task
 from pipetrack.errors import StateError, ValidationError
 from remote_helpers import run_python
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("store_backend")]  # the shared suite: SQLite and PostgreSQL
 
 REMOTE = """
     import json, os, sys

@@ -9,7 +9,7 @@ import pytest
 from pipetrack import PipelineController, Task
 from remote_helpers import run_python
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("store_backend")]  # the shared suite: SQLite and PostgreSQL
 
 PREPARE = """
     import argparse

@@ -9,6 +9,8 @@ import pytest
 from pipetrack import StorageManager, Task
 from tracking_helpers import task_id_of
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 
 def _local(url: str) -> Path:
     return Path(StorageManager.get_local_copy(url))

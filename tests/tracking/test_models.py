@@ -10,6 +10,8 @@ from pipetrack import InputModel, OutputModel, Task
 from pipetrack.errors import NotFoundError
 from tracking_helpers import task_id_of
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 
 def test_update_output_model_file_and_folder(run_script, tmp_path):
     weights = tmp_path / "weights.bin"

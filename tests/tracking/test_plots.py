@@ -9,6 +9,8 @@ from pipetrack import Task
 from pipetrack.tracking.logger import SeriesInfo
 from tracking_helpers import task_id_of
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 
 def _plots_by_metric(task: Task) -> dict[str, dict]:
     plots = task.get_reported_plots()

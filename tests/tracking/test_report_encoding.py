@@ -11,6 +11,8 @@ from pipetrack import Task
 from pipetrack.errors import ValidationError
 from tracking_helpers import task_id_of
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 LONE = "\ud800"  # a lone surrogate: a valid Python str that has no UTF-8 encoding
 
 

@@ -7,6 +7,8 @@ import pytest
 from pipetrack import Task
 from pipetrack.errors import StateError, TaskClosedError, ValidationError
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 
 def test_get_status_message_returns_status_and_message():
     task = Task.create(project_name="seed", task_name="status")

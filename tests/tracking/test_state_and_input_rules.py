@@ -7,6 +7,8 @@ import pytest
 from pipetrack import Task
 from pipetrack.errors import StateError, ValidationError
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 
 def test_an_abort_is_not_overwritten_by_a_late_completion():
     task = Task.create(project_name="rules", task_name="aborted")

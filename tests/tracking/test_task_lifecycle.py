@@ -6,6 +6,8 @@ import pytest
 from pipetrack import Task, TaskTypes
 from pipetrack.errors import NotFoundError, StateError, ValidationError
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the shared suite: SQLite and PostgreSQL
+
 
 def test_init_runs_and_close_completes():
     task = Task.init("proj", "first")

@@ -24,6 +24,9 @@ import pytest
 from processes import stop_process, wait_for
 from ui_helpers import run_user_script, script_env
 
+# the shared suite: every test of the filled store runs on one filled on SQLite and one on PostgreSQL
+UI_BACKENDS = ("sqlite", "postgresql")
+
 UI_NAMES = {"run a", "run b", "broken run", "ui pipeline", "make", "total"}
 
 # a training script of our own (project uix/...): reports spaced in time, one artifact, one config
@@ -1201,6 +1204,7 @@ import os
 from pathlib import Path
 from pipetrack import Task, config
 from pipetrack.storage import local_path
+
 task = Task.init(project_name="uix/foreign", task_name="foreign files")
 log = task.get_logger()
 log.report_image("foreign", "passwd", iteration=0, url="file:///etc/passwd")
