@@ -176,11 +176,8 @@ def cmd_tasks_compare(args: argparse.Namespace) -> int:
 
 def cmd_projects(args: argparse.Namespace) -> int:
     from .store import default_store
-    rows = default_store().query(
-        "SELECT p.name, COUNT(t.id) AS tasks, MAX(t.last_update) AS last FROM projects p "
-        "LEFT JOIN tasks t ON t.project_id=p.id GROUP BY p.id ORDER BY p.name")
-    for r in rows:
-        print(f"{r['name']:40}  {r['tasks']:6} tasks  last update {_when(r['last'])}")
+    for r in default_store().project_summaries(include_archived=True):
+        print(f"{r['name']:40}  {r['tasks']:6} tasks  last update {_when(r['last_update'])}")
     return 0
 
 
@@ -253,7 +250,8 @@ def _mark_inner(parser: argparse.ArgumentParser) -> None:
 
 def _register_optional_commands() -> None:
     import importlib
-    for module in ("pipetrack.agent.command", "pipetrack.pipelines.command", "pipetrack.ui.command"):
+    for module in ("pipetrack.agent.command", "pipetrack.pipelines.command", "pipetrack.ui.command",
+                   "pipetrack.store.command"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
