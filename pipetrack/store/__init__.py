@@ -67,7 +67,7 @@ def default_store() -> TaskStore:
     now = time.monotonic()
     if now - _last_sweep.get(store.location, float("-inf")) >= min(30.0, config.watchdog_seconds() / 4):
         _last_sweep[store.location] = now
-        from ..tracking.watchdog import sweep
+        from .watchdog import sweep
         sweep(store)
         _remove_upload_leftovers()
     return store

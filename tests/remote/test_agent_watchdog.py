@@ -9,7 +9,7 @@ import pytest
 
 from pipetrack import Task
 from pipetrack.store import default_store
-from pipetrack.tracking.watchdog import sweep
+from pipetrack.store.watchdog import sweep
 from remote_helpers import process_gone, wait_for
 
 pytestmark = pytest.mark.timeout(120)

@@ -21,7 +21,7 @@ import time
 
 from .. import config
 from ..errors import StoreError
-from ..store import TaskStore
+from .base import TaskStore
 
 
 def _pid_alive(pid: int) -> bool:
