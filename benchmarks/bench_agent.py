@@ -10,7 +10,11 @@ made for it (``Task.create(repo=..., commit=..., packages=[...])``) is enqueued 
   mirror clone) — a new agent home each time, with uv's download cache warm;
 - ``agent, cached environment``: the same task again on the same agent home (the mirror and
   the environment exist: a worktree and a start);
-- ``agent --no-venv``: the agent's own environment (today's behaviour before environments).
+- ``agent --no-venv``: the agent's own environment (today's behaviour before environments);
+- with ``--docker-image IMAGE`` (a local image with python3 and pip, a docker daemon): ``agent,
+  docker, new image``, the same task with ``docker=IMAGE`` and a setup script of its own (its
+  environment image is built: the setup script and a pip install in a container, then
+  ``docker commit``), and ``agent, docker, cached image``, the same again (the image is reused).
 
 Medians of ``--runs`` runs and their ratio to the bare run. The machine is shared: compare ratios.
 
@@ -47,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,9 +81,11 @@ def make_repository(folder: Path) -> tuple[str, str]:
     return str(origin), sh("git", "rev-parse", "HEAD", cwd=checkout)
 
 
-def enqueue(home: Path, origin: str, commit: str) -> None:
+def enqueue(home: Path, origin: str, commit: str, docker: str | None = None, setup: str | None = None) -> None:
+    container = f", docker={docker!r}, docker_bash_setup_script={setup!r}" if docker else ""
     code = (f"from pipetrack import Task\nt = Task.create(project_name='bench', task_name='agent', repo={origin!r}, "
-            f"commit={commit!r}, script='job.py', packages={PACKAGES!r})\nTask.enqueue(t, queue_name='bench')\n")
+            f"commit={commit!r}, script='job.py', packages={PACKAGES!r}{container})\n"
+            f"Task.enqueue(t, queue_name='bench')\n")
     sh(sys.executable, "-c", code, env=env_for(home))
 
 
@@ -172,8 +179,10 @@ def bench_claims(args: argparse.Namespace) -> None:
 def bench_startup(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="pipetrack-bench-agent-"))
     origin, commit = make_repository(root)
-    times: dict[str, list[float]] = {k: [] for k in ("bare python", "agent, new environment",
-                                                     "agent, cached environment", "agent --no-venv")}
+    cases = ["bare python", "agent, new environment", "agent, cached environment", "agent --no-venv"]
+    if args.docker_image:
+        cases += ["agent, docker, new image", "agent, docker, cached image"]
+    times: dict[str, list[float]] = {k: [] for k in cases}
     for run in range(args.runs):
         home = root / f"home{run}"
         started = time.perf_counter()
@@ -185,6 +194,12 @@ def bench_startup(args: argparse.Namespace) -> None:
         times["agent, cached environment"].append(agent_run(home))
         enqueue(home, origin, commit)
         times["agent --no-venv"].append(agent_run(home, "--no-venv"))
+        if args.docker_image:  # a setup script of this run's own: the first task builds a new image
+            setup = f"echo bench-{uuid.uuid4().hex} > /bench-mark"
+            enqueue(home, origin, commit, args.docker_image, setup)
+            times["agent, docker, new image"].append(agent_run(home))
+            enqueue(home, origin, commit, args.docker_image, setup)
+            times["agent, docker, cached image"].append(agent_run(home))
     base = statistics.median(times["bare python"])
     print(f"{'case':28} {'median s':>9} {'x bare':>7}   (runs: {args.runs})")
     for name, values in times.items():
@@ -204,6 +219,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cases", type=_cases, default=list(CASES),
                         help="what to measure: startup (the agent process runs above), claim (claim latency)")
+    parser.add_argument("--docker-image", default=None, metavar="IMAGE",
+                        help="also time docker tasks in IMAGE (a local image with python3 and pip; needs a docker "
+                             "daemon): the first builds its environment image, the second reuses it")
     parser.add_argument("--claim-tasks", type=int, default=20, help="tasks per backend for the claim latency")
     parser.add_argument("--claim-poll", type=float, default=0.05, help="the agent's --poll for the claim latency")
     _stores.add_arguments(parser)

@@ -85,9 +85,14 @@ def _pipetrack_root() -> str:
     return str(Path(pipetrack.__file__).resolve().parent.parent)
 
 
+def environment_requirements(task_requirements: str) -> list[str]:
+    """The exact requirement set of a task's environment: its own lines and pipetrack's dependencies."""
+    return sorted(set(requirement_lines(task_requirements)) | set(own_requirements()))
+
+
 def python_for(task_requirements: str, agent_home: Path, log: Callable[[str], None]) -> str:
     """The interpreter of the environment for ``task_requirements`` (built now if it is new)."""
-    requirements = sorted(set(requirement_lines(task_requirements)) | set(own_requirements()))
+    requirements = environment_requirements(task_requirements)
     folder = agent_home / "venvs" / environment_key(requirements)
     python, complete = folder / "bin" / "python", folder / ".pipetrack-complete"
     if complete.exists():

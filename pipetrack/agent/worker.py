@@ -15,6 +15,10 @@ Where a task runs (``executor``):
   back when it ends and the agent imports them. Controller tasks (pipelines) always run
   locally: they orchestrate other tasks and need the shared store.
 
+A task that names a container image (``docker=``) runs in that image through this machine's
+``docker`` (:mod:`~pipetrack.agent.containers`), whatever the executor, or fails with the
+reason when docker is missing or its daemon does not answer: never on the host instead.
+
 A claimed task first records the agent's pid (the agent is what runs it until its process
 exists); a local run then records its subprocess's pid, and the task's own heartbeat thread does
 too once ``Task.init`` attached to it. So the dead-task watchdog judges a running task by its own
@@ -29,10 +33,8 @@ same way, record them stopped ("agent terminated") and exit: no task is left ``i
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -43,6 +45,7 @@ from ..executors.process import KILL_GRACE_SECONDS, TaskProcess, store_stop_requ
 from ..executors.script import result_from_store, start_task_process
 from ..tracking.reporting import buffer_for
 from ..store import TaskStore, default_store
+from . import containers
 
 HEARTBEAT_SECONDS = 5.0
 
@@ -64,6 +67,7 @@ class _LocalRun:
         self.reason = ""
         self._store, self._row, self._home, self._use_venv = store, row, agent_home, use_venv
         self._checkout: Any = None
+        self._container = False  # started with docker run: its container is removed when it ends
         self._lock = threading.Lock()
         self._prepared = threading.Event()
         threading.Thread(target=self._prepare, name=f"pipetrack-prepare-{self.task_id[:8]}", daemon=True).start()
@@ -73,23 +77,25 @@ class _LocalRun:
 
     def _prepare(self) -> None:
         from ..executors.checkout import checkout_for
-        from .environments import python_for
+        from .environments import environment_requirements, python_for
         try:
-            refuse_container(self._row)
+            in_container = bool(containers.container_of(self._row))
+            if in_container:
+                containers.check_docker(self._row)
             self._checkout = checkout_for(self._row, self._home, self._log)
-            python = None
-            if self._use_venv:
-                script = self._checkout.script
-                requirements = script.get("requirements") or ""
-                root = script.get("repository") or ""
-                if not requirements.strip() and os.path.isfile(os.path.join(root, "requirements.txt")):
-                    requirements = Path(root, "requirements.txt").read_text()
-                    self._log("environment: requirements from the checkout's requirements.txt")
-                python = python_for(requirements, self._home, self._log)
-            with self._lock:
-                if not self.reason:
-                    self.process = start_task_process(dict(self._row, script=self._checkout.script),
-                                                      self._store.location, python=python)
+            row = dict(self._row, script=self._checkout.script)
+            if in_container:
+                requirements = environment_requirements(self._requirements())
+                with self._lock:
+                    if not self.reason:
+                        self.process = containers.start_in_container(row, self._store.location, requirements,
+                                                                     self._log)
+                        self._container = True
+            else:
+                python = python_for(self._requirements(), self._home, self._log) if self._use_venv else None
+                with self._lock:
+                    if not self.reason:
+                        self.process = start_task_process(row, self._store.location, python=python)
             if self.process is not None:  # from now on its own process, not the agent, is what the watchdog checks
                 try:
                     self._store.hand_task_to_process(self.task_id, self.process.pid, from_pid=os.getpid())
@@ -102,6 +108,16 @@ class _LocalRun:
         finally:
             buffer_for(self._store).flush()
             self._prepared.set()
+
+    def _requirements(self) -> str:
+        """The task's recorded requirements, else its checkout's ``requirements.txt``."""
+        script = self._checkout.script
+        requirements = script.get("requirements") or ""
+        root = script.get("repository") or ""
+        if not requirements.strip() and os.path.isfile(os.path.join(root, "requirements.txt")):
+            requirements = Path(root, "requirements.txt").read_text()
+            self._log("environment: requirements from the checkout's requirements.txt")
+        return requirements
 
     @property
     def pid(self) -> Optional[int]:
@@ -119,6 +135,9 @@ class _LocalRun:
                 self.process.stop(reason)
 
     def finish(self, store: TaskStore) -> str:
+        if self._container:
+            from .containers import remove_container
+            remove_container(self.task_id)
         if self._checkout is not None:
             self._checkout.remove()
         if self.process is None:  # never started: the preparation failed, or we were stopped first
@@ -128,29 +147,6 @@ class _LocalRun:
         if self.process.reason:  # we stopped it: a process that didn't record that is closed as stopped
             store.end_task(self.task_id, "stopped", self.process.reason)
         return result_from_store(store, self.task_id, code).status
-
-
-def refuse_container(row: dict) -> None:
-    """A task that asks for a container image is never run on the host instead: it fails here
-    with the reason (no docker command, no reachable docker daemon, or, where docker works,
-    that running tasks in containers is not built into this agent yet)."""
-    image = (row.get("container") or {}).get("image")
-    if not image:
-        return
-    asks = f"task {row['id']} asks for the container image {image!r}"
-    if shutil.which("docker") is None:
-        raise SetupError(f"{asks}, but this agent has no docker command: run it on an agent with docker, or clear "
-                         "its image (Task.set_base_docker)")
-    try:
-        probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
-                               timeout=20)
-        reachable, detail = probe.returncode == 0, (probe.stderr or probe.stdout).strip().splitlines()
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        reachable, detail = False, [str(exc)]
-    if not reachable:
-        raise SetupError(f"{asks}, but this agent's docker daemon is not reachable ({' / '.join(detail[-2:])})")
-    raise SetupError(f"{asks}: running tasks in containers is not built into this agent yet; clear its image "
-                     "to run it on the host")
 
 
 class _DaskRun:
@@ -238,7 +234,7 @@ class Agent:
     def start_task(self, row: dict) -> None:
         """Start a claimed task; one that can't run here is marked failed with the reason."""
         try:
-            if self.executor_spec != "local" and row.get("type") != "controller":
+            if self.executor_spec != "local" and row.get("type") != "controller" and not containers.container_of(row):
                 run: Any = _DaskRun(self._dask(), self.store, row)
             else:
                 run = _LocalRun(self.store, row, self.home, self.use_venv)

@@ -1,7 +1,9 @@
 """Helpers shared by the remote-execution tests (processes, bounded waits)."""
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +46,20 @@ def run_python(path: Path, *args: str, env: Optional[dict] = None, timeout: floa
     if check and proc.returncode != 0:
         raise AssertionError(f"{path.name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@functools.lru_cache(maxsize=None)
+def docker_image() -> Optional[str]:
+    """The image the container tests run in (``PIPETRACK_TEST_DOCKER_IMAGE``, default
+    python:3.11-slim) when a docker daemon answers and already has it (the tests never pull:
+    their network is 127.0.0.1 only); None otherwise."""
+    if shutil.which("docker") is None:
+        return None
+    image = os.environ.get("PIPETRACK_TEST_DOCKER_IMAGE", "python:3.11-slim")
+    try:
+        for argv in (["docker", "info"], ["docker", "image", "inspect", image]):
+            if subprocess.run(argv, capture_output=True, timeout=20).returncode != 0:
+                return None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return image

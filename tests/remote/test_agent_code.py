@@ -9,13 +9,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
 
 from pipetrack import Task
+from pipetrack.agent.containers import environment_image
+from pipetrack.agent.environments import environment_requirements
 
-from remote_helpers import run_python
+from remote_helpers import docker_image, run_python
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="the agent's git path needs the git command")
 
@@ -126,9 +129,14 @@ def test_what_cannot_be_set_up_fails_the_task_with_the_reason(repository, agents
                                         packages=["pipetrack-no-such-package-anywhere==9.9.9"]),
                             "installing the task's requirements failed"),
     }
-    docked = Task.create(project_name="agent-code", task_name="docker", repo=str(origin), commit=commit,
-                         script="train.py", docker="python:3.11-slim")
-    cases["docker"] = (docked, "asks for the container image 'python:3.11-slim'")  # never run on the host
+    if docker_image() is None:  # without a working docker, a container task is refused, never run on the host
+        docked = Task.create(project_name="agent-code", task_name="docker", repo=str(origin), commit=commit,
+                             script="train.py", docker="python:3.11-slim")
+        cases["docker"] = (docked, "asks for the container image 'python:3.11-slim'")
+    else:  # with docker, an image that is not there fails the task (the tests reach no registry to pull it)
+        docked = Task.create(project_name="agent-code", task_name="docker", repo=str(origin), commit=commit,
+                             script="train.py", docker="pipetrack-test/no-such-image:1")
+        cases["docker"] = (docked, "building the environment of image 'pipetrack-test/no-such-image:1' failed")
     for task, _ in cases.values():
         Task.enqueue(task, queue_name="code")
     agent = agents("--queue", "code", "--max-tasks", str(len(cases)), "--concurrency", "2")
@@ -206,3 +214,31 @@ def test_a_controller_with_repo_is_enqueued_to_run_in_that_repository(repository
         assert recorded["repository"] == str(origin) and "VALUE = 2" in recorded["diff"]
     else:
         assert recorded["repository"] == f"file://{origin}" and recorded["branch"] == "main"
+
+
+@pytest.mark.skipif(docker_image() is None, reason="no docker daemon with the test image "
+                    "(PIPETRACK_TEST_DOCKER_IMAGE, default python:3.11-slim) on this machine")
+def test_a_docker_task_runs_in_its_image_from_its_commit_with_a_cached_environment(repository, agents):
+    """docker=: the agent builds the task's environment into an image once (setup script and
+    packages), runs the checkout in a container of it, and reuses the image the second time."""
+    origin, checkout, commit = repository
+    image = docker_image()
+    setup = f"echo {uuid.uuid4().hex} > /pipetrack-setup-mark"  # a new environment image for this run
+    made = Task.create(project_name="agent-code", task_name="in docker", repo=str(origin), commit=commit,
+                       script="train.py", packages=["text-unidecode==1.3"], docker=image,
+                       docker_bash_setup_script=setup)
+    made.set_parameter("Args/lr", 0.25)
+    again = Task.clone(made, name="in docker, again")
+    for task in (made, again):
+        Task.enqueue(task, queue_name="code")
+    tag = environment_image({"image": image, "setup_shell_script": setup}, environment_requirements("text-unidecode==1.3"))
+    try:
+        agent = agents("--queue", "code", "--max-tasks", "2", "--concurrency", "1")
+        assert agent.wait(900) == 0, agent.log()
+        for task in (made, again):
+            assert task.get_status() == "completed", f"{task.get_status_message()}\n{_console(task)}\n{agent.log()}"
+            assert _values(task) == {"lr": 0.25, "value": 1, "has_unidecode": 1}  # edited, the commit, installed
+        assert f"container environment: building {tag}" in _console(made)
+        assert f"container environment: reusing image {tag}" in _console(again)
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
