@@ -276,8 +276,14 @@ class Agent:
             self._last_beat = time.time()
 
     def stop(self, *_args: object) -> None:
-        """Ask the serve loop to end (signal handler)."""
+        """Ask the serve loop to end."""
         self._stop.set()
+
+    def _on_signal(self, *_args: object) -> None:
+        """SIGTERM/SIGINT: stop. A handler runs in the main thread between two bytecodes, possibly
+        while that thread holds the stop event's lock (inside ``Event.wait``): setting the event
+        here would wait for that lock forever, so a new thread sets it."""
+        threading.Thread(target=self._stop.set, name="pipetrack-agent-stop", daemon=True).start()
 
     def serve(self) -> int:
         """Run until --max-tasks tasks finished or a stop signal; returns the number of tasks run."""
@@ -286,7 +292,7 @@ class Agent:
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, self.stop)
+                previous[sig] = signal.signal(sig, self._on_signal)
         print(f"pipetrack agent {self.name}: serving queues {self.queues} with executor {self.executor_spec!r} "
               f"(store {self.store})", flush=True)
         try:
