@@ -274,6 +274,7 @@ def _template_main(fd: int) -> None:
     import cloudpickle  # noqa: F401  (what every step needs, imported once here)
     from . import child, worker  # noqa: F401
     from .. import storage  # noqa: F401  (artifact upload/download)
+    from ..store import sqlite  # noqa: F401  (every step opens its store: sqlite3 costs ~4 ms a step otherwise)
     from ..tracking import capture, heartbeat, reporting, task  # noqa: F401
     from ..tracking.bindings import preload
     preload()  # every step connects the framework bindings: their modules (no framework) are imported once
