@@ -16,13 +16,13 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-import time
 from typing import Any, Callable, Optional, Sequence
 
 from ..errors import ValidationError
-from .controller import PipelineController, _check_callback, _check_retry, _check_step_bindings
+from .handle import PipelineHandle, check_callback, check_retry, check_step_bindings
 from .lazy import LazyResult, resolve_all
 from .node import Node
+from .run import current_run
 
 
 class _CallAdapter:
@@ -95,44 +95,49 @@ def _to_references(value: Any, parents: list[str], seen: set) -> Any:
     return map_nested(value, leaf, stop=lambda item: type(item) is LazyResult)
 
 
-class DecoratedPipeline(PipelineController):
-    """The controller behind one call of a ``@PipelineDecorator.pipeline`` function."""
+class DecoratedPipeline(PipelineHandle):
+    """The pipeline behind one call of a ``@PipelineDecorator.pipeline`` function: its run gets a
+    node per component call while the function runs (no graph is known in advance)."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, standalone_task: bool = False, **options: Any):
+        super().__init__(**options, standalone_task=standalone_task)
         self._call_counts: dict[str, int] = {}  # component name -> index of its next call's node
+
+    def _use_mode(self, mode: Optional[str], default_queue: Optional[str]) -> None:
+        """Where components run: ``mode`` ('inline' for debug_pipeline, 'local' for run_locally, None:
+        through their queues, ``default_queue`` for those naming none)."""
+        run = self._run
+        run.settings.default_queue = default_queue
+        if mode is not None:
+            from ..executors.base import get_executor
+            run.executor_override = get_executor(mode)
+            run.executors["<mode>"] = run.executor_override  # ours: shut down at the end
+            run.propagate_step_errors = mode == "inline"
 
     def _pipeline_argument(self, key: str, value: Any) -> Any:
         """Record a pipeline-function argument as a parameter; an agent re-run uses the stored value."""
-        if self._task._remote:
-            stored = self._task.get_parameter(key, cast=True)
+        task = self._run.task
+        if task._remote:
+            stored = task.get_parameter(key, cast=True)
             value = stored if stored is not None else value
-        self._pipeline_args[key.split("/", 1)[1]] = value
-        self._task._write_params({key: value}, check=False)
+        self._run.pipeline_args[key.split("/", 1)[1]] = value
+        task._write_params({key: value}, check=False)
         return value
 
     def _run_function(self, func: Callable, arguments: dict, return_value: Optional[str]) -> Any:
-        """Run the pipeline logic with this controller current, then wait, store the result, finish."""
-        self._graph = None
-        self._start_time = time.time()
-        self._start_progress()
-        PipelineController._current = self
-        PipelineDecorator._local.pipeline = self
-        previous_shared = _shared.get("pipeline")
-        _shared["pipeline"] = self
+        """Run the pipeline logic as this thread's current run, then wait, store the result, finish."""
+        run = self._run
+        run.begin()
         try:
             result = func(**arguments)
-            self._scheduler.wait()
+            run.scheduler.wait()
             result = resolve_all(result)
             if return_value:
-                self._task.upload_artifact(return_value, result)
+                run.task.upload_artifact(return_value, result)
         except BaseException as exc:
-            self._finish(exc)
+            run.finish(exc)
             raise
-        finally:
-            PipelineDecorator._local.pipeline = None
-            _shared["pipeline"] = previous_shared
-        self._finish()
+        run.finish()
         return result
 
     def _add_component_call(self, component: Component, args: tuple, kwargs: dict) -> Any:
@@ -142,22 +147,24 @@ class DecoratedPipeline(PipelineController):
         seen = set(parents)
         arguments = {k: _to_references(v, parents, seen) for k, v in arguments.items()}
         base = options.get("name") or component.func.__name__
-        with self._scheduler.lock:
+        run = self._run
+        with run.scheduler.lock:
             # the n-th call of a component is base_n; the next index is remembered per base, so
             # naming stays O(1) per call in a 10,000-call pipeline
             index = self._call_counts.get(base, 0)
             name = base if index == 0 else f"{base}_{index}"
-            while name in self._nodes:
+            while name in run.nodes:
                 index += 1
                 name = f"{base}_{index}"
             self._call_counts[base] = index + 1
             returns = list(options["return_values"])
             node = Node(name=name, function=call, function_kwargs=arguments, return_names=returns,
                         parents=parents, explicit_parents=list(options.get("parents") or []),
-                        cache_executed_step=options["cache"], packages=options.get("packages") or self._packages,
+                        cache_executed_step=options["cache"],
+                        packages=options.get("packages") or run.settings.packages,
                         queue=options.get("execution_queue"), task_type=options.get("task_type"),
                         helper_functions=tuple(options.get("helper_functions") or ()),
-                        docker=options.get("docker") or self._docker, docker_args=options.get("docker_args"),
+                        docker=options.get("docker") or run.settings.docker, docker_args=options.get("docker_args"),
                         docker_bash_setup_script=options.get("docker_bash_setup_script"),
                         monitor_metrics=list(options.get("monitor_metrics") or []),
                         monitor_artifacts=list(options.get("monitor_artifacts") or []),
@@ -171,21 +178,15 @@ class DecoratedPipeline(PipelineController):
                         draft=options.get("draft", False), repo=options.get("repo"),
                         repo_branch=options.get("repo_branch"), repo_commit=options.get("repo_commit"))
             for parent in parents:
-                if parent not in self._nodes:
+                if parent not in run.nodes:
                     raise ValidationError(f"component {name!r} depends on unknown step {parent!r}")
-            self._nodes[name] = node
-            self._step_bindings[name] = options.get("bindings") or {}
-            self._dag_dirty = True
-        self._scheduler.add(node)
-        results = tuple(LazyResult(self, name, r) for r in returns)
+            run.nodes[name] = node
+            run.step_bindings[name] = options.get("bindings") or {}
+        run.add_node(node)
+        results = tuple(LazyResult(run, name, r) for r in returns)
         if not results:
             return None
         return results[0] if len(results) == 1 else results
-
-
-# the pipeline running in this process, for components called from threads the pipeline
-# function started itself (the thread-local slot covers the usual case)
-_shared: dict[str, Any] = {}
 
 
 class PipelineDecorator:
@@ -193,12 +194,13 @@ class PipelineDecorator:
 
     _mode: Optional[str] = None            # None (queues/remote) | "inline" | "local"
     _default_queue: Optional[str] = None
-    _local = threading.local()
     _multi_threads: list = []
 
     @classmethod
     def _current_pipeline(cls) -> Optional[DecoratedPipeline]:
-        return getattr(cls._local, "pipeline", None) or _shared.get("pipeline")
+        """The decorated pipeline this thread (else this process) is running, if any."""
+        run = current_run()
+        return run.owner if run is not None and isinstance(run.owner, DecoratedPipeline) else None
 
     @classmethod
     def get_current_pipeline(cls) -> Optional[DecoratedPipeline]:
@@ -244,16 +246,16 @@ class PipelineDecorator:
             raise ValidationError(f"return_values must be a name or a list of names, got {return_values!r}")
         if task_type is not None:
             task_type = normalise_task_type(task_type)
-        _check_retry(retry_on_failure)
+        check_retry(retry_on_failure)
         if not isinstance(draft, bool):
             raise ValidationError(f"component {name or getattr(_func, '__name__', '')!r}: draft must be True or "
                                   f"False, got {draft!r}")
-        bindings = _check_step_bindings(name or getattr(_func, "__name__", "component"), auto_connect_frameworks,
+        bindings = check_step_bindings(name or getattr(_func, "__name__", "component"), auto_connect_frameworks,
                                         auto_connect_arg_parser)
         for label, fn in (("pre_execute_callback", pre_execute_callback),
                           ("post_execute_callback", post_execute_callback),
                           ("status_change_callback", status_change_callback)):
-            _check_callback(label, fn)
+            check_callback(label, fn)
         options = dict(return_values=list(return_values), name=name, cache=bool(cache), packages=packages,
                        parents=list(parents or []), execution_queue=execution_queue, docker=docker,
                        docker_args=docker_args, docker_bash_setup_script=docker_bash_setup_script,
@@ -332,16 +334,11 @@ class PipelineDecorator:
                         func, controller_options,
                         {f"{section_of.get(arg, 'Args')}/{arg}": value for arg, value in bound.arguments.items()},
                         pipeline_execution_queue)
-                controller = DecoratedPipeline(**controller_options, _standalone_task=bool(multi_instance_support))
-                controller._default_queue = default_queue or cls._default_queue
-                if cls._mode is not None:
-                    from ..executors.base import get_executor
-                    controller._executor_override = get_executor(cls._mode)
-                    controller._executors["<mode>"] = controller._executor_override
-                    controller._propagate_step_errors = cls._mode == "inline"
-                arguments = {arg: controller._pipeline_argument(f"{section_of.get(arg, 'Args')}/{arg}", value)
-                              for arg, value in bound.arguments.items()}
-                return controller._run_function(func, arguments, return_value)
+                pipeline = DecoratedPipeline(standalone_task=bool(multi_instance_support), **controller_options)
+                pipeline._use_mode(cls._mode, default_queue or cls._default_queue)
+                arguments = {arg: pipeline._pipeline_argument(f"{section_of.get(arg, 'Args')}/{arg}", value)
+                             for arg, value in bound.arguments.items()}
+                return pipeline._run_function(func, arguments, return_value)
 
             run.component = None  # marker: this is a pipeline function
             return run
@@ -360,10 +357,10 @@ class PipelineDecorator:
                 raise holder["error"]
         return [holder.get("result") for _, holder in threads]
 
-    get_logger = PipelineController.get_logger
-    upload_artifact = PipelineController.upload_artifact
-    upload_model = PipelineController.upload_model
-    get = PipelineController.get
-    enqueue = PipelineController.enqueue
+    get_logger = PipelineHandle.get_logger
+    upload_artifact = PipelineHandle.upload_artifact
+    upload_model = PipelineHandle.upload_model
+    get = PipelineHandle.get
+    enqueue = PipelineHandle.enqueue
 
 

@@ -10,7 +10,7 @@ can't be rebuilt.
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import StepFailed
 from .node import SUCCESS_STATUSES
@@ -36,10 +36,10 @@ def first_failure(nodes: dict, node: Any) -> Any:
 class LazyResult:
     """A proxy for one return value of one pipeline step."""
 
-    __slots__ = ("_pt_pipeline", "_pt_node", "_pt_name", "_pt_value")
+    __slots__ = ("_pt_run", "_pt_node", "_pt_name", "_pt_value")
 
-    def __init__(self, pipeline: Any, node_name: str, return_name: str):
-        object.__setattr__(self, "_pt_pipeline", pipeline)
+    def __init__(self, run: Any, node_name: str, return_name: str):
+        object.__setattr__(self, "_pt_run", run)  # the PipelineRun the step belongs to
         object.__setattr__(self, "_pt_node", node_name)
         object.__setattr__(self, "_pt_name", return_name)
         object.__setattr__(self, "_pt_value", _NOT_LOADED)
@@ -53,19 +53,19 @@ class LazyResult:
         value = object.__getattribute__(self, "_pt_value")
         if value is not _NOT_LOADED:
             return value
-        pipeline = object.__getattribute__(self, "_pt_pipeline")
-        node = pipeline._nodes[self._pt_node]
-        pipeline._scheduler.wait([node.name])
+        run = object.__getattribute__(self, "_pt_run")
+        node = run.nodes[self._pt_node]
+        run.wait_for([node.name])
         if node.status not in SUCCESS_STATUSES:
             if node.exception is not None:
                 raise node.exception
-            cause = first_failure(pipeline._nodes, node)
+            cause = first_failure(run.nodes, node)
             if cause is not None:  # skipped: the step that failed first is the story, this one a consequence
                 raise StepFailed(f"step '{node.name}' {node.status} because step '{cause.name}' {cause.status}: "
                                  f"{cause.error or 'no result'}", step=cause.name,
                                  original=cause.exception) from cause.exception
             raise StepFailed(f"step '{node.name}' {node.status}: {node.error or 'no result'}", step=node.name)
-        value = load_output(node.outputs.get(self._pt_name), pipeline)
+        value = load_output(node.outputs.get(self._pt_name), run.settings.deserialization_function)
         object.__setattr__(self, "_pt_value", value)
         return value
 
@@ -90,15 +90,16 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def load_output(artifact_input: Any, pipeline: Any) -> Any:
-    """The Python value of a step output (in-process value, or loaded from storage)."""
+def load_output(artifact_input: Any, deserialization_function: Optional[bytes] = None) -> Any:
+    """The Python value of a step output (in-process value, or loaded from storage with the
+    pipeline's pickled ``artifact_deserialization_function``, if it has one)."""
     if artifact_input is None:
         return None
     if artifact_input.has_value:
         return artifact_input.value
     from ..steps import load_input
     import cloudpickle
-    raw = pipeline._deserialization_function
+    raw = deserialization_function
     return load_input(artifact_input, cloudpickle.loads(raw) if raw else None)
 
 

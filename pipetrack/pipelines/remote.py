@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
-from ..errors import StateError
 
 
 def _hand_over(task: Any, queue: str, repo: Optional[tuple] = None) -> None:
@@ -44,33 +43,27 @@ def _attach_repository(task: Any, repo: str, branch: Optional[str], commit: Opti
     task._store.update_task(task.id, script=script)
 
 
-def enqueue_controller(pipeline: Any, queue: str, wait: bool = True) -> bool:
-    """``PipelineController.start(queue=...)``: enqueue the controller; optionally wait for it."""
+def enqueue_task(task: Any, queue: str, repo: Optional[tuple] = None, wait: bool = True) -> bool:
+    """``PipelineController.start(queue=...)``: enqueue the controller's task (its definition already
+    stored on it); optionally wait for the agent's run to end."""
     from ..tracking.task import Task
-    if not pipeline._owns_task:
-        raise StateError("PipelineController.start(queue=...) needs the pipeline to own its task; "
-                         "do not call Task.init before creating the PipelineController, or use start_locally()")
-    pipeline._build_graph()
-    pipeline._settle_version()  # auto_version_bump: compared with the earlier runs, as start_locally does
-    pipeline._store_dag()
-    _hand_over(pipeline._task, queue, pipeline._repo)
-    print(f"pipetrack: pipeline '{pipeline._task.name}' ({pipeline.id}) enqueued on {queue!r}; an agent serving "
+    _hand_over(task, queue, repo)
+    print(f"pipetrack: pipeline '{task.name}' ({task.id}) enqueued on {queue!r}; an agent serving "
           f"that queue runs it (pipetrack agent --queue {queue})" + ("; waiting for it to finish" if wait else ""),
           flush=True)
     if wait:
-        task = Task.get_task(task_id=pipeline._task.id)
-        task.wait_for_status(status=("completed", "failed", "stopped", "published"), raise_on_status=(),
-                             check_interval_sec=0.5)
+        Task.get_task(task_id=task.id).wait_for_status(status=("completed", "failed", "stopped", "published"),
+                                                       raise_on_status=(), check_interval_sec=0.5)
     return True
 
 
 def enqueue_decorated_pipeline(func: Callable, options: dict, arguments: dict, queue: str) -> None:
     """A ``@pipeline`` call outside an agent with a pipeline_execution_queue: enqueue and leave (as ClearML)."""
-    from .controller import PipelineController
-    controller = PipelineController(**options)
+    from .handle import PipelineHandle
+    pipeline = PipelineHandle(**options)
     for arg, value in arguments.items():  # "section/arg" keys (args_map) are kept as given
-        controller._task._write_params({arg if "/" in arg else f"Args/{arg}": value}, check=False)
-    _hand_over(controller._task, queue, controller._repo)
-    print(f"pipetrack: pipeline '{controller._task.name}' ({controller.id}) enqueued on {queue!r}; an agent "
+        pipeline.task._write_params({arg if "/" in arg else f"Args/{arg}": value}, check=False)
+    _hand_over(pipeline.task, queue, pipeline._repo)
+    print(f"pipetrack: pipeline '{pipeline.task.name}' ({pipeline.id}) enqueued on {queue!r}; an agent "
           f"serving that queue runs it (pipetrack agent --queue {queue})", flush=True)
     sys.exit(0)

@@ -1,17 +1,23 @@
-"""What happens to one node when it runs: resolve inputs, check the cache, create the step
-task, hand a StepSpec to an executor, and interpret the result (retry, skip, fail, abort,
-monitors, callbacks, progress). A mixin of PipelineController; the loop deciding *when* is
-``scheduler.py``.
+"""One pipeline run (:class:`PipelineRun`): its state, and what happens to one node when it
+runs: resolve inputs, check the cache, create the step task, hand a StepSpec to an executor,
+and interpret the result (retry, skip, fail, abort, monitors, callbacks, progress).
+
+The run owns everything that changes while a pipeline runs (nodes and statuses, the pipeline
+task, executors, callbacks, the outcome); ``PipelineController`` and ``@PipelineDecorator.pipeline``
+only build one and hold it. The loop deciding *when* a node runs is ``scheduler.py``, which
+drives the run through :meth:`PipelineRun.hooks` and never looks inside it.
 """
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from .. import config
 from ..errors import StepTraceback, ValidationError
@@ -20,25 +26,13 @@ from ..executors.base import get_executor
 from ..steps import ArtifactInput, StepResult, StepSpec
 from .cache import cache_key, code_fingerprint, find_cached_task, function_source
 from .node import SUCCESS_STATUSES, Job, Node
+from .plan import StepPlan
 from .references import Reference, substitute, whole_reference
+from .scheduler import RunHooks, Scheduler
 
 LEGACY_ARTIFACT_REF = re.compile(r"^([0-9a-f]{32})\.([^\s/]+)$")
 DAG_REFRESH_SECONDS = 0.5  # how stale the stored DAG (statuses) may get while a run goes on
 TIME_LIMIT_GRACE_SECONDS = 5.0  # how long past its time limit a step may run before the controller cancels it
-
-
-@dataclass
-class StepPlan:
-    """What launching one step needs, whatever its kind (function or task step): its resolved
-    inputs (and how callbacks and the cached notice show them), its cache key (None when it is
-    not cached), the outputs a cache hit must have, and how to make its task and its spec."""
-
-    inputs: dict
-    shown_inputs: dict
-    key: Optional[str]
-    return_names: list
-    make_task: Callable[[], Any]
-    make_spec: Callable[[], StepSpec]
 
 
 class _StepCallable:
@@ -61,39 +55,293 @@ class _StepCallable:
         return self.func(**kwargs)
 
 
-class RunMixin:
-    """Node launch/completion logic of a pipeline run (see module docstring)."""
+@dataclass
+class RunSettings:
+    """The options of a pipeline that its run reads (given to PipelineController or
+    ``@PipelineDecorator.pipeline``; ``default_queue`` and ``time_limit`` may change until it starts)."""
+
+    abort_on_failure: bool = False
+    retry_on_failure: Any = None
+    add_pipeline_tags: bool = False
+    target_project: Any = True
+    packages: Any = None
+    docker: Optional[str] = None
+    working_dir: Optional[str] = None
+    output_uri: Optional[str] = None
+    serialization_function: Optional[bytes] = None  # pickled, as it travels to step workers
+    deserialization_function: Optional[bytes] = None
+    default_queue: Optional[str] = None
+    time_limit: Optional[float] = None  # seconds
+
+
+# the run going on in this process (the newest started), and per thread (parallel decorated pipelines)
+_process_run: list["PipelineRun"] = []
+_thread_run = threading.local()
+
+
+def current_run() -> Optional["PipelineRun"]:
+    """The pipeline run this thread (else this process) is running, or None."""
+    run = getattr(_thread_run, "run", None)
+    if run is not None and run.end_time is None:
+        return run
+    return _process_run[-1] if _process_run else None
+
+
+class PipelineRun:
+    """One run of a pipeline: its nodes and their statuses, the pipeline task, executors and
+    callbacks, and what happens to a node when it runs (see the module docstring).
+
+    ``PipelineController`` and a ``@PipelineDecorator.pipeline`` call each build one and hold it;
+    the scheduler drives it through :meth:`hooks` (launch, complete, status changed, cancel,
+    tick). ``owner`` is the object user callbacks receive as their ``pipeline`` argument.
+    """
+
+    def __init__(self, task: Any, owns_task: bool, settings: RunSettings, owner: Any):
+        self.task = task
+        self.owns_task = owns_task
+        self.settings = settings
+        self.owner = owner
+        self.nodes: dict[str, Node] = {}
+        self.pipeline_args: dict[str, Any] = {}
+        self.step_bindings: dict[str, dict] = {}  # step name -> its auto_connect_* options (for the worker)
+        self.executors: dict[str, Any] = {}
+        self.executor_override: Any = None
+        self.step_task_created_callback: Optional[Callable] = None
+        self.step_task_completed_callback: Optional[Callable] = None
+        self.propagate_step_errors = False  # debug mode: a failed component call raises in the caller
+        self.failed_nodes: list[str] = []
+        self.abort_reason: Optional[str] = None
+        self.start_time: Optional[float] = None
+        self.end_time: Optional[float] = None
+        self.graph: Any = None  # the networkx DAG a controller validated (None: built as nodes come)
+        self._plot_dirty = False
+        self._plot_time = 0.0
+        self._dag_dirty = False
+        self._dag_time = 0.0
+        self._progress_stored = 0  # the whole percent last stored as the run's progress
+        self._progress: Any = None  # TerminalProgress, made when the run starts
+        self._project_cache: Optional[str] = None
+        self.scheduler = Scheduler(self.hooks(), self.nodes)
+
+    # --------------------------------------------------------------- lifecycle
+    def begin(self) -> None:
+        """The run starts: its clock, its progress line, and it becomes this thread's current run."""
+        self.start_time = time.time()
+        self._start_progress()
+        _process_run.append(self)
+        _thread_run.run = self
+
+    def start(self, wait: bool = True) -> bool:
+        """Run the nodes added so far (a controller's whole DAG): launch what is ready, then wait
+        for the end, or (``wait=False``) finish the run at interpreter exit."""
+        self.store_dag()
+        self.begin()
+        try:
+            self.scheduler.register(self.nodes.values())
+            self.scheduler.schedule()
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        if wait:
+            self.wait()
+        else:
+            # The script may end before the run: finish it at exit. Registered with threading's
+            # exit hooks, which run before concurrent.futures refuses new work at shutdown (an
+            # atexit handler would run too late to launch the remaining steps) and in reverse
+            # order of registration, so before the executors' own hooks.
+            threading._register_atexit(self._wait_at_exit)  # type: ignore[attr-defined]
+        return True
+
+    def add_node(self, node: Node) -> None:
+        """A node added while the run goes on (a component call): registered and launched when ready."""
+        self._dag_dirty = True
+        self.scheduler.add(node)
+
+    def _wait_at_exit(self) -> None:
+        if self.end_time is None:
+            try:
+                self.wait()
+            except BaseException as exc:  # the run's failure is recorded on its task; don't mask the exit
+                self.log(f"pipeline ended at interpreter exit: {type(exc).__name__}: {exc}")
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait for every node to finish (``timeout`` in seconds), then finish the run; False if
+        it timed out (or never started)."""
+        if self.start_time is None:
+            return False
+        try:
+            finished = self.scheduler.wait(timeout=timeout)
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        if finished:
+            self.finish()
+        return finished
+
+    def wait_for(self, names: Sequence[str]) -> None:
+        """Wait until these nodes have finished (a lazy result's value is asked for)."""
+        self.scheduler.wait(list(names))
+
+    def finish(self, error: Optional[BaseException] = None, stopped: Optional[tuple[bool, bool]] = None) -> None:
+        """End the run once: stop what still runs, store the DAG and plot, set the final status.
+
+        ``error``: the exception that ended the run (the pipeline failed, or was stopped for a
+        KeyboardInterrupt); ``stopped``: ``stop(mark_failed, mark_aborted)`` was called."""
+        if self.end_time is not None:
+            return
+        if error is not None:  # kill running steps first: closing waits for them
+            self.scheduler.stop(f"pipeline ended: {type(error).__name__}")
+        self.scheduler.close()
+        self.end_time = time.time()
+        self._shutdown_executors()
+        for node in self.nodes.values():
+            if node.status == "pending":
+                self.set_node_status(node, "skipped", "pipeline ended before the step could run")
+        self.store_dag()
+        if self._progress is not None:  # end the terminal progress line with the final counts
+            self._progress.close(self.nodes)
+        self.update_execution_plot()
+        aborted = isinstance(error, KeyboardInterrupt)
+        if error is not None:
+            message = f"pipeline {'stopped' if aborted else 'failed'}: {type(error).__name__}: {error}"
+        elif stopped is not None:  # ClearML: completed unless a step failed or a mark_* flag says otherwise
+            mark_failed, aborted = stopped
+            failed = mark_failed or aborted or bool(self.failed_nodes)
+            message = f"pipeline stopped: {self.abort_reason}" if failed else ""
+        elif self.abort_reason:
+            message = f"pipeline aborted: {self.abort_reason}"
+        elif self.failed_nodes:
+            parts = [f"step '{n}' {self.nodes[n].status}: {self.nodes[n].error}" for n in self.failed_nodes]
+            message = "pipeline failed: " + "; ".join(parts)
+        else:
+            message = ""
+        try:
+            self.conclude(failed=bool(message), message=message, aborted=aborted)
+            self._summarise("stopped" if aborted else "failed" if message else "completed")
+        finally:
+            if self in _process_run:
+                _process_run.remove(self)
+            if getattr(_thread_run, "run", None) is self:
+                _thread_run.run = None
+
+    def _summarise(self, outcome: str) -> None:
+        from ..terminal import notice
+        from .progress import render_summary
+        notice(render_summary(self.task.name, self.nodes, self.end_time - self.start_time, outcome,
+                              f"{config.ui_url()}/#/pipeline/{self.task.id}"))
+
+    def conclude(self, failed: bool, message: str, aborted: bool = False) -> None:
+        """Record the run's outcome on its task (and close the task when the run owns it)."""
+        from ..tracking.session import current_session
+        self.task.flush()
+        if message:
+            self.log(message)
+        session = current_session()
+        if session is not None and session.task.id == self.task.id:
+            session.outcome = ("stopped" if aborted else "failed", message) if failed else None
+        if self.owns_task:
+            if self.task.get_status() == "in_progress":
+                if not failed:
+                    if not self.task.is_main_task():  # the main task is completed by its session
+                        self.task.mark_completed()
+                elif aborted:
+                    self.task.mark_stopped(force=True, status_message=message)
+                else:
+                    self.task.mark_failed(status_message=message, status_reason=message)
+            self.task.close()
+        elif failed:
+            self.task._store.update_task(self.task.id, status_message=message)
+        if failed:
+            from .exit_status import run_ended
+            run_ended(f"pipeline {self.task.name!r} (task {self.task.id})", "stopped" if aborted else "failed")
+
+    def stop(self, timeout: Optional[float] = None, mark_failed: bool = False, mark_aborted: bool = False) -> None:
+        """Stop the run: running steps are aborted, pending ones skipped (``timeout`` in seconds)."""
+        self.abort_reason = self.abort_reason or "stopped by user"
+        self.scheduler.stop("pipeline stopped")
+        if self.end_time is None and self.start_time is not None:
+            self.scheduler.wait(timeout=timeout)
+            self.finish(stopped=(mark_failed, mark_aborted))
+
+    # --------------------------------------------------------------- state
+    def is_running(self) -> bool:
+        return self.start_time is not None and self.end_time is None
+
+    def is_successful(self, fail_on_step_fail: bool = True, fail_condition: str = "all") -> bool:
+        """False while running; else judged on the pipeline task and, with ``fail_on_step_fail``, on
+        every step too (a step that failed with continue_on_fail makes the run unsuccessful)."""
+        if fail_condition not in ("all", "failed", "aborted"):
+            raise ValidationError.choice("fail_condition", fail_condition, ("all", "failed", "aborted"))
+        if self.end_time is None:
+            return False
+        failing = {"all": ("failed", "stopped"), "failed": ("failed",), "aborted": ("stopped",)}[fail_condition]
+        if self.task.get_status() in failing:
+            return False
+        if fail_on_step_fail:
+            node_failing = {"failed": ("failed",), "stopped": ("aborted",)}
+            bad = {s for f in failing for s in node_failing[f]}
+            return not any(node.status in bad for node in self.nodes.values())
+        return True
+
+    def elapsed(self) -> float:
+        """Minutes since the run started (-1 before)."""
+        if self.start_time is None:
+            return -1.0
+        return ((self.end_time or time.time()) - self.start_time) / 60.0
+
+    def store_dag(self) -> None:
+        """The DAG with each step's status on the pipeline task (what `pipetrack pipelines show` and
+        the UI's live DAG read)."""
+        self._dag_dirty, self._dag_time = False, time.time()
+        dag = {n.name: {"parents": n.parents, "status": n.status, "executed": n.executed, "queue": n.queue,
+                        "return_names": n.return_names, "base_task_id": n.base_task_id,
+                        "cache": n.cache_executed_step, "job_started": n.job_started, "job_ended": n.job_ended,
+                        "error": n.error, "retries": n.retries}
+               for n in self.nodes.values()}
+        self.task._store.put_configs([(self.task.id, "Pipeline", json.dumps(dag, indent=1, default=str), "json",
+                                       "pipeline DAG and step status")])
+
+    def update_execution_plot(self) -> None:
+        """Store the DAG coloured by step status as a plot on the pipeline task."""
+        from .plot import dag_graph, execution_figure
+        graph = self.graph
+        if graph is None or len(graph) != len(self.nodes):
+            graph = dag_graph({node.name: node.parents for node in self.nodes.values()})
+        self._plot_dirty = False
+        self._plot_time = time.time()
+        figure = execution_figure(graph, self.nodes, f"{self.task.name} - execution flow")
+        self.task._reports.add_plot(self.task.id, "Pipeline", "Execution Flow", 0, figure, replace=True)
 
     # --------------------------------------------------------------- executors
-    def _executor_for(self, node: Node):
-        if self._executor_override is not None:
-            return self._executor_override
-        queue = node.queue or self._default_queue
+    def executor_for(self, node: Node):
+        if self.executor_override is not None:
+            return self.executor_override
+        queue = node.queue or self.settings.default_queue
         spec = config.queue_map().get(queue) if queue else None
         if spec is None and queue is not None:
             from ..executors.queue import AgentQueueExecutor
             key = f"agent:{queue}"
-            if key not in self._executors:
-                self._executors[key] = AgentQueueExecutor(queue)
-            return self._executors[key]
+            if key not in self.executors:
+                self.executors[key] = AgentQueueExecutor(queue)
+            return self.executors[key]
         spec = spec or "local"
-        if spec not in self._executors:
-            self._executors[spec] = get_executor(spec)
-        return self._executors[spec]
+        if spec not in self.executors:
+            self.executors[spec] = get_executor(spec)
+        return self.executors[spec]
 
     def _shutdown_executors(self) -> None:
-        for executor in self._executors.values():
+        for executor in self.executors.values():
             executor.shutdown()
-        self._executors.clear()
+        self.executors.clear()
 
     # --------------------------------------------------------------- inputs
-    def _reference_value(self, ref: Reference, node: Node) -> Any:
+    def reference_value(self, ref: Reference, node: Node) -> Any:
         if ref.step == "pipeline":
-            if ref.key not in self._pipeline_args:
+            if ref.key not in self.pipeline_args:
                 raise ValidationError(f"step {node.name!r}: unknown pipeline parameter ${{{ref.text}}}; "
-                                      f"parameters: {sorted(self._pipeline_args)}")
-            return self._pipeline_args[ref.key]
-        upstream = self._nodes.get(ref.step)
+                                      f"parameters: {sorted(self.pipeline_args)}")
+            return self.pipeline_args[ref.key]
+        upstream = self.nodes.get(ref.step)
         if upstream is None:
             raise ValidationError(f"step {node.name!r} references unknown step {ref.step!r} in ${{{ref.text}}}")
         if upstream.status not in SUCCESS_STATUSES:
@@ -136,7 +384,7 @@ class RunMixin:
                     if artifact is not None:
                         resolved[key] = _artifact_input(artifact, source.name)
                         continue
-            resolved[key] = substitute(value, lambda ref: self._reference_value(ref, node))
+            resolved[key] = substitute(value, lambda ref: self.reference_value(ref, node))
         return resolved
 
     # --------------------------------------------------------------- launch
@@ -147,7 +395,7 @@ class RunMixin:
         node.resolved_kwargs = plan.inputs
         node.cache_key = plan.key
         if node.cache_executed_step and os.environ.get("PIPETRACK_IGNORE_CACHE", "") not in ("1", "true", "yes"):
-            hit = find_cached_task(self._task._store, plan.key, plan.return_names, log=self._log)
+            hit = find_cached_task(self.task._store, plan.key, plan.return_names, log=self.log)
             if hit is not None:
                 return self._use_cached(node, hit["id"], plan.shown_inputs)
         if node.job is None or node.retries == 0:
@@ -155,12 +403,12 @@ class RunMixin:
             node.job = Job(task)
             node.executed = task.id
         elif plan.key is not None:  # a retry reuses the (reset) task: give it its cache key back
-            self._task._store.update_task(node.executed, cache_key=plan.key)
+            self.task._store.update_task(node.executed, cache_key=plan.key)
         if not self._call_pre_execute(node, plan.shown_inputs):
             return None
         return self._submit(node, plan.make_spec())
 
-    def _plan_function_step(self, node: Node) -> "StepPlan":
+    def _plan_function_step(self, node: Node) -> StepPlan:
         kwargs = self._resolve_kwargs(node)
         # the key is computed (and recorded on the step task) only for cached steps: it may need
         # the content hash of a large upstream artifact, which uploads leave for later
@@ -169,39 +417,40 @@ class RunMixin:
 
         def make_spec() -> StepSpec:
             call = _StepCallable(node.function, tuple(node.helper_functions))
-            in_caller = self._executor_for(node).runs_in_caller and not node.draft  # a draft's spec is stored
-            return StepSpec(task_id=node.executed, name=node.name, function=None if in_caller else self._pickle(call),
+            in_caller = self.executor_for(node).runs_in_caller and not node.draft  # a draft's spec is stored
+            return StepSpec(task_id=node.executed, name=node.name,
+                            function=None if in_caller else pickle_for_worker(call),
                             local_function=call if in_caller else None, kwargs=kwargs,
                             return_names=list(node.return_names), output_uri=node.output_uri,
-                            serialization_function=self._serialization_function,
-                            deserialization_function=self._deserialization_function,
-                            working_dir=node.working_dir or self._working_dir, time_limit=node.timeout,
-                            **self._step_bindings.get(node.name, {}))
+                            serialization_function=self.settings.serialization_function,
+                            deserialization_function=self.settings.deserialization_function,
+                            working_dir=node.working_dir or self.settings.working_dir, time_limit=node.timeout,
+                            **self.step_bindings.get(node.name, {}))
         return StepPlan(inputs=kwargs, shown_inputs=_display_params(kwargs), key=key,
                         return_names=list(node.return_names),
                         make_task=lambda: self._create_step_task(node, kwargs, key), make_spec=make_spec)
 
-    def _plan_task_step(self, node: Node) -> "StepPlan":
+    def _plan_task_step(self, node: Node) -> StepPlan:
         from .task_steps import plan_task_step
         return plan_task_step(self, node)
 
     def _submit(self, node: Node, spec: StepSpec):
         if node.draft:
             return self._leave_draft(node, spec)
-        executor = self._executor_for(node)
+        executor = self.executor_for(node)
         if executor.records_remotely:
             from ..tracking.records import BUNDLE_VERSION, export_records
-            store = self._task._store
+            store = self.task._store
             spec.task_bundle = export_records(store, spec.task_id)
-            spec.parent_bundle = {"version": BUNDLE_VERSION, "project_name": self._project_name(),
-                                  "task": store.stored_task_row(self._task.id)}
+            spec.parent_bundle = {"version": BUNDLE_VERSION, "project_name": self.project_name(),
+                                  "task": store.stored_task_row(self.task.id)}
             spec.records_store = store.location
         else:
-            spec.store_path = self._task._store.location
+            spec.store_path = self.task._store.location
         if not executor.runs_in_caller:  # waiting for a worker (inline: it starts right now)
-            self._task._store.update_task(spec.task_id, status="queued")
+            self.task._store.update_task(spec.task_id, status="queued")
         node.job_started = time.time()
-        self._set_node_status(node, "running")
+        self.set_node_status(node, "running")
         return executor.submit(spec)
 
     def _leave_draft(self, node: Node, spec: StepSpec) -> None:
@@ -210,28 +459,20 @@ class RunMixin:
         task = node.job.task
         if spec.function is not None:  # what an agent needs to run it once enqueued (see executors/queue.py)
             from ..steps import store_step_spec
-            spec.store_path = self._task._store.location
+            spec.store_path = self.task._store.location
             runtime = dict(task.data.get("runtime") or {}, **store_step_spec(spec, task.get_output_destination()))
-            self._task._store.update_task(task.id, runtime=runtime)
-        self._log(f"step '{node.name}' is a draft: task {task.id} was created as a Draft and not run")
+            self.task._store.update_task(task.id, runtime=runtime)
+        self.log(f"step '{node.name}' is a draft: task {task.id} was created as a Draft and not run")
         node.job_started = node.job_ended = time.time()
-        self._set_node_status(node, "skipped", f"draft step: task {task.id} created as a Draft, not run")
+        self.set_node_status(node, "skipped", f"draft step: task {task.id} created as a Draft, not run")
         return None
 
-    def _pickle(self, obj: Any) -> bytes:
-        from ..pickling import dumps_keeping_source
-        try:
-            return dumps_keeping_source(obj)
-        except Exception as exc:
-            raise ValidationError(f"{obj!r} can't be sent to a step worker (cloudpickle failed: {exc}); "
-                                  "define the function at module level or pass plain arguments") from None
-
     def _call_pre_execute(self, node: Node, params: dict) -> bool:
-        for callback in (self._step_task_created_callback, node.pre_execute_callback):
-            if callback is not None and callback(self, node, params) is False:
+        for callback in (self.step_task_created_callback, node.pre_execute_callback):
+            if callback is not None and callback(self.owner, node, params) is False:
                 if node.job is not None and not node.job.cached:
                     node.job.task._store.end_task(node.executed, "stopped", "skipped by pre_execute_callback")
-                self._set_node_status(node, "skipped", "skipped by pre_execute_callback")
+                self.set_node_status(node, "skipped", "skipped by pre_execute_callback")
                 return False
         return True
 
@@ -244,23 +485,23 @@ class RunMixin:
             return None
         artifacts = task.artifacts
         node.outputs = {name: _artifact_input(artifacts[name], node.name) for name in node.return_names}
-        self._log(f"cache hit: step '{node.name}' reuses task {task.id}")
+        self.log(f"cache hit: step '{node.name}' reuses task {task.id}")
         notice(f"step '{node.name}' cached: reusing the outputs of task {task.id}")
         node.job_started = node.job_ended = time.time()
-        self._set_node_status(node, "cached")
+        self.set_node_status(node, "cached")
         self._after_success(node)
         return None
 
     def _create_step_task(self, node: Node, kwargs: dict, key: Optional[str]) -> Any:
         from ..tracking.task import Task
-        store = self._task._store
-        project = node.project_name or (self._target_project if isinstance(self._target_project, str)
-                                        else self._project_name())
+        store = self.task._store
+        project = node.project_name or (self.settings.target_project if isinstance(self.settings.target_project, str)
+                                        else self.project_name())
         func = inspect.unwrap(node.function)
         source = function_source(func)[0]
-        tags = list(node.tags) + ([f"pipe: {self._task.id}"] if self._add_pipeline_tags else [])
+        tags = list(node.tags) + ([f"pipe: {self.task.id}"] if self.settings.add_pipeline_tags else [])
         script = {"entry_point": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}",
-                  "diff": source, "working_dir": node.working_dir or self._working_dir or os.getcwd(),
+                  "diff": source, "working_dir": node.working_dir or self.settings.working_dir or os.getcwd(),
                   "binary": os.path.basename(sys.executable), "requirements": _packages_text(node.packages)}
         if node.repo:  # an agent runs the step in a checkout of that repository (its modules importable)
             script.update(repository=node.repo, branch=node.repo_branch or "", version_num=node.repo_commit or "",
@@ -277,14 +518,14 @@ class RunMixin:
                       "setup_shell_script": node.docker_bash_setup_script or ""} if node.docker else {})
         with store.atomic():
             task_id = _insert_task(store, project, node.task_name or node.name, node.task_type or "training",
-                                   tags=tags, created_by="pipeline", parent=self._task.id, script=script,
-                                   cache_key=key, output_uri=node.output_uri or self._output_uri, container=container,
+                                   tags=tags, created_by="pipeline", parent=self.task.id, script=script,
+                                   cache_key=key, output_uri=node.output_uri or self.settings.output_uri, container=container,
                                    runtime={"created_by": "pipeline", "pipeline_step": node.name,
-                                            "pipeline_id": self._task.id})
+                                            "pipeline_id": self.task.id})
             params = []
             for name, value in kwargs.items():
                 if isinstance(value, ArtifactInput):
-                    producer = self._nodes.get(value.producer)
+                    producer = self.nodes.get(value.producer)
                     params.append((task_id, "kwargs_artifacts", name,
                                    f"{producer.executed if producer else ''}.{_artifact_name(value)}", "str", None))
                 else:
@@ -293,9 +534,9 @@ class RunMixin:
             store.put_params(params)
         return task_id
 
-    def _project_name(self) -> str:
+    def project_name(self) -> str:
         if self._project_cache is None:
-            self._project_cache = self._task.get_project_name()
+            self._project_cache = self.task.get_project_name()
         return self._project_cache
 
     # --------------------------------------------------------------- completion
@@ -305,10 +546,10 @@ class RunMixin:
             result = StepResult(task_id=node.executed, status="failed", error=f"{type(result).__name__}: {result}")
         if result.records is not None:
             from ..tracking.records import import_records
-            store = self._task._store
+            store = self.task._store
             import_records(store, result.records, replace_outputs=True)  # replaces what live snapshots wrote
             if result.parent_records:  # what the step reported to this pipeline task: records only
-                live = store.stored_task_row(self._task.id)
+                live = store.stored_task_row(self.task.id)
                 import_records(store, dict(result.parent_records, task=live), replace=False)
         node.job_ended = time.time()
         if result.attempts:
@@ -318,7 +559,7 @@ class RunMixin:
                                                 hash=a.get("hash"), producer=node.name,
                                                 value=result.values.get(name), has_value=name in result.values)
                             for name, a in result.artifacts.items()}
-            self._set_node_status(node, "completed")
+            self.set_node_status(node, "completed")
             self._after_success(node)
             return False
         node.error = result.error
@@ -328,108 +569,107 @@ class RunMixin:
             node.exception.__cause__ = StepTraceback(f"step '{node.name}' (task {node.executed}) failed on "
                                                      f"{result.worker or 'its worker'}:\n{result.traceback}")
         # a step that could not record its own end (lost worker, time limit, cancelled) is closed here
-        self._task._store.end_task(node.executed, "stopped" if result.status == "stopped" else "failed",
+        self.task._store.end_task(node.executed, "stopped" if result.status == "stopped" else "failed",
                                    result.error)
         if result.status == "failed" and node.job is not None and self._should_retry(node):
             node.retries += 1
-            self._log(f"step '{node.name}' failed ({result.error}); retry {node.retries}")
+            self.log(f"step '{node.name}' failed ({result.error}); retry {node.retries}")
             node.job.task.reset(force=True)
             return True
         status = "failed" if result.status == "failed" else "aborted"
-        self._log(f"step '{node.name}' {status}: {result.error}")
-        self._set_node_status(node, status, result.error)
+        self.log(f"step '{node.name}' {status}: {result.error}")
+        self.set_node_status(node, status, result.error)
         if node.post_execute_callback is not None:
-            node.post_execute_callback(self, node)
+            node.post_execute_callback(self.owner, node)
         behaviour = node.continue_behaviour["continue_on_fail" if status == "failed" else "continue_on_abort"]
         if result.raised is not None and (isinstance(result.raised, KeyboardInterrupt)
-                                          or (self._propagate_step_errors and not behaviour)):
-            self._scheduler.propagate = result.raised  # debug mode: the component call raises it
+                                          or (self.propagate_step_errors and not behaviour)):
+            self.scheduler.propagate = result.raised  # debug mode: the component call raises it
         if not behaviour:
-            self._failed_nodes.append(node.name)
-            if self._abort_on_failure and not self._scheduler.stopping:  # the first failure is the reason
-                self._abort_reason = f"step '{node.name}' {status}: {result.error}"
-                self._scheduler.stop(f"pipeline aborted: step '{node.name}' {status}")
+            self.failed_nodes.append(node.name)
+            if self.settings.abort_on_failure and not self.scheduler.stopping:  # the first failure is the reason
+                self.abort_reason = f"step '{node.name}' {status}: {result.error}"
+                self.scheduler.stop(f"pipeline aborted: step '{node.name}' {status}")
         return False
 
     def _record_attempts(self, node: Node, attempts: list) -> None:
         """A step the cluster ran more than once: every run in its task's runtime (``attempts``) and a
         line per run on its console and the pipeline's."""
-        store = self._task._store
+        store = self.task._store
         row = store.task_row(node.executed)
         store.update_task(node.executed, runtime=dict(row.get("runtime") or {}, attempts=attempts))
         for number, run in enumerate(attempts, 1):
             line = (f"attempt {number} of step '{node.name}' on {run['worker']}: {run.get('outcome', '?')} "
                     f"after {run.get('ended', run['started']) - run['started']:.1f}s ({run.get('why', '')})")
-            self._task._reports.add_console(node.executed, f"pipetrack: {line}")
-            self._log(line)
+            self.task._reports.add_console(node.executed, f"pipetrack: {line}")
+            self.log(line)
 
     def _after_success(self, node: Node) -> None:
         self._copy_monitored(node)
         if node.post_execute_callback is not None:
-            node.post_execute_callback(self, node)
-        if self._step_task_completed_callback is not None:
-            self._step_task_completed_callback(self, node)
+            node.post_execute_callback(self.owner, node)
+        if self.step_task_completed_callback is not None:
+            self.step_task_completed_callback(self.owner, node)
 
     def _should_retry(self, node: Node) -> bool:
-        policy = node.retry_on_failure if node.retry_on_failure is not None else self._retry_on_failure
-        if policy is None or self._scheduler.stopping:
+        policy = node.retry_on_failure if node.retry_on_failure is not None else self.settings.retry_on_failure
+        if policy is None or self.scheduler.stopping:
             return False
         if callable(policy):
-            return bool(policy(self, node, node.retries))
+            return bool(policy(self.owner, node, node.retries))
         return node.retries < int(policy)
 
-    def _set_node_status(self, node: Node, status: str, message: str = "") -> None:
-        self._scheduler.set_status(node, status, message)
+    def set_node_status(self, node: Node, status: str, message: str = "") -> None:
+        self.scheduler.set_status(node, status, message)
 
     def _status_changed(self, node: Node, previous: str) -> None:
         """Bookkeeping of a status change (told by the scheduler, which keeps the counts)."""
         self._dag_dirty = True
         if node.is_finished:
             node.job_ended = node.job_ended or time.time()
-            total, finished = len(self._nodes), self._scheduler.finished_count
+            total, finished = len(self.nodes), self.scheduler.finished_count
             # stored when the whole percent changes (ClearML's progress is 0-100): a write per step
             # made a 10,000-step run pay 10,000 transactions for one number
             percent = int(100 * finished / total) if total else 0
             if total and percent != self._progress_stored:
                 self._progress_stored = percent
-                self._task._store.update_task(self._task.id, progress=100.0 * finished / total)
+                self.task._store.update_task(self.task.id, progress=100.0 * finished / total)
             self._plot_dirty = True
         if previous != node.status and node.status_change_callback is not None:
-            node.status_change_callback(self, node, previous)
+            node.status_change_callback(self.owner, node, previous)
 
-    def _run_hooks(self) -> Any:
+    def hooks(self) -> RunHooks:
         """What the scheduler drives this run through (see scheduler.RunHooks)."""
-        from .scheduler import RunHooks
         return RunHooks(launch=self._launch_node, complete=self._complete_node, status_changed=self._status_changed,
-                        cancel=self._cancel_node, tick=self._on_tick, log=self._log,
-                        propagate_step_errors=lambda: self._propagate_step_errors)
+                        cancel=self._cancel_node, tick=self._on_tick, log=self.log,
+                        propagate_step_errors=lambda: self.propagate_step_errors)
 
     def _cancel_node(self, node: Node) -> None:
         if node.executed:
-            self._executor_for(node).cancel(node.executed)
+            self.executor_for(node).cancel(node.executed)
 
     def _on_tick(self) -> None:
         """Driver-thread housekeeping: pipeline time limit, step time limits, plot/DAG refresh, progress line."""
         now = time.time()
-        if self._time_limit and self._start_time and now - self._start_time > self._time_limit \
-                and not self._scheduler.stopping:
-            self._abort_reason = f"pipeline execution time limit of {self._time_limit:.0f}s exceeded"
-            self._log(self._abort_reason)
-            self._scheduler.stop(self._abort_reason)
-        for name in list(self._scheduler.running):  # executors enforce time limits; this is the backstop
-            node = self._nodes[name]
+        if self.settings.time_limit and self.start_time and now - self.start_time > self.settings.time_limit \
+                and not self.scheduler.stopping:
+            self.abort_reason = f"pipeline execution time limit of {self.settings.time_limit:.0f}s exceeded"
+            self.log(self.abort_reason)
+            self.scheduler.stop(self.abort_reason)
+        for name in list(self.scheduler.running):  # executors enforce time limits; this is the backstop
+            node = self.nodes[name]
             limit = node.timeout + TIME_LIMIT_GRACE_SECONDS if node.timeout else None
             # job_started (submit time) is never after the real start: no query until it could be late
             if limit and node.executed and now - (node.job_started or now) > limit:
-                row = self._task._store.task_state(node.executed)  # from its real start, not its queueing
+                row = self.task._store.task_state(node.executed)  # from its real start, not its queueing
                 if row and row["status"] == "in_progress" and row["started"] and now - row["started"] > limit:
                     self._cancel_node(node)
         if self._plot_dirty and now - self._plot_time > 2.0:
             self.update_execution_plot()
         if self._dag_dirty and now - self._dag_time > DAG_REFRESH_SECONDS:
-            self._store_dag()  # what `pipetrack pipelines show` and the UI's live DAG read
+            self.store_dag()  # what `pipetrack pipelines show` and the UI's live DAG read
         if self._progress is not None:
-            self._progress.update(self._nodes)
+            self._progress.update(self.nodes)
 
     def _start_progress(self) -> None:
         """The terminal progress line (draws nothing unless stdout is a TTY), before any step starts:
@@ -442,7 +682,7 @@ class RunMixin:
         if not (node.monitor_metrics or node.monitor_artifacts or node.monitor_models):
             return
         step_task = node.job.task
-        logger = self._task.get_logger()
+        logger = self.task.get_logger()
         if node.monitor_metrics:
             scalars = step_task.get_all_reported_scalars()
             for entry in node.monitor_metrics:
@@ -471,15 +711,28 @@ class RunMixin:
                 else:
                     chosen = [m for m in outputs if m.name == source][-1:]
                 for model in chosen:
-                    _link(self._task._store, self._task.id, model.id, "output",
+                    _link(self.task._store, self.task.id, model.id, "output",
                           model.name if target.endswith("*") or target == "*" else target)
 
     def _link_artifact(self, artifact: Any, target: str) -> None:
         # mode 'linked': the file belongs to the step; resetting/deleting the pipeline must not remove it
-        self._task._store.put_artifacts([dict(artifact._row, task_id=self._task.id, name=target, mode="linked")])
+        self.task._store.put_artifacts([dict(artifact._row, task_id=self.task.id, name=target, mode="linked")])
 
-    def _log(self, message: str) -> None:
-        self._task._reports.add_console(self._task.id, f"pipetrack: {message}")
+    def log(self, message: str) -> None:
+        self.task._reports.add_console(self.task.id, f"pipetrack: {message}")
+
+
+
+
+def pickle_for_worker(obj: Any) -> bytes:
+    """``obj`` pickled to travel to a step worker (by value, keeping its source for the cache key);
+    ValidationError naming what cloudpickle refused."""
+    from ..pickling import dumps_keeping_source
+    try:
+        return dumps_keeping_source(obj)
+    except Exception as exc:
+        raise ValidationError(f"{obj!r} can't be sent to a step worker (cloudpickle failed: {exc}); "
+                              "define the function at module level or pass plain arguments") from None
 
 
 def metric_pair(entry: Any) -> tuple[tuple[str, str], tuple[str, str]]:

@@ -14,6 +14,7 @@ from ..errors import ValidationError
 from ..steps import StepSpec
 from .cache import cache_key, script_fingerprint
 from .node import Node
+from .plan import StepPlan
 from .references import substitute
 
 TASK_FIELDS = ("name", "comment", "tags", "output_uri")
@@ -43,24 +44,23 @@ def _apply_task_overrides(task: Any, overrides: dict) -> None:
         task._store.update_task(task.id, **fields)
 
 
-def _step_project(pipeline: Any, base: Any) -> Optional[str]:
+def _step_project(run: Any, base: Any) -> Optional[str]:
     """Project id of a step's task: ``target_project`` (a name), the pipeline's project when it is
     True (ClearML's default), else the base task's project."""
-    target = pipeline._target_project
+    target = run.settings.target_project
     store = base._store
     if isinstance(target, str) and target:
         return store.project_id(target, create=True)
     if target is True:
-        return pipeline._task._row["project_id"]
+        return run.task._row["project_id"]
     return None
 
 
-def plan_task_step(pipeline: Any, node: Node) -> Any:
-    """The launch plan of one task step (see run.StepPlan): overrides resolved, its cache key from
+def plan_task_step(run: Any, node: Node) -> StepPlan:
+    """The launch plan of one task step (a StepPlan) in ``run`` (a PipelineRun): overrides resolved, its cache key from
     the base task's code and them; making its task clones (or resets) the base and applies them."""
     from ..tracking.task import Task
-    from .run import StepPlan
-    lookup = lambda ref: pipeline._reference_value(ref, node)  # noqa: E731
+    lookup = lambda ref: run.reference_value(ref, node)  # noqa: E731
     params = {k: substitute(v, lookup) for k, v in node.parameters.items()}
     configs = {k: substitute(v, lookup) for k, v in node.configurations.items()}
     overrides = {k: substitute(v, lookup) for k, v in node.task_overrides.items()}
@@ -75,16 +75,16 @@ def plan_task_step(pipeline: Any, node: Node) -> Any:
 
     def make_task() -> Any:
         if node.clone_task:
-            task = Task.clone(base, name=base.name, parent=pipeline._task.id, project=_step_project(pipeline, base))
+            task = Task.clone(base, name=base.name, parent=run.task.id, project=_step_project(run, base))
         else:  # the base task itself runs; ClearML resets it (with a warning) when it is not a Draft
             task = base
             status = task.get_status()
             if status != "created":
-                pipeline._log(f"step '{node.name}': clone_base_task=False and base task {task.id} is {status!r}, "
+                run.log(f"step '{node.name}': clone_base_task=False and base task {task.id} is {status!r}, "
                               "not a Draft: resetting it (its outputs are deleted)")
                 task.reset(force=True)
-            task.set_parent(pipeline._task.id)
-        output_uri = node.output_uri or pipeline._output_uri  # steps default to the pipeline's output_uri
+            task.set_parent(run.task.id)
+        output_uri = node.output_uri or run.settings.output_uri  # steps default to the pipeline's output_uri
         if output_uri:
             task._store.update_task(task.id, output_uri=output_uri)
         if params:
@@ -95,8 +95,8 @@ def plan_task_step(pipeline: Any, node: Node) -> Any:
             else:
                 task.set_configuration_object(name, config_text=str(value))
         _apply_task_overrides(task, overrides)
-        if pipeline._add_pipeline_tags:
-            task.add_tags([f"pipe: {pipeline._task.id}"])
+        if run.settings.add_pipeline_tags:
+            task.add_tags([f"pipe: {run.task.id}"])
         task._store.update_task(task.id, cache_key=key)
         task.reload()
         return task

@@ -206,7 +206,7 @@ pipe.add_function_step("b", step, {"name": "b"}, parents=["a"], function_return=
 if MODE == "local":  # start(queue=None): the controller runs here, steps as local subprocesses
     pipe.start(queue=None, step_task_created_callback=created, step_task_completed_callback=completed)
 else:
-    pipe._step_task_created_callback, pipe._step_task_completed_callback = created, completed
+    pipe._run.step_task_created_callback, pipe._run.step_task_completed_callback = created, completed
     start(pipe)
 report(pipeline=pipe.id, ok=pipe.is_successful(), log=log,
        statuses={n: node.status for n, node in pipe.get_pipeline_dag().items()})

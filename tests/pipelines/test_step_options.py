@@ -139,7 +139,7 @@ def test_draft_must_be_a_bool():
         pipe.add_function_step("s", print, draft="yes")
     with pytest.raises(ValidationError, match="draft must be True or False"):
         PipelineDecorator.component(draft=1)
-    pipe._conclude(failed=False, message="")
+    pipe._run.conclude(failed=False, message="")
 
 
 VERSIONED = '''
@@ -259,4 +259,4 @@ def test_bad_step_binding_options_are_refused_when_the_step_is_added():
         pipe.add_function_step("s", print, auto_connect_arg_parser=3)
     with pytest.raises(ValidationError, match="auto_connect_frameworks"):
         PipelineDecorator.component(auto_connect_frameworks=["x"])
-    pipe._conclude(failed=False, message="")
+    pipe._run.conclude(failed=False, message="")
