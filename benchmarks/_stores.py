@@ -15,6 +15,7 @@ URL names it (it should then be empty). A SQLite measurement gets the default st
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import statistics
@@ -45,9 +46,12 @@ def parse_backends(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _load_postgres_server_module():
-    path = ROOT / "tests" / "postgres_server.py"
-    spec = importlib.util.spec_from_file_location("_pipetrack_tests_postgres_server", path)
+@functools.lru_cache(maxsize=None)
+def tests_module(name: str):
+    """A helper module of the test suite (``tests/<name>.py``), imported by its path: the tests
+    folder is not a package, and the benchmarks use the same throwaway server and waits."""
+    path = ROOT / "tests" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_pipetrack_tests_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -76,7 +80,7 @@ class Stores:
             if self.postgres_url:
                 self._admin_url = self.postgres_url
             else:
-                module = _load_postgres_server_module()
+                module = tests_module("postgres_server")
                 try:
                     server = module.PostgresServer()
                 except FileNotFoundError as exc:

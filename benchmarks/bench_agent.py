@@ -101,13 +101,8 @@ def agent_run(home: Path, *extra: str) -> float:
 
 
 def _wait(predicate, timeout: float, what: str, interval: float = 0.002):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what} within {timeout:.0f} s")
+    """The tests' bounded poll (``tests/processes.py``), polling every 2 ms: a claim is timed by it."""
+    return _stores.tests_module("processes").wait_for(predicate, timeout, interval=interval, what=what)
 
 
 def claim_latency(backend: str, location: str | None, tasks: int, poll: float) -> dict[str, list[float]]:
