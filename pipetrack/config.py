@@ -32,12 +32,19 @@ def private_dir(path: Path) -> Path:
             if folder.exists():
                 break
             missing.append(folder)
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for created in missing:
+        # made top-down: one mkdir per new folder (Path.mkdir(parents=True) tries the deepest first
+        # and fails once per missing level: every artifact of a new task makes three)
+        for folder in reversed(missing):
             try:
-                os.chmod(created, 0o700)
+                os.mkdir(folder, 0o700)
+            except FileExistsError:  # another thread or process made it meanwhile
+                continue
+            try:
+                os.chmod(folder, 0o700)
             except OSError:
                 pass
+        if not path.is_dir():
+            raise NotADirectoryError(f"{path} exists and is not a folder")
     return path
 
 
