@@ -53,8 +53,16 @@ class TaskOperations:
         return self.query_one("SELECT id FROM projects WHERE name=?", (name,))["id"]
 
     def project_name(self, project_id: str) -> str | None:
-        row = self.query_one("SELECT name FROM projects WHERE id=?", (project_id,))
-        return row["name"] if row else None
+        """A project's name. Remembered per store object: a project is never renamed nor its id
+        reused, and every artifact of every step asks (its folder is named after the project)."""
+        names = self.__dict__.setdefault("_project_names", {})
+        name = names.get(project_id)
+        if name is None:
+            row = self.query_one("SELECT name FROM projects WHERE id=?", (project_id,))
+            if row is None:
+                return None
+            name = names[project_id] = row["name"]
+        return name
 
     def project_row(self, project_id: str) -> dict[str, Any] | None:
         """A project's row (id, name, created, description, system_tags as a list); None if unknown."""
