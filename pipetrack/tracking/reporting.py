@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import RecordRejected, StoreError
 from ..store import TaskStore
+from ..store.scalar_chunks import group_rows
 
 FLUSH_INTERVAL_SECONDS = 0.5
 _KINDS = ("scalars", "console lines", "plots", "debug samples", "single values")
@@ -162,7 +163,7 @@ class ReportBuffer:
                 if _store_unavailable(exc):
                     self._put_back([[] if i < index else b for i, b in enumerate(batches)])
                     raise
-            units = list(_series_of(batch).values()) if index == 0 else [[row] for row in batch]
+            units = list(group_rows(batch).values()) if index == 0 else [[row] for row in batch]
             dropped, reasons = 0, []
             for position, unit in enumerate(units):
                 try:
@@ -190,14 +191,6 @@ class ReportBuffer:
         self._stopped = True
         self._wake.set()
         self.flush()
-
-
-def _series_of(rows: list) -> dict[tuple, list]:
-    """Scalar rows grouped by series (task_id, metric, variant), in report order."""
-    groups: dict[tuple, list] = {}
-    for row in rows:
-        groups.setdefault(row[:3], []).append(row)
-    return groups
 
 
 def _json_default(obj: Any) -> Any:
