@@ -48,6 +48,7 @@ from typing import Callable, Optional, Sequence
 from .. import config
 from ..errors import SetupError
 from ..executors.process import TaskProcess
+from .environments import run_logged
 
 ENV_IMAGE = "pipetrack-env"
 BUILD_TIMEOUT_SECONDS = 1800.0
@@ -99,19 +100,6 @@ def environment_image(container: dict, requirements: Sequence[str]) -> str:
     return f"{ENV_IMAGE}:{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
 
-def _docker(argv: list[str], log: Callable[[str], None], what: str, timeout: float = BUILD_TIMEOUT_SECONDS) -> str:
-    try:
-        proc = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise SetupError(f"{what} did not finish within {timeout:.0f} s") from None
-    for line in (proc.stdout + proc.stderr).splitlines()[-40:]:
-        log(f"docker: {line}")
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise SetupError(f"{what} failed (exit {proc.returncode}): {' / '.join(tail)}")
-    return proc.stdout.strip()
-
-
 def build_environment(task_id: str, container: dict, requirements: Sequence[str],
                       log: Callable[[str], None]) -> str:
     """The image to run the task in: the cached ``pipetrack-env:<hash>``, built now when new."""
@@ -128,11 +116,12 @@ def build_environment(task_id: str, container: dict, requirements: Sequence[str]
     try:
         # PIP_BREAK_SYSTEM_PACKAGES: a distribution's python3 (Debian's, PEP 668) refuses pip otherwise;
         # the container's own site-packages is what this image is for
-        _docker(["run", "--name", builder, "--network", "host", "-e", "PIP_BREAK_SYSTEM_PACKAGES=1",
-                 "--entrypoint", "sh", container["image"], "-ec",
-                 "\n".join(s for s in steps if s) or "true"], log, f"building the environment of image "
-                f"{container['image']!r}")
-        _docker(["commit", builder, tag], log, f"saving the environment {tag}", timeout=600)
+        run_logged(["docker", "run", "--name", builder, "--network", "host", "-e", "PIP_BREAK_SYSTEM_PACKAGES=1",
+                    "--entrypoint", "sh", container["image"], "-ec", "\n".join(s for s in steps if s) or "true"],
+                   log, f"building the environment of image {container['image']!r}", prefix="docker",
+                   timeout=BUILD_TIMEOUT_SECONDS)
+        run_logged(["docker", "commit", builder, tag], log, f"saving the environment {tag}", prefix="docker",
+                   timeout=600)
     finally:
         subprocess.run(["docker", "rm", "-f", builder], capture_output=True)
     return tag
@@ -144,8 +133,7 @@ def container_name(task_id: str) -> str:
 
 def run_command(row: dict, image: str, location: str, extra_env: Optional[dict] = None) -> list[str]:
     """The ``docker run`` argv of a task (see the module docstring); ``location`` is the store's."""
-    from ..executors.script import script_command
-    from ..store import is_url
+    from ..executors.script import script_command, task_home
     argv, cwd = script_command(row, python="python3")
     script = row.get("script") or {}
     mounts = {PIPETRACK_ROOT: "ro", cwd: "rw"}
@@ -159,7 +147,7 @@ def run_command(row: dict, image: str, location: str, extra_env: Optional[dict] 
     env.update(extra_env or {})
     # the home a task's pipetrack reads its config.toml (storage credentials, output_uri) from: a
     # SQLite store's folder (as on the host), else the agent's own
-    home = os.path.dirname(os.path.abspath(location)) if not is_url(location) else str(config.home())
+    home = task_home(location) or str(config.home())
     mounts[home] = "rw"
     env.update(PIPETRACK_TASK_ID=row["id"], PIPETRACK_STORE=location, PIPETRACK_HOME=home, PYTHONPATH=PIPETRACK_ROOT)
     docker = ["docker", "run", "--rm", "--init", "--name", container_name(row["id"]), "--network", "host",
@@ -171,13 +159,11 @@ def run_command(row: dict, image: str, location: str, extra_env: Optional[dict] 
     return [*docker, *_words(row["container"].get("arguments")), "--entrypoint", argv[0], image, *argv[1:]]
 
 
-def start_in_container(row: dict, location: str, requirements: Sequence[str], log: Callable[[str], None],
+def start_in_container(row: dict, image: str, location: str, log: Callable[[str], None],
                        extra_env: Optional[dict] = None) -> TaskProcess:
-    """Build (or reuse) the task's environment image, then start ``docker run`` of the task in its
-    own process group (a :class:`TaskProcess` like a task on the host)."""
-    container = container_of(row)
-    image = build_environment(row["id"], container, requirements, log)
-    argv = run_command(dict(row, container=container), image, location, extra_env)
+    """Start ``docker run`` of the task in ``image`` (:func:`build_environment`'s) in its own
+    process group (a :class:`TaskProcess` like a task on the host)."""
+    argv = run_command(dict(row, container=container_of(row)), image, location, extra_env)
     log(f"running in container {container_name(row['id'])} of image {image}")
     return TaskProcess(subprocess.Popen(argv, start_new_session=True), row["id"])
 

@@ -111,14 +111,14 @@ def python_for(task_requirements: str, agent_home: Path, log: Callable[[str], No
         log(f"environment: building {folder} with {'uv' if uv else 'pip'}: {', '.join(requirements)}")
         try:
             if uv:
-                _run([uv, "venv", "--quiet", "--python", sys.executable, str(folder)], log, "creating the environment")
+                run_logged([uv, "venv", "--quiet", "--python", sys.executable, str(folder)], log, "creating the environment")
                 install = [uv, "pip", "install", "--python", str(python)]
             else:
-                _run([sys.executable, "-m", "venv", str(folder)], log, "creating the environment")
+                run_logged([sys.executable, "-m", "venv", str(folder)], log, "creating the environment")
                 install = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
             req_file = folder / "task-requirements.txt"
             req_file.write_text("\n".join(requirements) + "\n")
-            _run([*install, "-r", str(req_file)], log, "installing the task's requirements")
+            run_logged([*install, "-r", str(req_file)], log, "installing the task's requirements")
             site = next((folder / "lib").glob("python*/site-packages"))
             (site / "pipetrack-agent.pth").write_text(_pipetrack_root() + "\n")
         except BaseException:
@@ -129,14 +129,17 @@ def python_for(task_requirements: str, agent_home: Path, log: Callable[[str], No
     return str(python)
 
 
-def _run(argv: list[str], log: Callable[[str], None], what: str) -> None:
+def run_logged(argv: list[str], log: Callable[[str], None], what: str, prefix: str = "environment",
+               timeout: float = INSTALL_TIMEOUT_SECONDS) -> None:
+    """Run a set-up command (an install, a container build) with its last 40 output lines on the
+    task's console (``prefix: line``); SetupError saying ``what`` failed, or did not finish in time."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise SetupError(f"{what} did not finish in {INSTALL_TIMEOUT_SECONDS:.0f}s") from None
+        raise SetupError(f"{what} did not finish in {timeout:.0f}s") from None
     output = (proc.stdout + proc.stderr).strip()
     for line in output.splitlines()[-40:]:
-        log(f"environment: {line}")
+        log(f"{prefix}: {line}")
     if proc.returncode != 0:
         last = [line for line in output.splitlines() if line.strip()][-3:]
         raise SetupError(f"{what} failed: {' / '.join(last) or f'exit {proc.returncode}'}")

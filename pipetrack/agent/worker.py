@@ -83,19 +83,19 @@ class _LocalRun:
             if in_container:
                 containers.check_docker(self._row)
             self._checkout = checkout_for(self._row, self._home, self._log)
-            row = dict(self._row, script=self._checkout.script)
+            row, location = dict(self._row, script=self._checkout.script), self._store.location
+            # the environment is built here, outside the lock: a stop meanwhile must not wait for it
             if in_container:
-                requirements = environment_requirements(self._requirements())
-                with self._lock:
-                    if not self.reason:
-                        self.process = containers.start_in_container(row, self._store.location, requirements,
-                                                                     self._log)
-                        self._container = True
+                image = containers.build_environment(self.task_id, containers.container_of(row),
+                                                     environment_requirements(self._requirements()), self._log)
+                start = lambda: containers.start_in_container(row, image, location, self._log)  # noqa: E731
             else:
                 python = python_for(self._requirements(), self._home, self._log) if self._use_venv else None
-                with self._lock:
-                    if not self.reason:
-                        self.process = start_task_process(row, self._store.location, python=python)
+                start = lambda: start_task_process(row, location, python=python)  # noqa: E731
+            with self._lock:
+                if not self.reason:
+                    self.process = start()
+                    self._container = in_container
             if self.process is not None:  # from now on its own process, not the agent, is what the watchdog checks
                 try:
                     self._store.hand_task_to_process(self.task_id, self.process.pid, from_pid=os.getpid())
@@ -136,8 +136,7 @@ class _LocalRun:
 
     def finish(self, store: TaskStore) -> str:
         if self._container:
-            from .containers import remove_container
-            remove_container(self.task_id)
+            containers.remove_container(self.task_id)
         if self._checkout is not None:
             self._checkout.remove()
         if self.process is None:  # never started: the preparation failed, or we were stopped first

@@ -65,13 +65,20 @@ def script_command(row: dict, python: Optional[str] = None) -> tuple[list[str], 
     return [python, path, *script.get("argv", [])], working_dir
 
 
+def task_home(location: str) -> Optional[str]:
+    """The pipetrack home of a task process using the store at ``location``: a SQLite store's
+    folder; None for a server's URL (the process keeps the home it has)."""
+    from ..store import is_url
+    return None if is_url(location) else os.path.dirname(os.path.abspath(location))
+
+
 def script_env(task_id: str, location: str, extra: Optional[dict] = None) -> dict[str, str]:
     """Environment of a task subprocess: ours, plus the task id and the store it lives in (its
-    ``location``: a SQLite store's folder is also the subprocess's pipetrack home)."""
-    from ..store import is_url
+    ``location``; :func:`task_home`)."""
     env = {**os.environ, **(extra or {}), "PIPETRACK_TASK_ID": task_id, "PIPETRACK_STORE": location}
-    if not is_url(location):
-        env["PIPETRACK_HOME"] = os.path.dirname(os.path.abspath(location))
+    home = task_home(location)
+    if home is not None:
+        env["PIPETRACK_HOME"] = home
     paths = [p for p in sys.path if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*paths, *env.get("PYTHONPATH", "").split(os.pathsep)]))
     return env
