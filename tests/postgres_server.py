@@ -272,9 +272,8 @@ class PostgresServer:
         return self.url_for(name)
 
     def drop_database(self, url_or_name: str) -> None:
-        """Drop a database, ending any connection a test left open to it."""
+        """Drop a database, ending any connection a test left open to it. ``WITH (FORCE)``
+        (PostgreSQL 13+) ends them and waits for their end: terminating them first and dropping
+        after raced with a backend still exiting ("being accessed by other users")."""
         name = url_or_name.rsplit("/", 1)[-1]
-        self._execute("postgres",
-                      f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
-                      f"AND pid <> pg_backend_pid()",
-                      f'DROP DATABASE IF EXISTS "{name}"')
+        self._execute("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
